@@ -1,0 +1,137 @@
+"""Headless entry point: ``python -m blender_canvas <command>``.
+
+User mistakes (a bad file, an invalid canvas) end with a clear message and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .providers.catalog import Catalog, Price, Variant, describe_choices, describe_seconds, load_catalog
+
+EXIT_USAGE = 2
+
+
+class UserError(Exception):
+    """A mistake the user can fix; printed without a traceback."""
+
+
+def _price_text(price: Price | None) -> str:
+    if price is None:
+        return "-"
+    unit = {"second": "/s", "image": "/image", "1k_characters": "/1k chars", "1m_bytes": "/1M bytes", "run": "/run"}
+    mark = "" if price.source.confirmed else "*"
+    return f"${price.usd:.4g}{unit[price.per]}{mark}"
+
+
+def _variant_row(model_id: str, kind: str, variant: Variant) -> list[str]:
+    status = variant.status
+    status_text = status.status + (f" {status.since.isoformat()}" if status.since else "")
+    if variant.duration_from:
+        durations = f"= {variant.duration_from}"
+    else:
+        durations = describe_seconds(variant.durations) if variant.durations else "-"
+    routes = ", ".join(
+        f"{r.backend}:{r.model_id}" + ("" if r.lifecycle.usable else " (retired)") for r in variant.routes
+    )
+    live = variant.live_routes or variant.routes
+    cheapest = min((r.price for r in live if r.price), key=lambda p: p.usd, default=None)
+    return [
+        model_id, variant.id, kind, status_text, durations,
+        " ".join(variant.aspect_ratios) or "-", "yes" if variant.seed else "no", _price_text(cheapest), routes,
+    ]
+
+
+def models_table(catalog: Catalog) -> str:
+    header = ["model", "variant", "kind", "status", "durations", "aspect ratios", "seed", "from", "routes"]
+    rows = [_variant_row(m.id, m.kind.value, v) for m in catalog.models for v in m.variants]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(c.ljust(w) for c, w in zip(cells[:-1], widths, strict=True)) + "  " + cells[-1]
+
+    out = [line(header), line(["-" * w for w in widths] + ["-" * 6])]
+    out.extend(line(r) for r in rows)
+    out.append("")
+    out.append("* price from a secondary or unconfirmed source; 'from' is the cheapest live route's list price.")
+    return "\n".join(out)
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    catalog = load_catalog()
+    if args.json:
+        print(json.dumps(catalog.model_dump(mode="json"), indent=1))
+    else:
+        print(models_table(catalog))
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from .engine.document import Canvas
+
+    print(json.dumps(Canvas.model_json_schema(), indent=1))
+    return 0
+
+
+def read_canvas_file(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as error:
+        raise UserError(f"{path}: no such file") from error
+    except (OSError, UnicodeDecodeError) as error:
+        raise UserError(f"{path}: cannot read it ({error.__class__.__name__}: {error})") from error
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise UserError(f"{path}: not valid JSON at line {error.lineno}, column {error.colno}: {error.msg}") from error
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from .engine.validation import load_canvas
+
+    path = Path(args.canvas)
+    report = load_canvas(read_canvas_file(path), load_catalog(), base_dir=path.parent)
+    for problem in report.problems:
+        print(problem, file=sys.stderr if problem.severity == "error" else sys.stdout)
+    if report.errors:
+        print(f"{path}: {len(report.errors)} error(s), {len(report.warnings)} warning(s)", file=sys.stderr)
+        return EXIT_USAGE
+    nodes = len(report.canvas.nodes) if report.canvas else 0
+    print(f"{path}: valid ({nodes} nodes, {len(report.warnings)} warning(s))")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m blender_canvas", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True, metavar="command")
+
+    models = commands.add_parser("models", help="list every model, its variants, status, prices and routes")
+    models.add_argument("--json", action="store_true", help="print the catalog as JSON")
+    models.set_defaults(func=cmd_models)
+
+    schema = commands.add_parser("schema", help="print the canvas document's JSON Schema")
+    schema.set_defaults(func=cmd_schema)
+
+    validate = commands.add_parser("validate", help="check a canvas file against the catalog")
+    validate.add_argument("canvas", help="path to a canvas .json file")
+    validate.set_defaults(func=cmd_validate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        result: int = args.func(args)
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    return result
+
+
+__all__ = ["describe_choices", "main"]

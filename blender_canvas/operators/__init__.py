@@ -1,0 +1,11 @@
+"""User actions on the canvas."""
+
+from __future__ import annotations
+
+
+def register() -> None:
+    pass
+
+
+def unregister() -> None:
+    pass
