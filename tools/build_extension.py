@@ -60,30 +60,12 @@ EXCLUDE = ("__pycache__", "tests", "*.pyc", ".*")  # Matched against every part 
 # Schema 1.0.0 (Blender's blender_ext.py): what Blender checks when it installs a zip, and what
 # `blender --command extension build/validate` and extensions.blender.org add on top (reported as warnings
 # unless --strict).
-REQUIRED: dict[str, type] = {
-    "schema_version": str,
-    "id": str,
-    "version": str,
-    "name": str,
-    "tagline": str,
-    "maintainer": str,
-    "type": str,
-    "license": list,
-    "blender_version_min": str,
-}
-OPTIONAL: dict[str, type] = {
-    "blender_version_max": str,
-    "website": str,
-    "copyright": list,
-    "permissions": dict,
-    "tags": list,
-    "platforms": list,
-    "wheels": list,
-}
+_REQUIRED_STR = ("schema_version", "id", "version", "name", "tagline", "maintainer", "type", "blender_version_min")
+REQUIRED: dict[str, type] = {**dict.fromkeys(_REQUIRED_STR, str), "license": list}
+OPTIONAL: dict[str, type] = {"blender_version_max": str, "website": str, "permissions": dict}
+OPTIONAL |= dict.fromkeys(("copyright", "tags", "platforms", "wheels"), list)
 PERMISSIONS = frozenset({"files", "network", "clipboard", "camera", "microphone"})
-VERSION_RE = re.compile(r"\d+(\.\d+)*")
-
-
+VERSION_RE = re.compile(r"\d+(\.\d+)*([-+][0-9A-Za-z.+-]+)?")
 _warned: set[str] = set()  # Print each manifest warning once, however many platforms are built.
 
 
@@ -96,13 +78,11 @@ def canonical_name(name: str) -> str:
 
 
 def current_platform() -> str:
-    system = {"darwin": "macos"}.get(platform.system().lower(), platform.system().lower())
-    machine = {"x86_64": "x64", "amd64": "x64", "aarch64": "arm64"}.get(
-        platform.machine().lower(), platform.machine().lower()
-    )
-    if f"{system}-{machine}" not in PLATFORM_TAGS:
-        raise BuildError(f"no wheel tags known for this machine ({system}-{machine})")
-    return f"{system}-{machine}"
+    system = platform.system().lower().replace("darwin", "macos")
+    name = f"{system}-{platform.machine().lower().replace('x86_64', 'x64').replace('amd64', 'x64')}"
+    if name not in PLATFORM_TAGS:
+        raise BuildError(f"no wheel tags known for this machine ({name})")
+    return name
 
 
 def _terse(value: str) -> str | None:
@@ -132,13 +112,13 @@ def validate_manifest(m: dict[str, Any]) -> tuple[list[str], list[str]]:
     if m["type"] not in ("add-on", "theme"):
         errors.append(f"type must be 'add-on' or 'theme', not {m['type']!r}")
     for key in ("version", "blender_version_min", "blender_version_max"):
-        if key in m and not VERSION_RE.match(m[key]):
+        if key in m and not VERSION_RE.fullmatch(m[key]):
             errors.append(f"{key} {m[key]!r} is not a version")
     if m["blender_version_min"].count(".") != 2:
         warnings.append("blender_version_min should be three numbers (X.Y.Z)")
     if not m["license"] or not all(isinstance(x, str) and x for x in m["license"]):
         errors.append("license must be a non-empty list of strings")
-    warnings += [f"license {x!r} should be 'SPDX:<id>'" for x in m["license"] if not x.startswith("SPDX:")]
+    warnings += [f"license {x!r} should be 'SPDX:<id>'" for x in m["license"] if not str(x).startswith("SPDX:")]
     if problem := _terse(m["tagline"]):
         warnings.append(f"tagline {problem}")
     for key, reason in m.get("permissions", {}).items():
@@ -181,13 +161,8 @@ def dump_toml(data: dict[str, Any], prefix: str = "") -> str:
 def _pip(*args: str, offline: bool = False) -> subprocess.CompletedProcess[str]:
     # Offline resolution ignores pip config files, so pip.conf find-links can't slip other wheels in.
     env = {"PIP_CONFIG_FILE": os.devnull} if offline else {}
-    return subprocess.run(
-        [sys.executable, "-m", "pip", *args, "--disable-pip-version-check", "--no-input"],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **env},
-        check=False,
-    )
+    command = [sys.executable, "-m", "pip", *args, "--disable-pip-version-check", "--no-input"]
+    return subprocess.run(command, capture_output=True, text=True, env={**os.environ, **env}, check=False)
 
 
 def resolve_wheels(plat: str, requirements: list[str], refresh: bool = False) -> list[Path]:
@@ -199,23 +174,11 @@ def resolve_wheels(plat: str, requirements: list[str], refresh: bool = False) ->
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "report.json"
 
+        offline_args = ["install", "--dry-run", "--ignore-installed", "--quiet", "--no-index"]
+        offline_args += ["--find-links", str(cache), "--target", str(Path(tmp) / "t"), "--report", str(report)]
+
         def resolve_offline() -> subprocess.CompletedProcess[str]:
-            return _pip(
-                "install",
-                "--dry-run",
-                "--ignore-installed",
-                "--quiet",
-                "--no-index",
-                "--find-links",
-                str(cache),
-                "--target",
-                str(Path(tmp) / "target"),
-                "--report",
-                str(report),
-                *target,
-                *requirements,
-                offline=True,
-            )
+            return _pip(*offline_args, *target, *requirements, offline=True)
 
         if refresh or resolve_offline().returncode != 0:
             download = _pip("download", "--quiet", "--dest", str(cache), *target, *requirements)

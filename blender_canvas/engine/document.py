@@ -13,9 +13,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
 NodeId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,62}$")]
 AspectRatio = Annotated[str, Field(pattern=r"^[1-9][0-9]?:[1-9][0-9]?$")]
-Seed = Annotated[int, Field(ge=0, le=4_294_967_295)]
+# Blender's IntProperty is a signed 32-bit int, so seeds stop at 2^31 - 1 (every vendor accepts that range).
+Seed = Annotated[int, Field(ge=0, le=2_147_483_647)]
 Seconds = Annotated[int, Field(ge=1, le=600)]
-RGB = tuple[float, float, float]
+Channel = Annotated[float, Field(ge=0, le=4)]
+RGB = tuple[Channel, Channel, Channel]
+Colour = tuple[Annotated[float, Field(ge=0, le=1)], Annotated[float, Field(ge=0, le=1)],
+               Annotated[float, Field(ge=0, le=1)]]
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".exr", ".bmp"})
 VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v"})
@@ -164,7 +168,7 @@ class EndCard(_Strict):
     text: str = Field(default="", max_length=200)
     image: str | None = None  # a logo, relative to the canvas file
     seconds: Annotated[float, Field(gt=0, le=30)] = 2.0
-    background: RGB = (0.0, 0.0, 0.0)
+    background: Colour = (0.0, 0.0, 0.0)
 
 
 class Grade(_Strict):

@@ -1,0 +1,129 @@
+"""The Canvas node tree, the base node, and the plumbing shared by every node."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import bpy
+
+from .sockets import KIND_FOR_SOCKET
+
+TREE_ID = "BlenderCanvasTree"
+
+EnumItem = tuple[str, str, str, int]
+
+
+class CanvasNodeTree(bpy.types.NodeTree):
+    """A generation canvas: reference stills, shot prompts, image, video and voice models, and the cut"""
+
+    bl_idname = TREE_ID
+    bl_label = "Generation Canvas"
+    bl_icon = "NODETREE"
+
+    # Canvas-level settings, mirrored from the document's top level and `defaults`.
+    canvas_title: bpy.props.StringProperty(name="Title")
+    draft: bpy.props.BoolProperty(name="Draft", description="Send every node to the offline preview backend")
+    use_budget: bpy.props.BoolProperty(name="Budget", description="Refuse runs whose estimate exceeds the cap")
+    budget_cents: bpy.props.IntProperty(name="Budget (cents)", min=0)
+    default_aspect_ratio: bpy.props.StringProperty(name="Aspect Ratio", default="16:9")
+    default_duration_s: bpy.props.IntProperty(name="Duration", description="Seconds; 0 = each model's own default",
+                                              min=0, max=600)
+    use_default_seed: bpy.props.BoolProperty(name="Seed", description="Give every node this seed unless it sets one")
+    default_seed: bpy.props.IntProperty(name="Seed", min=0)
+    default_resolution: bpy.props.StringProperty(name="Resolution")
+    fps: bpy.props.IntProperty(name="Frame Rate", default=24, min=1, max=120)
+
+    def update(self) -> None:
+        mark_link_validity(self)
+
+
+def mark_link_validity(tree: Any) -> None:
+    """Draw a wire red when it carries the wrong kind of media (audio into an image input, say)."""
+    for link in tree.links:
+        out_kind = KIND_FOR_SOCKET.get(link.from_socket.bl_idname)
+        in_kind = KIND_FOR_SOCKET.get(link.to_socket.bl_idname)
+        valid = out_kind is None or in_kind is None or out_kind == in_kind
+        if link.is_valid != valid:
+            link.is_valid = valid
+
+
+class CanvasNode:
+    """Mix-in for every Canvas node: only lives in a Canvas tree, and knows its document kind."""
+
+    doc_kind = ""
+    is_sequence = False
+
+    @classmethod
+    def poll(cls, ntree: Any) -> bool:
+        return bool(ntree.bl_idname == TREE_ID)
+
+
+INHERIT = "INHERIT"  # enum identifier for "use the shot's or the canvas's value"
+
+
+def stored_enum(
+    items: Callable[[Any], Sequence[tuple[str, str, str]]],
+    attribute: str,
+    on_change: Callable[[Any], None] | None = None,
+    **kwargs: Any,
+) -> Any:
+    """An EnumProperty whose value lives in the plain property ``attribute`` (a string or an int).
+
+    Blender stores a dynamic enum as an integer index, so a catalog that gains a model would silently shift every
+    saved choice. Storing the value itself keeps .blend files true across catalog changes; the enum is only the
+    menu that edits it. ``items`` yields (value as text, name, description); an empty value or "0" means inherit.
+    """
+    cache: dict[tuple[str, ...], list[EnumItem]] = {}
+
+    def enum_items(node: Any, context: Any) -> list[EnumItem]:
+        raw = tuple(items(node))
+        key = tuple(i[0] for i in raw) + tuple(i[1] for i in raw)
+        if key not in cache:  # Blender needs the returned strings kept alive
+            cache[key] = [(value or INHERIT, name, desc, index) for index, (value, name, desc) in enumerate(raw)]
+        return cache[key]
+
+    def get(node: Any) -> int:
+        current = str(getattr(node, attribute))
+        for ident, _name, _desc, index in enum_items(node, None):
+            if ident == current or (ident == INHERIT and current in ("", "0")):
+                return index
+        return 0
+
+    def set_(node: Any, value: int) -> None:
+        for ident, _name, _desc, index in enum_items(node, None):
+            if index == value:
+                text = "" if ident == INHERIT else ident
+                setattr(node, attribute, int(text or 0) if isinstance(getattr(node, attribute), int) else text)
+                break
+        if on_change is not None:
+            on_change(node)
+
+    return bpy.props.EnumProperty(items=enum_items, get=get, set=set_, **kwargs)
+
+
+def ensure_list_sockets(node: Any, prefix: str, socket_type: str, label: str, count: int) -> list[Any]:
+    """Keep exactly ``count`` numbered input sockets ``prefix_0 .. prefix_{count-1}``, removing unlinked extras."""
+    existing = [s for s in node.inputs if s.identifier.startswith(prefix + "_")]
+    while len(existing) < count:
+        index = len(existing)
+        existing.append(node.inputs.new(socket_type, f"{label} {index + 1}", identifier=f"{prefix}_{index}"))
+    while len(existing) > count and not existing[-1].is_linked:
+        node.inputs.remove(existing.pop())
+    return existing
+
+
+def list_sockets(node: Any, prefix: str) -> list[Any]:
+    return [s for s in node.inputs if s.identifier.startswith(prefix + "_")]
+
+
+def input_socket(node: Any, identifier: str) -> Any:
+    return next((s for s in node.inputs if s.identifier == identifier), None)
+
+
+def linked_node_name(socket: Any) -> str | None:
+    """The name (canvas id) of the node wired into an input socket, if any."""
+    if socket is None or not socket.is_linked or not socket.links:
+        return None
+    name: str = socket.links[0].from_node.name
+    return name

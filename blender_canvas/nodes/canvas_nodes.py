@@ -1,0 +1,147 @@
+"""Reference, Shot and Sequence nodes: the inputs every model shares, and the cut."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import bpy
+
+from .base import CanvasNode, ensure_list_sockets
+from .model_nodes import MAX_SEED, PROMPT_FIELDS
+from .sockets import SOCKET_FOR_KIND, CanvasMediaSocket
+
+CURVES_LOOKS = (
+    ("none", "None", "No curves look"),
+    ("soft", "Soft", "Lifted blacks, rolled-off highlights"),
+    ("punchy", "Punchy", "A gentle S-curve"),
+    ("filmic", "Filmic", "A long toe and shoulder"),
+)
+
+
+class CanvasReferenceNode(CanvasNode, bpy.types.Node):
+    """A still, clip or sound file on disk"""
+
+    bl_idname = "CanvasReferenceNode"
+    bl_label = "Reference"
+    bl_icon = "FILE_IMAGE"
+    bl_width_default = 240
+    doc_kind = "reference"
+
+    filepath: bpy.props.StringProperty(name="File", subtype="FILE_PATH")
+
+    def init(self, context: Any) -> None:
+        self.outputs.new(CanvasMediaSocket.bl_idname, "File")
+
+    def draw_buttons(self, context: Any, layout: Any) -> None:
+        layout.prop(self, "filepath", text="")
+
+
+class CanvasShotNode(CanvasNode, bpy.types.Node):
+    """The shared shot-list prompt: wire it into several models so they get identical inputs"""
+
+    bl_idname = "CanvasShotNode"
+    bl_label = "Shot"
+    bl_icon = "OUTLINER_OB_CAMERA"
+    bl_width_default = 280
+    doc_kind = "shot"
+
+    subject: bpy.props.StringProperty(name="Subject")
+    action: bpy.props.StringProperty(name="Action")
+    camera: bpy.props.StringProperty(name="Camera", description="Camera move: push in, pull out, pan, tilt, orbit")
+    lens: bpy.props.StringProperty(name="Lens")
+    lighting: bpy.props.StringProperty(name="Lighting")
+    atmosphere: bpy.props.StringProperty(name="Atmosphere")
+    use_seed: bpy.props.BoolProperty(name="Seed")
+    seed: bpy.props.IntProperty(name="Seed", min=0, max=MAX_SEED)
+    aspect_ratio: bpy.props.StringProperty(name="Aspect Ratio", description="W:H, blank = the canvas's")
+    duration_s: bpy.props.IntProperty(name="Duration", description="Seconds; 0 = the canvas's", min=0, max=600)
+
+    def init(self, context: Any) -> None:
+        self.outputs.new(SOCKET_FOR_KIND["shot"], "Shot")
+
+    def draw_buttons(self, context: Any, layout: Any) -> None:
+        column = layout.column(align=True)
+        for field in PROMPT_FIELDS:
+            column.prop(self, field, text="", placeholder=field.capitalize())
+        row = layout.row(align=True)
+        row.prop(self, "use_seed", text="", icon="MOD_NOISE")
+        sub = row.row(align=True)
+        sub.active = self.use_seed
+        sub.prop(self, "seed", text="")
+        row = layout.row(align=True)
+        row.prop(self, "aspect_ratio", text="", placeholder="Aspect")
+        row.prop(self, "duration_s", text="s")
+
+
+class CanvasSequenceNode(CanvasNode, bpy.types.Node):
+    """The cut: chosen takes in order, voices and music under them, one grade, an end card"""
+
+    bl_idname = "CanvasSequenceNode"
+    bl_label = "Sequence"
+    bl_icon = "SEQUENCE"
+    bl_width_default = 320
+    doc_kind = "sequence"
+    is_sequence = True
+
+    use_fps: bpy.props.BoolProperty(name="Own Frame Rate", description="Override the canvas frame rate")
+    fps: bpy.props.IntProperty(name="Frame Rate", default=24, min=1, max=120)
+
+    use_grade: bpy.props.BoolProperty(name="Grade", description="One shared grade over the whole cut")
+    lift: bpy.props.FloatVectorProperty(name="Lift", size=3, default=(1.0, 1.0, 1.0), min=0.0, max=4.0,
+                                     soft_max=2.0)
+    gamma: bpy.props.FloatVectorProperty(name="Gamma", size=3, default=(1.0, 1.0, 1.0), min=0.0, max=4.0,
+                                     soft_max=2.0)
+    gain: bpy.props.FloatVectorProperty(name="Gain", size=3, default=(1.0, 1.0, 1.0), min=0.0, max=4.0,
+                                     soft_max=2.0)
+    saturation: bpy.props.FloatProperty(name="Saturation", default=1.0, min=0.0, max=4.0)
+    contrast: bpy.props.FloatProperty(name="Contrast", default=1.0, min=0.0, max=4.0)
+    use_white_balance: bpy.props.BoolProperty(name="White Balance")
+    white_balance: bpy.props.FloatVectorProperty(name="White Value", size=3, subtype="COLOR",
+                                                 default=(1.0, 1.0, 1.0), min=0.0, max=4.0, soft_max=1.0)
+    curves: bpy.props.EnumProperty(name="Curves", items=CURVES_LOOKS, default="none")
+
+    use_end_card: bpy.props.BoolProperty(name="End Card")
+    end_card_text: bpy.props.StringProperty(name="Text")
+    end_card_image: bpy.props.StringProperty(name="Logo", subtype="FILE_PATH")
+    end_card_seconds: bpy.props.FloatProperty(name="Seconds", default=2.0, min=0.1, max=30.0)
+    end_card_background: bpy.props.FloatVectorProperty(name="Background", size=3, subtype="COLOR",
+                                                       default=(0.0, 0.0, 0.0), min=0.0, max=1.0)
+
+    def init(self, context: Any) -> None:
+        ensure_list_sockets(self, "shots", SOCKET_FOR_KIND["video"], "Shot", 3)
+        ensure_list_sockets(self, "audio", SOCKET_FOR_KIND["audio"], "Sound", 1)
+
+    def draw_buttons(self, context: Any, layout: Any) -> None:
+        row = layout.row(align=True)
+        for prefix, text in (("shots", "Add Shot"), ("audio", "Add Sound")):
+            op = row.operator("canvas.add_input_slot", text=text, icon="ADD")
+            op.node_name = self.name
+            op.prefix = prefix
+        layout.prop(self, "use_grade")
+        if self.use_grade:
+            column = layout.column(align=True)
+            for name in ("lift", "gamma", "gain"):
+                column.row(align=True).prop(self, name)
+            column.prop(self, "saturation")
+            column.prop(self, "contrast")
+            column.prop(self, "curves")
+            row = column.row(align=True)
+            row.prop(self, "use_white_balance", text="")
+            sub = row.row(align=True)
+            sub.active = self.use_white_balance
+            sub.prop(self, "white_balance")
+        layout.prop(self, "use_end_card")
+        if self.use_end_card:
+            column = layout.column(align=True)
+            column.prop(self, "end_card_text")
+            column.prop(self, "end_card_image")
+            column.prop(self, "end_card_seconds")
+            column.prop(self, "end_card_background")
+        row = layout.row(align=True)
+        row.prop(self, "use_fps", text="")
+        sub = row.row(align=True)
+        sub.active = self.use_fps
+        sub.prop(self, "fps")
+
+
+CLASSES: tuple[type, ...] = (CanvasReferenceNode, CanvasShotNode, CanvasSequenceNode)
