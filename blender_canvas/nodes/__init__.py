@@ -4,25 +4,27 @@ from __future__ import annotations
 
 import bpy
 
-TREE_ID = "BlenderCanvasTree"
+from . import canvas_nodes, menus, model_nodes, sockets
+from .base import TREE_ID, CanvasNodeTree
 
+_CLASSES: tuple[type, ...] = (
+    CanvasNodeTree,
+    *sockets.CLASSES,
+    *model_nodes.CLASSES,
+    *canvas_nodes.CLASSES,
+    *menus.CLASSES,
+)
 
-class CanvasNodeTree(bpy.types.NodeTree):
-    """A generation canvas: reference stills, shot prompts, image, video and voice models, and the cut"""
-
-    bl_idname = TREE_ID
-    bl_label = "Generation Canvas"
-    bl_icon = "NODETREE"
-
-
-_CLASSES: tuple[type, ...] = (CanvasNodeTree,)
+__all__ = ["TREE_ID", "register", "unregister"]
 
 
 def register() -> None:
     for cls in _CLASSES:
         bpy.utils.register_class(cls)
+    menus.register_menus()
 
 
 def unregister() -> None:
+    menus.unregister_menus()
     for cls in reversed(_CLASSES):
         bpy.utils.unregister_class(cls)

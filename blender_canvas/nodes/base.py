@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import bpy
 
@@ -53,6 +53,11 @@ class CanvasNode:
 
     doc_kind = ""
     is_sequence = False
+    if TYPE_CHECKING:  # provided by bpy.types.Node, which the concrete classes also derive from
+        inputs: Any
+        outputs: Any
+        name: str
+        bl_label: str
 
     @classmethod
     def poll(cls, ntree: Any) -> bool:

@@ -39,8 +39,11 @@ def _model_items(node: Any) -> list[tuple[str, str, str]]:
 
 def _variant_items(node: Any) -> list[tuple[str, str, str]]:
     model = node_model(node)
-    items = [(v.id, v.label, v.notes or v.label) for v in model.variants] if model else []
-    return items or [("", "(no variants)", "")]
+    if model is None:
+        return [("", "(no variants)", "")]
+    # the default first: a blank variant id reads as the first item
+    ordered = sorted(model.variants, key=lambda v: v.id != model.default_variant)
+    return [(v.id, v.label, v.notes or v.label) for v in ordered]
 
 
 def _route_items(node: Any) -> list[tuple[str, str, str]]:
@@ -81,8 +84,8 @@ def _resolution_items(node: Any) -> list[tuple[str, str, str]]:
 
 def _on_model_change(node: Any) -> None:
     model = node_model(node)
-    if model and model.variant(node.variant_id or None) is None:
-        node.variant_id = model.default_variant
+    if model and node.variant_id and model.variant(node.variant_id) is None:
+        node.variant_id = ""  # blank = the model's default variant, so documents that name none round-trip
     _on_variant_change(node)
 
 

@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+import bpy
+
+from . import canvas_io
+
+_CLASSES: tuple[type, ...] = (*canvas_io.CLASSES,)
+_MENU_APPENDS = canvas_io.MENU_APPENDS
+
 
 def register() -> None:
-    pass
+    for cls in _CLASSES:
+        bpy.utils.register_class(cls)
+    for menu, draw in _MENU_APPENDS:
+        getattr(bpy.types, menu).append(draw)
 
 
 def unregister() -> None:
-    pass
+    for menu, draw in reversed(_MENU_APPENDS):
+        getattr(bpy.types, menu).remove(draw)
+    for cls in reversed(_CLASSES):
+        bpy.utils.unregister_class(cls)

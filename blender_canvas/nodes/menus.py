@@ -1,0 +1,84 @@
+"""Shift+A in a Canvas tree: inputs, then image / video / voice models grouped by vendor, then the cut."""
+
+from __future__ import annotations
+
+from itertools import groupby
+from typing import Any
+
+import bpy
+
+from ..providers.catalog import Kind, load_catalog
+from .base import TREE_ID
+
+KIND_NODE = {Kind.IMAGE: "CanvasImageNode", Kind.VIDEO: "CanvasVideoNode", Kind.AUDIO: "CanvasAudioNode"}
+
+
+def add_node_entry(layout: Any, node_type: str, text: str, model_id: str | None = None, icon: str = "NONE") -> Any:
+    op = layout.operator("node.add_node", text=text, icon=icon)
+    op.type = node_type
+    op.use_transform = True
+    if model_id is not None:
+        setting = op.settings.add()
+        setting.name = "model_id"
+        setting.value = repr(model_id)
+    return op
+
+
+def draw_models_of_kind(layout: Any, kind: Kind) -> None:
+    """One labelled group per vendor, one entry per model, in catalog order."""
+    models = [m for m in load_catalog().models if m.kind == kind]
+    for vendor, group in groupby(sorted(models, key=lambda m: (m.preview_only, m.vendor)), key=lambda m: m.vendor):
+        layout.label(text=vendor)
+        for model in group:
+            add_node_entry(layout, KIND_NODE[kind], model.label, model.id)
+
+
+class NODE_MT_canvas_image(bpy.types.Menu):
+    bl_idname = "NODE_MT_canvas_image"
+    bl_label = "Image"
+
+    def draw(self, context: Any) -> None:
+        draw_models_of_kind(self.layout, Kind.IMAGE)
+
+
+class NODE_MT_canvas_video(bpy.types.Menu):
+    bl_idname = "NODE_MT_canvas_video"
+    bl_label = "Video"
+
+    def draw(self, context: Any) -> None:
+        draw_models_of_kind(self.layout, Kind.VIDEO)
+
+
+class NODE_MT_canvas_audio(bpy.types.Menu):
+    bl_idname = "NODE_MT_canvas_audio"
+    bl_label = "Voice"
+
+    def draw(self, context: Any) -> None:
+        draw_models_of_kind(self.layout, Kind.AUDIO)
+
+
+def draw_add_menu(self: Any, context: Any) -> None:
+    """Appended to NODE_MT_add; draws only in a Canvas tree."""
+    space = getattr(context, "space_data", None)
+    if getattr(space, "tree_type", None) != TREE_ID:
+        return
+    layout = self.layout
+    add_node_entry(layout, "CanvasReferenceNode", "Reference File", icon="FILE_IMAGE")
+    add_node_entry(layout, "CanvasShotNode", "Shot", icon="OUTLINER_OB_CAMERA")
+    layout.separator()
+    layout.menu(NODE_MT_canvas_image.bl_idname, icon="IMAGE_DATA")
+    layout.menu(NODE_MT_canvas_video.bl_idname, icon="FILE_MOVIE")
+    layout.menu(NODE_MT_canvas_audio.bl_idname, icon="SOUND")
+    layout.separator()
+    add_node_entry(layout, "CanvasSequenceNode", "Sequence", icon="SEQUENCE")
+
+
+CLASSES: tuple[type, ...] = (NODE_MT_canvas_image, NODE_MT_canvas_video, NODE_MT_canvas_audio)
+
+
+def register_menus() -> None:
+    bpy.types.NODE_MT_add.append(draw_add_menu)  # type: ignore[arg-type]
+
+
+def unregister_menus() -> None:
+    bpy.types.NODE_MT_add.remove(draw_add_menu)  # type: ignore[arg-type]

@@ -1,0 +1,156 @@
+"""Import and export canvas JSON files (File ▸ Import / Export, and headless)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import bpy
+from bpy_extras.io_utils import ExportHelper, ImportHelper
+
+from ..engine.validation import Report, load_canvas
+from ..nodes.base import TREE_ID
+from ..nodes.convert import canvas_to_tree, new_canvas_tree, tree_to_data
+from ..providers.catalog import load_catalog
+
+OperatorResult = set[Literal["RUNNING_MODAL", "CANCELLED", "FINISHED", "PASS_THROUGH", "INTERFACE"]]
+
+
+class CanvasFileError(Exception):
+    """A canvas file that cannot be read or does not validate; the message says why, nothing was changed."""
+
+    def __init__(self, message: str, report: Report | None = None) -> None:
+        super().__init__(message)
+        self.report = report
+
+
+def read_canvas(path: Path) -> Report:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as error:
+        raise CanvasFileError(f"{path}: no such file") from error
+    except (OSError, UnicodeDecodeError) as error:
+        raise CanvasFileError(f"{path}: cannot read it ({error})") from error
+    except json.JSONDecodeError as error:
+        raise CanvasFileError(f"{path}: not valid JSON at line {error.lineno}, column {error.colno}") from error
+    return load_canvas(data, load_catalog(), base_dir=path.parent)
+
+
+def import_canvas_file(path: Path, tree: Any = None) -> tuple[Any, Report]:
+    """Build a Canvas tree from a file. A canvas with errors changes nothing and raises with every problem."""
+    report = read_canvas(path)
+    if report.canvas is None or report.errors:
+        lines = "\n".join(str(p) for p in report.errors)
+        raise CanvasFileError(f"{path} has {len(report.errors)} error(s), nothing was imported:\n{lines}", report)
+    if tree is None:
+        tree = new_canvas_tree(report.canvas.title[:60] or path.stem)
+    canvas_to_tree(report.canvas, tree, path.parent)
+    return tree, report
+
+
+def export_canvas_file(tree: Any, path: Path) -> Report:
+    """Write the tree as canvas JSON (always, so nothing is lost) and return what validation says of it."""
+    data = tree_to_data(tree, path.parent)
+    report = load_canvas(data, load_catalog(), base_dir=path.parent)
+    document = report.canvas.to_json_data() if report.canvas is not None and not report.errors else data
+    path.write_text(json.dumps(document, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    return report
+
+
+def _chosen_path(operator: Any) -> Path:
+    """The file an Import/ExportHelper operator was given (its `filepath` is declared by the helper)."""
+    return Path(operator.filepath)
+
+
+def _target_tree(context: Any, tree_name: str) -> Any:
+    if tree_name:
+        return bpy.data.node_groups.get(tree_name)
+    space = getattr(context, "space_data", None)
+    tree = getattr(space, "edit_tree", None)
+    return tree if tree is not None and tree.bl_idname == TREE_ID else None
+
+
+class CANVAS_OT_import(bpy.types.Operator, ImportHelper):  # type: ignore[misc]
+    """Open a canvas JSON file as a new Generation Canvas node tree"""
+
+    bl_idname = "canvas.import_json"
+    bl_label = "Import Canvas JSON"
+    bl_options = {"REGISTER", "UNDO"}
+
+    filename_ext = ".json"
+    filter_glob: bpy.props.StringProperty(default="*.json", options={"HIDDEN"})
+
+    def execute(self, context: Any) -> OperatorResult:
+        try:
+            tree, report = import_canvas_file(_chosen_path(self))
+        except CanvasFileError as error:
+            for line in str(error).splitlines():
+                self.report({"ERROR"}, line)
+            return {"CANCELLED"}
+        for warning in report.warnings:
+            self.report({"WARNING"}, str(warning))
+        space = getattr(context, "space_data", None)
+        if space is not None and getattr(space, "type", "") == "NODE_EDITOR":
+            space.tree_type = TREE_ID
+            space.node_tree = tree
+        self.report({"INFO"}, f"Imported {len(tree.nodes)} nodes into '{tree.name}'")
+        return {"FINISHED"}
+
+
+class CANVAS_OT_export(bpy.types.Operator, ExportHelper):  # type: ignore[misc]
+    """Save the active Generation Canvas as a canvas JSON file"""
+
+    bl_idname = "canvas.export_json"
+    bl_label = "Export Canvas JSON"
+
+    filename_ext = ".json"
+    filter_glob: bpy.props.StringProperty(default="*.json", options={"HIDDEN"})
+    tree_name: bpy.props.StringProperty(name="Canvas", description="Node tree to export (blank = the active one)")
+
+    def execute(self, context: Any) -> OperatorResult:
+        tree = _target_tree(context, self.tree_name)
+        if tree is None:
+            self.report({"ERROR"}, "No Generation Canvas to export: open one in the node editor or name it")
+            return {"CANCELLED"}
+        report = export_canvas_file(tree, _chosen_path(self))
+        for problem in report.problems:
+            self.report({"WARNING"}, str(problem))
+        self.report({"INFO"}, f"Exported '{tree.name}' to {_chosen_path(self)}")
+        return {"FINISHED"}
+
+
+class CANVAS_OT_add_input_slot(bpy.types.Operator):
+    """Add another numbered input (a reference image, a shot, a sound) to a node"""
+
+    bl_idname = "canvas.add_input_slot"
+    bl_label = "Add Input"
+    bl_options = {"REGISTER", "UNDO", "INTERNAL"}
+
+    node_name: bpy.props.StringProperty()
+    prefix: bpy.props.StringProperty()
+
+    def execute(self, context: Any) -> OperatorResult:
+        from ..nodes.base import ensure_list_sockets, list_sockets
+        from ..nodes.sockets import SOCKET_FOR_KIND
+
+        tree = _target_tree(context, "")
+        node = tree.nodes.get(self.node_name) if tree else None
+        kinds = {"images": ("image", "Reference"), "shots": ("video", "Shot"), "audio": ("audio", "Sound")}
+        if node is None or self.prefix not in kinds:
+            return {"CANCELLED"}
+        kind, label = kinds[self.prefix]
+        ensure_list_sockets(node, self.prefix, SOCKET_FOR_KIND[kind], label, len(list_sockets(node, self.prefix)) + 1)
+        return {"FINISHED"}
+
+
+def draw_import_menu(self: Any, context: Any) -> None:
+    self.layout.operator(CANVAS_OT_import.bl_idname, text="Generation Canvas (.json)")
+
+
+def draw_export_menu(self: Any, context: Any) -> None:
+    self.layout.operator(CANVAS_OT_export.bl_idname, text="Generation Canvas (.json)")
+
+
+CLASSES: tuple[type, ...] = (CANVAS_OT_import, CANVAS_OT_export, CANVAS_OT_add_input_slot)
+MENU_APPENDS = (("TOPBAR_MT_file_import", draw_import_menu), ("TOPBAR_MT_file_export", draw_export_menu))
