@@ -2,14 +2,45 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import bpy
+from bpy.app.handlers import persistent
+
 from . import nodes, operators
+from .nodes.base import TREE_ID
+
+
+@persistent
+def keep_canvases_on_save(*_args: Any) -> None:
+    """A canvas tree has no users (no object uses it), so Blender would drop it on save without a fake user."""
+    for tree in bpy.data.node_groups:
+        if tree.bl_idname == TREE_ID and not tree.use_fake_user:
+            tree.use_fake_user = True
+
+
+HANDLERS: tuple[tuple[str, Any], ...] = (("save_pre", keep_canvases_on_save),)
 
 
 def register() -> None:
     nodes.register()
     operators.register()
+    for name, handler in HANDLERS:
+        handlers = getattr(bpy.app.handlers, name)
+        if handler not in handlers:
+            handlers.append(handler)
+
+
+def _ours(candidate: Any, handler: Any) -> bool:
+    # by name, so a copy left behind by a reloaded module is removed too
+    return bool(candidate is handler or (getattr(candidate, "__qualname__", None) == handler.__qualname__
+                and getattr(candidate, "__module__", "").endswith(".blender_registration")))
 
 
 def unregister() -> None:
+    for name, handler in HANDLERS:
+        handlers = getattr(bpy.app.handlers, name)
+        for candidate in [h for h in handlers if _ours(h, handler)]:
+            handlers.remove(candidate)
     operators.unregister()
     nodes.unregister()

@@ -131,6 +131,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
+    except BrokenPipeError:  # `models | head` closed the pipe: not an error worth a traceback
+        sys.stderr.close()
+        return 0
     return result
 
 

@@ -7,6 +7,7 @@ message. Nothing here raises on bad input.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -24,6 +25,7 @@ from ..providers.catalog import (
 )
 from .document import (
     NODE_KINDS,
+    PROMPT_FIELDS,
     AudioNode,
     Canvas,
     ImageNode,
@@ -76,15 +78,40 @@ def _short(value: Any) -> Any:
     return value if len(text) <= 80 else text[:77] + "..."
 
 
-def _pydantic_problems(error: ValidationError, node_id: str | None, prefix: str = "") -> list[Problem]:
-    problems = []
+def _is_union_label(part: str | int) -> bool:
+    """Pydantic names the branch of a union in the location ('constrained-str', 'SequenceShot'): not a field."""
+    return isinstance(part, str) and (part[:1].isupper() or "-" in part or "[" in part)
+
+
+_PLAIN_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_\-]*$")
+
+
+def _field_path(parts: list[str | int]) -> str:
+    """('inputs', 'images', 0) -> 'inputs.images[0]', the same shape the catalog checks use."""
+    text = ""
+    for part in parts:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            name = part if _PLAIN_NAME.match(part) else repr(part)  # a user's odd key (' ', '') stays visible
+            text += f".{name}" if text else name
+    return text
+
+
+def _pydantic_problems(error: ValidationError, node_id: str | None) -> list[Problem]:
+    problems: list[Problem] = []
+    from_union: set[tuple[str, str]] = set()  # (field, message) pairs that came from one branch of a union
     for item in error.errors(include_url=False):
-        loc = [str(p) for p in item["loc"]]
-        # a discriminated union puts the kind tag in the location: drop it, it is not a field the user wrote
-        if loc and loc[0] in NODE_KINDS:
-            loc = loc[1:]
-        field = ".".join(prefix.split(".") + loc if prefix else loc) or "(node)"
+        loc: list[str | int] = list(item["loc"])
         kind = item["type"]
+        # a node's discriminated union puts the kind tag in the location: drop it, it is not a field the user wrote
+        if node_id is not None and loc and loc[0] in NODE_KINDS:
+            loc = loc[1:]
+        # the last part of an unknown field is the user's own key; anything before it may name a union branch
+        keep_last = kind == "extra_forbidden" and loc
+        kept = [p for p in (loc[:-1] if keep_last else loc) if not _is_union_label(p)] + (loc[-1:] if keep_last else [])
+        branch = len(kept) != len(loc)
+        field = _field_path(kept) or ("(node)" if node_id is not None else "(document)")
         ctx = item.get("ctx") or {}
         allowed = ""
         message = item["msg"]
@@ -92,6 +119,9 @@ def _pydantic_problems(error: ValidationError, node_id: str | None, prefix: str 
             message = "is not a known field"
         elif kind == "missing":
             message = "is required"
+        elif kind == "model_attributes_type" and not kept:
+            message = "is not a JSON object"
+            allowed = "an object with an id and a kind"
         elif kind in ("union_tag_invalid", "union_tag_not_found"):
             field = "kind"
             message = "is missing" if kind == "union_tag_not_found" else "is not a node kind"
@@ -100,12 +130,24 @@ def _pydantic_problems(error: ValidationError, node_id: str | None, prefix: str 
             allowed = str(ctx.get("expected", ""))
         elif kind == "string_pattern_mismatch":
             message = "has characters or a shape that is not allowed"
+            last = kept[-1] if kept else ""
             allowed = {
                 "id": "letters, digits, '_', '-', '.', starting with a letter or digit, up to 63 characters",
                 "aspect_ratio": "W:H, for example 16:9",
-            }.get(loc[-1] if loc else "", str(ctx.get("pattern", "")))
-        problems.append(Problem(severity="error", node=node_id, field=field, value=_short(item.get("input")),
-                                message=message, allowed=allowed))
+            }.get(last if isinstance(last, str) else "", str(ctx.get("pattern", "")))
+        problem = Problem(severity="error", node=node_id, field=field, value=_short(item.get("input")),
+                          message=message, allowed=allowed)
+        previous = problems[-1] if problems else None
+        if branch and previous is not None and (previous.field, previous.message) in from_union \
+                and previous.field == field:
+            # one mistake, several union branches refused it: one problem that names every branch's wish
+            merged = previous.message + "; or " + message[:1].lower() + message[1:]
+            problems[-1] = previous.model_copy(update={"message": merged})
+            from_union.add((field, merged))
+            continue
+        if branch:
+            from_union.add((field, message))
+        problems.append(problem)
     return problems
 
 
@@ -131,8 +173,22 @@ def load_canvas(data: Any, catalog: Catalog, base_dir: Path | None = None) -> Re
         canvas = Canvas.model_validate({**data, "nodes": []})
     except ValidationError as error:
         problems.extend(_pydantic_problems(error, None))
+        # still check the nodes against the catalog, so one stray top-level field does not hide every other
+        # problem; not when the defaults themselves are wrong, since every node inherits from them
+        bad = {item["loc"][0] for item in error.errors() if item["loc"]}
+        if "defaults" not in bad and "nodes" not in bad:
+            try:
+                rest = Canvas.model_validate({k: v for k, v in data.items() if k not in bad and k != "nodes"})
+                rest.nodes = nodes
+                problems.extend(check_canvas(rest, catalog, base_dir))
+            except ValidationError:
+                pass
         return Report(canvas=None, problems=problems)
-    canvas.nodes = nodes
+    try:
+        canvas.nodes = nodes  # re-checks the list as a whole (its length)
+    except ValidationError as error:
+        problems.extend(_pydantic_problems(error, None))
+        return Report(canvas=None, problems=problems)
     problems.extend(check_canvas(canvas, catalog, base_dir))
     return Report(canvas=canvas, problems=problems)
 
@@ -165,11 +221,19 @@ def _warn(node: str, field: str, value: Any, message: str, allowed: str = "") ->
     return Problem(severity="warning", node=node, field=field, value=_short(value), message=message, allowed=allowed)
 
 
+def _is_file(path: Path) -> bool:
+    """Path.is_file, but False for a name the system refuses (too long, say) instead of an OSError."""
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
+
+
 def _check_reference(node: ReferenceNode, base_dir: Path | None) -> list[Problem]:
     if node.media is None:
         return [_err(node.id, "path", node.path, f"'{node.path}' is not an image, video or audio file",
                      "files ending in .png, .jpg, .webp, .exr, .mp4, .mov, .webm, .wav, .mp3, .flac and similar")]
-    if base_dir is not None and not (base_dir / node.path).is_file():
+    if base_dir is not None and not _is_file(base_dir / node.path):
         return [_err(node.id, "path", node.path, f"no file at {base_dir / node.path}", "an existing file")]
     return []
 
@@ -198,7 +262,7 @@ def _check_model_node(canvas: Canvas, node: ModelNode, by_id: dict[str, Node], c
         problems.append(_err(node.id, "text", node.text, "a voice node needs the words to speak",
                              "non-empty text"))
     if isinstance(node, (ImageNode, VideoNode)):
-        has_words = any(getattr(node.prompt, f) for f in node.prompt.model_fields) or node.inputs.shot
+        has_words = any(getattr(node.prompt, f) for f in PROMPT_FIELDS) or node.inputs.shot
         if variant.text_prompt and not has_words and not (node.inputs.image or node.inputs.video or node.inputs.images):
             problems.append(_err(node.id, "prompt", None, f"{model.label} needs something to work from",
                                  "a prompt clause, a wired shot node, or an input image"))
@@ -269,6 +333,14 @@ def _check_settings(canvas: Canvas, node: ModelNode, model: Model, variant: Vari
     return problems
 
 
+_GIVES = {"image": "an image", "video": "a video", "audio": "audio", "shot": "a shot"}
+
+
+def _a(word: str) -> str:
+    """'an image', 'an audio', 'a video': the indefinite article a word takes."""
+    return ("an " if word[:1] in "aeiou" else "a ") + word
+
+
 def _check_inputs(node: ModelNode, model: Model, variant: Variant, by_id: dict[str, Node]) -> list[Problem]:
     problems: list[Problem] = []
     accepted = describe_choices(tuple(s.name.value for s in variant.inputs)) if variant.inputs else "none"
@@ -284,19 +356,20 @@ def _check_inputs(node: ModelNode, model: Model, variant: Variant, by_id: dict[s
         if source is None:
             candidates = tuple(n.id for n in by_id.values() if output_kind(n) == wanted and n.id != node.id)
             problems.append(_err(node.id, field, source_id, f"no node has the id '{source_id}'",
-                                 describe_choices(candidates) if candidates else f"the id of a {wanted} node"))
+                                 describe_choices(candidates) if candidates else f"the id of {_a(wanted)} node"))
             continue
         got = output_kind(source)
         if got != wanted:
             problems.append(_err(node.id, field, source_id,
-                                 f"'{source_id}' gives {got or 'nothing usable'} where {name} takes {wanted}",
-                                 f"a {wanted} node" + (" or a reference file" if wanted != "shot" else "")))
+                                 f"'{source_id}' gives {_GIVES.get(got or '', 'nothing usable')}, "
+                                 f"but the '{name}' input takes {_GIVES[wanted]}",
+                                 f"{_a(wanted)} node" + (" or a reference file" if wanted != "shot" else "")))
     for spec in variant.inputs:
         count = len(node.inputs.images) if spec.name in LIST_INPUTS else int(bool(getattr(node.inputs, spec.name)))
         if spec.required and count == 0:
             problems.append(_err(node.id, f"inputs.{spec.name.value}", None,
-                                 f"{variant.label} needs a {INPUT_ACCEPTS[spec.name]} input",
-                                 f"wire a {INPUT_ACCEPTS[spec.name]} node into '{spec.name.value}'"))
+                                 f"{variant.label} needs {_a(INPUT_ACCEPTS[spec.name])} input",
+                                 f"wire {_a(INPUT_ACCEPTS[spec.name])} node into '{spec.name.value}'"))
         if count > spec.max_items:
             problems.append(_err(node.id, f"inputs.{spec.name.value}", count,
                                  f"{variant.label} takes at most {spec.max_items} {spec.name.value}",
@@ -329,7 +402,7 @@ def _check_sequence(node: SequenceNode, by_id: dict[str, Node], base_dir: Path |
             problems.append(_err(node.id, f"{field}.under", placement.under, "is not a shot of this sequence",
                                  describe_choices(tuple(sorted(shot_ids))) if shot_ids else "a shot's node id"))
     logo = node.end_card.image if node.end_card else None
-    if logo and base_dir is not None and not (base_dir / logo).is_file():
+    if logo and base_dir is not None and not _is_file(base_dir / logo):
         problems.append(_err(node.id, "end_card.image", logo, f"no file at {base_dir / logo}", "an existing image"))
     return problems
 

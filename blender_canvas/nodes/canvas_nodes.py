@@ -10,6 +10,8 @@ from .base import CanvasNode, ensure_list_sockets
 from .model_nodes import MAX_SEED, PROMPT_FIELDS
 from .sockets import SOCKET_FOR_KIND, CanvasMediaSocket
 
+BLEND_RELATIVE = {"PATH_SUPPORTS_BLEND_RELATIVE"}  # paths may start with '//' (relative to the .blend)
+
 CURVES_LOOKS = (
     ("none", "None", "No curves look"),
     ("soft", "Soft", "Lifted blacks, rolled-off highlights"),
@@ -27,7 +29,7 @@ class CanvasReferenceNode(CanvasNode, bpy.types.Node):
     bl_width_default = 240
     doc_kind = "reference"
 
-    filepath: bpy.props.StringProperty(name="File", subtype="FILE_PATH")
+    filepath: bpy.props.StringProperty(name="File", subtype="FILE_PATH", options=BLEND_RELATIVE)
 
     def init(self, context: Any) -> None:
         self.outputs.new(CanvasMediaSocket.bl_idname, "File")
@@ -102,7 +104,7 @@ class CanvasSequenceNode(CanvasNode, bpy.types.Node):
 
     use_end_card: bpy.props.BoolProperty(name="End Card")
     end_card_text: bpy.props.StringProperty(name="Text")
-    end_card_image: bpy.props.StringProperty(name="Logo", subtype="FILE_PATH")
+    end_card_image: bpy.props.StringProperty(name="Logo", subtype="FILE_PATH", options=BLEND_RELATIVE)
     end_card_seconds: bpy.props.FloatProperty(name="Seconds", default=2.0, min=0.1, max=30.0)
     end_card_background: bpy.props.FloatVectorProperty(name="Background", size=3, subtype="COLOR",
                                                        default=(0.0, 0.0, 0.0), min=0.0, max=1.0)

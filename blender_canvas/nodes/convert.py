@@ -327,4 +327,6 @@ def _sequence_data(node: Any, base_dir: Path) -> dict[str, Any]:
 
 
 def new_canvas_tree(name: str) -> Any:
-    return bpy.data.node_groups.new(name, TREE_ID)  # type: ignore[arg-type]
+    tree: Any = bpy.data.node_groups.new(name, TREE_ID)  # type: ignore[arg-type]
+    tree.use_fake_user = True  # a canvas is not used by any object; without this Blender drops it on save
+    return tree

@@ -44,7 +44,7 @@ def import_canvas_file(path: Path, tree: Any = None) -> tuple[Any, Report]:
         lines = "\n".join(str(p) for p in report.errors)
         raise CanvasFileError(f"{path} has {len(report.errors)} error(s), nothing was imported:\n{lines}", report)
     if tree is None:
-        tree = new_canvas_tree(report.canvas.title[:60] or path.stem)
+        tree = new_canvas_tree(path.stem)
     canvas_to_tree(report.canvas, tree, path.parent)
     return tree, report
 

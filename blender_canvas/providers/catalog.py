@@ -12,7 +12,7 @@ from enum import StrEnum
 from functools import cache
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
 
 
 class Kind(StrEnum):
@@ -152,6 +152,7 @@ class Variant(_Frozen):
     def live_routes(self) -> tuple[Route, ...]:
         return tuple(r for r in self.routes if r.lifecycle.usable)
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def status(self) -> Lifecycle:
         """The variant's own lifecycle, or retired when every route it had is retired."""
@@ -250,5 +251,7 @@ def describe_seconds(values: tuple[int, ...]) -> str:
 
 
 def describe_choices(values: tuple[str, ...]) -> str:
+    if not values:
+        return "none"
     *head, last = values
     return ", ".join(head) + " or " + last if head else last

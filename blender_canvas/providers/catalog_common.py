@@ -26,8 +26,9 @@ SORA_SHUTDOWN = Source(
 SORA_PRICE = Source(ref="cometapi / apiyi / magichour pages quoting OpenAI's price list", confirmed=False)
 GENAI_SDK = Source(ref="googleapis/python-genai google/genai/types.py ImageConfig, models.py (google-genai 3.6.1)")
 IMAGEN_GONE = Source(
-    ref="python-genai commit 43ef621f (2026-08-21) 'Disable GenerateImages for Gemini API'; Vercel AI SDK "
-    "f607a129c0 drops Imagen 'following API shutdown'"
+    ref="shutdown of the imagen-4.0-* ids on the Gemini API on 2026-08-17 per deprecation notices (Google's page "
+    "not found); python-genai commit 43ef621f (2026-08-21) 'Disable GenerateImages for Gemini API'",
+    confirmed=False,
 )
 VEO_GONE = Source(
     ref="google-genai 3.0.0 (2026-11-06): generate_videos() raises 'only supported in Gemini Enterprise "
@@ -48,13 +49,14 @@ RUNWAY_PRICE = Source(ref="Runway API credit table (skillspool copy of Runway's 
 BFL_DOC = Source(ref="docs.bfl.ai OpenAPI and pricing page")
 ELEVEN_SDK = Source(ref="elevenlabs/elevenlabs-python text_to_speech/raw_client.py (seed 0–4294967295)")
 FISH_SDK = Source(ref="fishaudio/fish-audio-python types/tts.py, resources/tts.py")
-FISH_PRICE = Source(ref="docs.fish.audio/docs/models-pricing/pricing-and-rate-limits ($15.00 / 1M UTF-8 bytes)")
+FISH_PRICE = Source(ref="docs.fish.audio/docs/models-pricing/pricing-and-rate-limits ($15.00 / 1M UTF-8 bytes for s1 "
+                         "and s2-pro)")
 UNPRICED = Source(ref="no public per-unit list price found; estimate is a placeholder", confirmed=False)
 PREVIEW = Source(ref="Blender Canvas offline preview backend (free, no network)")
 
 SORA_RETIRED = Lifecycle(status="retired", since=date(2026, 9, 24),
                          note="OpenAI shut the Sora video API down on 2026-09-24", source=SORA_SHUTDOWN)
-IMAGEN_GEMINI_RETIRED = Lifecycle(status="retired", since=date(2026, 8, 21),
+IMAGEN_GEMINI_RETIRED = Lifecycle(status="retired", since=date(2026, 8, 17),
                                   note="Imagen left the Gemini Developer API; use Vertex AI or fal",
                                   source=IMAGEN_GONE)
 VEO_GEMINI_RETIRED = Lifecycle(status="retired", since=date(2026, 11, 6),

@@ -76,7 +76,7 @@ GPT_IMAGE_2 = Model(
                 Route(backend="runway", model_id="gpt_image_2", price=per_image(usd, UNPRICED)),
             ),
         )
-        for quality, usd in (("medium", 0.053), ("low", 0.011), ("high", 0.211))
+        for quality, usd in (("medium", 0.053), ("low", 0.006), ("high", 0.211))
     ),
 )
 

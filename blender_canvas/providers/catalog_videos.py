@@ -173,8 +173,7 @@ SEEDANCE_2 = Model(
 )
 
 
-def _veo(variant: str, label: str, vertex: str, fal: str, runway: str, usd: float, audio_usd: float,
-         usd_4k: float, audio_usd_4k: float) -> Variant:
+def _veo(variant: str, label: str, vertex: str, fal: str, runway: str, usd: float, audio_usd: float) -> Variant:
     return Variant(
         id=variant, label=label, inputs=(FIRST_FRAME, LAST_FRAME, refs(3), SHOT), durations=(4, 6, 8),
         default_duration=8, aspect_ratios=WIDE_AND_TALL, default_aspect_ratio="16:9",
@@ -184,7 +183,7 @@ def _veo(variant: str, label: str, vertex: str, fal: str, runway: str, usd: floa
             Route(backend="vertex", model_id=vertex,
                   price=per_second(usd, VERTEX_VEO_PRICE, with_audio_usd=audio_usd)),
             Route(backend="fal", model_id=fal, image_model_id=f"{fal}/image-to-video",
-                  price=per_second(usd, FAL_VEO_PRICE, with_audio_usd=audio_usd, by_resolution={"4k": usd_4k})),
+                  price=per_second(usd, FAL_VEO_PRICE, with_audio_usd=audio_usd)),
             Route(backend="runway", model_id=runway, price=per_second(audio_usd, RUNWAY_PRICE)),
             Route(backend="gemini", model_id=vertex.replace("-001", "-preview"), seed=False,
                   lifecycle=VEO_GEMINI_RETIRED),
@@ -195,9 +194,9 @@ def _veo(variant: str, label: str, vertex: str, fal: str, runway: str, usd: floa
 VEO_3_1 = Model(
     id="veo-3.1", label="Veo 3.1", vendor="Google", kind=Kind.VIDEO, default_variant="standard", aliases=("veo",),
     variants=(
-        _veo("standard", "Veo 3.1", "veo-3.1-generate-001", "fal-ai/veo3.1", "veo3.1", 0.20, 0.40, 0.40, 0.60),
+        _veo("standard", "Veo 3.1", "veo-3.1-generate-001", "fal-ai/veo3.1", "veo3.1", 0.20, 0.40),
         _veo("fast", "Veo 3.1 Fast", "veo-3.1-fast-generate-001", "fal-ai/veo3.1/fast", "veo3.1_fast",
-             0.10, 0.15, 0.30, 0.35),
+             0.10, 0.15),
     ),
 )
 

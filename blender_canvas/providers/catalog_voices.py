@@ -43,8 +43,7 @@ FISH_AUDIO = Model(
                 routes=(Route(backend="fishaudio", model_id=variant,
                               price=Price(usd=15.0, per="1m_bytes", source=source)),))
         for variant, label, lifecycle, source in (
-            ("s2-pro", "Fish Audio S2 Pro", Lifecycle(), Source(ref=FISH_PRICE.ref + " (s1 rate; S2 Pro not listed)",
-                                                                 confirmed=False)),
+            ("s2-pro", "Fish Audio S2 Pro", Lifecycle(), FISH_PRICE),
             ("s1", "Fish Audio S1", Lifecycle(), FISH_PRICE),
             ("speech-1.6", "Fish Audio Speech 1.6", FISH_DEPRECATED, FISH_PRICE),
         )
