@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import atexit
 from typing import Any
 
 import bpy
 from bpy.app.handlers import persistent
 
 from . import nodes, operators
-from .nodes.base import TREE_ID
+from .nodes.base import TREE_ID, CanvasNodeTree
 
 
 @persistent
@@ -29,6 +30,15 @@ def register() -> None:
         handlers = getattr(bpy.app.handlers, name)
         if handler not in handlers:
             handlers.append(handler)
+    if getattr(bpy.app, "module", False):
+        # bpy 4.5 as a Python module hangs at interpreter exit while any add-on class or handler is still
+        # registered (5.0 does not); Blender itself unregisters add-ons on quit, the module does not.
+        atexit.register(_unregister_at_exit)
+
+
+def _unregister_at_exit() -> None:
+    if CanvasNodeTree.is_registered:
+        unregister()
 
 
 def _ours(candidate: Any, handler: Any) -> bool:
@@ -44,3 +54,4 @@ def unregister() -> None:
             handlers.remove(candidate)
     operators.unregister()
     nodes.unregister()
+    atexit.unregister(_unregister_at_exit)

@@ -218,15 +218,15 @@ def test_unconfirmed_prices_are_marked(catalog: Catalog) -> None:
                     assert not route.price.source.confirmed, f"{model.id}/{variant.id}/{route.backend}"
 
 
-def test_veo_prices_sound_and_resolution_separately(catalog: Catalog) -> None:
+def test_veo_prices_sound_separately(catalog: Catalog) -> None:
     veo = catalog.model("veo-3.1")
     assert veo is not None
     fal = veo.variants[0].route("fal")
     assert fal is not None and fal.price is not None
     assert fal.price.rate() == 0.20
     assert fal.price.rate(audio=True) == 0.40
-    assert fal.price.rate(resolution="4k") == 0.40
     assert fal.price.rate(resolution="720p") == 0.20
+    assert fal.price.rate(resolution="1080p", audio=True) == 0.40
 
 
 def test_variant_facts_are_consistent(catalog: Catalog) -> None:

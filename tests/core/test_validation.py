@@ -299,7 +299,7 @@ def test_explicit_route_on_retired_sora(catalog: Catalog) -> None:
 
 def test_retired_route_on_a_live_model(catalog: Catalog) -> None:
     assert messages(catalog, {"nodes": [image(model="imagen-4", route="gemini")]}) == [
-        "error: node 'i', route: Google Gemini API stopped serving Imagen 4 on 2026-08-21 (Imagen left the Gemini "
+        "error: node 'i', route: Google Gemini API stopped serving Imagen 4 on 2026-08-17 (Imagen left the Gemini "
         "Developer API; use Vertex AI or fal); allowed: vertex or fal"]
     assert messages(catalog, {"nodes": [video(model="veo-3.1", route="gemini")]}) == [
         "error: node 'v', route: Google Gemini API stopped serving Veo 3.1 on 2026-11-06 (Veo left the Gemini "
