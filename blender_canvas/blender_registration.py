@@ -37,7 +37,7 @@ def register() -> None:
 
 
 def _unregister_at_exit() -> None:
-    if CanvasNodeTree.is_registered:
+    if getattr(CanvasNodeTree, "is_registered", False):
         unregister()
 
 
