@@ -1,0 +1,146 @@
+"""The contract every backend implements: submit -> remote job, poll -> normalised state, fetch -> file, cancel.
+
+Synchronous vendor APIs (and the offline preview) fit as jobs that are already finished when ``submit`` returns.
+Backends are called from worker threads only; they never touch bpy. Secrets are given to a backend when it is
+built and never appear in a request, a handle, a status or an error message.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Media = Literal["image", "video", "audio"]
+
+
+class JobState(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    MODERATED = "moderated"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+
+    @property
+    def terminal(self) -> bool:
+        return self not in (JobState.QUEUED, JobState.RUNNING)
+
+
+class ErrorKind(StrEnum):
+    AUTH = "auth"
+    RATE_LIMITED = "rate_limited"
+    MODERATED_INPUT = "moderated_input"
+    MODERATED_OUTPUT = "moderated_output"
+    INVALID_REQUEST = "invalid_request"
+    OUT_OF_CREDITS = "out_of_credits"
+    VENDOR_DOWN = "vendor_down"
+    RESULT_EXPIRED = "result_expired"
+    NETWORK = "network"
+    CANCELLED = "cancelled"
+    UNKNOWN = "unknown"
+
+    @property
+    def retryable(self) -> bool:
+        return self in (ErrorKind.RATE_LIMITED, ErrorKind.VENDOR_DOWN, ErrorKind.NETWORK)
+
+    @property
+    def state(self) -> JobState:
+        """The terminal state a job ends in when this error is final."""
+        if self in (ErrorKind.MODERATED_INPUT, ErrorKind.MODERATED_OUTPUT):
+            return JobState.MODERATED
+        if self == ErrorKind.RESULT_EXPIRED:
+            return JobState.EXPIRED
+        if self == ErrorKind.CANCELLED:
+            return JobState.CANCELLED
+        return JobState.FAILED
+
+
+class BackendError(Exception):
+    """A failure a vendor reported (or the network caused), already classified and with secrets redacted."""
+
+    def __init__(self, kind: ErrorKind, message: str, *, status: int | None = None, vendor_code: str | None = None,
+                 retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.status = status
+        self.vendor_code = vendor_code
+        self.retry_after_s = retry_after_s
+
+    def __str__(self) -> str:
+        code = f" [{self.vendor_code}]" if self.vendor_code else ""
+        return f"{self.kind.value}{code}: {self.message}"
+
+
+class _Plain(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class JobRequest(_Plain):
+    """Everything a backend needs for one take, snapshotted into plain data on the main thread."""
+
+    job_id: str  # ours: the ledger's id for this take
+    node_id: str
+    model: str  # catalog model id
+    variant: str
+    backend: str
+    backend_model_id: str  # the route's id (or its image_model_id when a first frame is given)
+    media: Media
+    prompt: str = ""
+    params: dict[str, Any] = Field(default_factory=dict)  # duration_s, aspect_ratio, resolution, seed, audio, ...
+    inputs: dict[str, list[Path]] = Field(default_factory=dict)  # input name -> files of the chosen upstream takes
+    fixed: dict[str, str] = Field(default_factory=dict)  # fields this route always sends
+    take_index: int = 0
+    model_label: str = ""
+
+
+class RemoteJob(_Plain):
+    """The handle of a submitted job; stored in the ledger before the first poll, so a restart can resume it."""
+
+    backend: str
+    remote_id: str
+    urls: dict[str, str] = Field(default_factory=dict)  # status / result / cancel URLs the vendor returned
+    data: dict[str, Any] = Field(default_factory=dict)  # anything else needed to poll (never a secret)
+
+
+class Artifact(_Plain):
+    media: Media
+    url: str | None = None  # remote, possibly pre-signed and expiring
+    path: Path | None = None  # already on this machine (synchronous and offline backends)
+    mime_type: str | None = None
+    needs_auth: bool = False  # the vendor's own download endpoint wants the key
+
+
+class JobStatus(_Plain):
+    state: JobState
+    progress: float | None = None  # 0..1 where the vendor says
+    queue_position: int | None = None
+    message: str = ""
+    error_kind: ErrorKind | None = None
+    vendor_code: str | None = None
+    artifacts: list[Artifact] = Field(default_factory=list)
+    poll_after_s: float | None = None  # the vendor's own hint for the next poll
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """One service that runs jobs. Every method may raise BackendError; all run on worker threads."""
+
+    id: str
+    poll_interval_s: float  # the first interval; the runner backs off from it
+
+    def submit(self, request: JobRequest) -> RemoteJob: ...
+
+    def poll(self, job: RemoteJob) -> JobStatus: ...
+
+    def fetch(self, job: RemoteJob, artifact: Artifact, dest: Path) -> Path:
+        """Stream the artifact to ``dest`` (atomically: a partial file never appears there)."""
+        ...
+
+    def cancel(self, job: RemoteJob) -> bool:
+        """Ask the vendor to cancel; False where the API has no cancel or it is too late."""
+        ...
