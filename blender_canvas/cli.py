@@ -106,6 +106,42 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _headless(call: Any) -> int:
+    from . import headless
+
+    try:
+        result: int = call(headless)
+    except headless.RunRefused as error:
+        raise UserError(str(error)) from error
+    return result
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    return _headless(lambda h: h.run(Path(args.canvas), Path(args.out), online=args.online, draft=args.draft,
+                                     budget_usd=args.budget, only=args.only or None, new_take=args.new_take))
+
+
+def cmd_estimate(args: argparse.Namespace) -> int:
+    return _headless(lambda h: h.estimate(Path(args.canvas), draft=args.draft,
+                                          out=Path(args.out) if args.out else None))
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import DEMO_CANVAS
+
+    return _headless(lambda h: h.run(None, Path(args.out), data=DEMO_CANVAS, draft=True))
+
+
+def _budget(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"budget must be a number of US dollars, not {text!r}") from error
+    if value < 0:
+        raise argparse.ArgumentTypeError("budget must be zero or more")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m blender_canvas", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True, metavar="command")
@@ -120,6 +156,26 @@ def build_parser() -> argparse.ArgumentParser:
     validate = commands.add_parser("validate", help="check a canvas file against the catalog")
     validate.add_argument("canvas", help="path to a canvas .json file")
     validate.set_defaults(func=cmd_validate)
+
+    run = commands.add_parser("run", help="render a canvas headless into DIR (takes, ledger, manifest, .blend)")
+    run.add_argument("canvas", help="path to a canvas .json file")
+    run.add_argument("--out", required=True, metavar="DIR", help="project folder to write")
+    run.add_argument("--online", action="store_true", help="allow requests to paid services (off by default)")
+    run.add_argument("--draft", action="store_true", help="send every node to the offline preview backend")
+    run.add_argument("--budget", type=_budget, metavar="USD", help="refuse the run if its estimate is higher")
+    run.add_argument("--only", nargs="+", metavar="NODE", help="render only these nodes (and missing inputs)")
+    run.add_argument("--new-take", action="store_true", help="make one more take of each selected node")
+    run.set_defaults(func=cmd_run)
+
+    estimate = commands.add_parser("estimate", help="print what a run would submit and cost")
+    estimate.add_argument("canvas", help="path to a canvas .json file")
+    estimate.add_argument("--out", metavar="DIR", help="project folder whose takes count as cached")
+    estimate.add_argument("--draft", action="store_true", help="estimate a draft run (free)")
+    estimate.set_defaults(func=cmd_estimate)
+
+    demo = commands.add_parser("demo", help="run the built-in bake-off on the offline preview backend")
+    demo.add_argument("--out", required=True, metavar="DIR", help="folder to write the demo project into")
+    demo.set_defaults(func=cmd_demo)
     return parser
 
 

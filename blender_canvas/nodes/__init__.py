@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import bpy
 
-from . import canvas_nodes, menus, model_nodes, sockets
+from . import canvas_nodes, menus, model_nodes, panel, sockets, tray
 from .base import TREE_ID, CanvasNodeTree
 
 _CLASSES: tuple[type, ...] = (
+    *tray.CLASSES,
     CanvasNodeTree,
     *sockets.CLASSES,
     *model_nodes.CLASSES,
     *canvas_nodes.CLASSES,
     *menus.CLASSES,
+    *panel.CLASSES,
 )
 
 __all__ = ["TREE_ID", "register", "unregister"]
@@ -25,6 +27,7 @@ def register() -> None:
 
 
 def unregister() -> None:
+    panel.free_previews()
     menus.unregister_menus()
     for cls in reversed(_CLASSES):
         bpy.utils.unregister_class(cls)

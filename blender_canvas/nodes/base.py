@@ -33,6 +33,9 @@ class CanvasNodeTree(bpy.types.NodeTree):
     default_seed: bpy.props.IntProperty(name="Seed", min=0)
     default_resolution: bpy.props.StringProperty(name="Resolution")
     fps: bpy.props.IntProperty(name="Frame Rate", default=24, min=1, max=120)
+    project_dir: bpy.props.StringProperty(name="Project Folder", subtype="DIR_PATH",
+                                          options={"PATH_SUPPORTS_BLEND_RELATIVE"},
+                                          description="Where takes and the ledger live (blank = beside the .blend)")
 
     def update(self) -> None:
         mark_link_validity(self)

@@ -9,6 +9,7 @@ import bpy
 from ..providers.catalog import InputName, Model, Variant, describe_seconds, load_catalog
 from .base import CanvasNode, ensure_list_sockets, input_socket, list_sockets, stored_enum
 from .sockets import SOCKET_FOR_KIND
+from .tray import RENDER_STATES, CanvasTake, draw_render_state
 
 PROMPT_FIELDS = ("subject", "action", "camera", "lens", "lighting", "atmosphere")
 SINGLE_INPUTS: dict[str, tuple[str, str]] = {  # identifier -> (socket kind, label)
@@ -130,6 +131,16 @@ class _ModelNodeBase(CanvasNode):
     use_seed: bpy.props.BoolProperty(name="Seed", description="Send this seed (where the model takes one)")
     seed: bpy.props.IntProperty(name="Seed", min=0, max=MAX_SEED)
 
+    # what the engine reports; written only by the main-thread drain
+    render_state: bpy.props.EnumProperty(name="State", items=RENDER_STATES, default="idle")
+    progress: bpy.props.FloatProperty(name="Progress", min=0.0, max=1.0, subtype="FACTOR")
+    status_message: bpy.props.StringProperty(name="Status")
+    estimate_usd: bpy.props.FloatProperty(name="Estimate", precision=2)
+    tray: bpy.props.CollectionProperty(type=CanvasTake, name="Version Tray")
+    tray_index: bpy.props.IntProperty(name="Active Take")
+    chosen_take: bpy.props.StringProperty(name="Chosen Take", description="The take that feeds downstream nodes "
+                                          "and the cut")
+
     default_model = ""
 
     def init(self, context: Any) -> None:
@@ -176,6 +187,7 @@ class _ModelNodeBase(CanvasNode):
         sub.active = self.use_seed
         sub.prop(self, "seed", text="")
         self.draw_status(layout)
+        draw_render_state(self, layout)
 
 
 class _VisualModelNode(_ModelNodeBase):

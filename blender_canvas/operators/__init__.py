@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import bpy
 
-from . import canvas_io
+from . import bridge, canvas_io, render
 
-_CLASSES: tuple[type, ...] = (*canvas_io.CLASSES,)
+_CLASSES: tuple[type, ...] = (*canvas_io.CLASSES, *render.CLASSES)
 _MENU_APPENDS = canvas_io.MENU_APPENDS
 
 
@@ -18,6 +18,8 @@ def register() -> None:
 
 
 def unregister() -> None:
+    bridge.stop_timer()
+    bridge.close_sessions()
     for menu, draw in reversed(_MENU_APPENDS):
         getattr(bpy.types, menu).remove(draw)
     for cls in reversed(_CLASSES):

@@ -1,0 +1,294 @@
+"""The ledger: a SQLite file (WAL) beside the take media, the single source of truth for jobs, takes and spend.
+
+Write order is what makes a crash harmless: a job row exists before its submit, the vendor's job id is written
+the moment submit returns (before the first poll), and a take row is written only after its file is complete on
+disk. On restart, jobs with a remote id and no take are polled again, never resubmitted; a job that crashed
+between "submitting" and "submitted" is flagged for the user (it may have been billed) and never resubmitted.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from ..providers.backend import JobState, RemoteJob
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    job_id TEXT PRIMARY KEY,
+    node_id TEXT NOT NULL,
+    take_index INTEGER NOT NULL,
+    cache_key TEXT NOT NULL,
+    model TEXT NOT NULL,
+    variant TEXT NOT NULL,
+    backend TEXT NOT NULL,
+    backend_model_id TEXT NOT NULL,
+    prompt TEXT NOT NULL,
+    request_json TEXT NOT NULL,
+    state TEXT NOT NULL,
+    remote_json TEXT,
+    remote_id TEXT,
+    error_kind TEXT,
+    error_message TEXT,
+    estimated_usd REAL NOT NULL DEFAULT 0,
+    actual_usd REAL,
+    created_at REAL NOT NULL,
+    submitted_at REAL,
+    finished_at REAL
+);
+CREATE INDEX IF NOT EXISTS jobs_node ON jobs(node_id);
+CREATE INDEX IF NOT EXISTS jobs_key ON jobs(cache_key);
+CREATE TABLE IF NOT EXISTS takes (
+    take_id TEXT PRIMARY KEY REFERENCES jobs(job_id),
+    node_id TEXT NOT NULL,
+    cache_key TEXT NOT NULL,
+    file TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    media TEXT NOT NULL,
+    duration_s REAL,
+    width INTEGER,
+    height INTEGER,
+    size_bytes INTEGER NOT NULL,
+    model TEXT NOT NULL,
+    variant TEXT NOT NULL,
+    backend TEXT NOT NULL,
+    remote_id TEXT,
+    seed INTEGER,
+    prompt TEXT NOT NULL,
+    estimated_usd REAL NOT NULL,
+    actual_usd REAL,
+    input_hashes TEXT NOT NULL,
+    timings_json TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    removed INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS takes_node ON takes(node_id);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_id TEXT NOT NULL,
+    at REAL NOT NULL,
+    state TEXT NOT NULL,
+    detail TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS choices (
+    node_id TEXT PRIMARY KEY,
+    take_id TEXT NOT NULL
+);
+"""
+
+# "submitting": the job row exists and the submit call is in flight. A crash here leaves a job we cannot poll.
+SUBMITTING = "submitting"
+SUBMITTED = "submitted"
+UNKNOWN = "unknown"
+LANDED = "landed"
+PENDING_STATES = (SUBMITTING, SUBMITTED, JobState.QUEUED.value, JobState.RUNNING.value)
+
+
+class JobRecord(BaseModel):
+    job_id: str
+    node_id: str
+    take_index: int
+    cache_key: str
+    model: str
+    variant: str
+    backend: str
+    backend_model_id: str
+    prompt: str
+    request_json: str
+    state: str
+    remote_json: str | None = None
+    remote_id: str | None = None
+    error_kind: str | None = None
+    error_message: str | None = None
+    estimated_usd: float = 0.0
+    actual_usd: float | None = None
+    created_at: float
+    submitted_at: float | None = None
+    finished_at: float | None = None
+
+    @property
+    def remote(self) -> RemoteJob | None:
+        return RemoteJob.model_validate_json(self.remote_json) if self.remote_json else None
+
+
+class TakeRecord(BaseModel):
+    take_id: str
+    node_id: str
+    cache_key: str
+    file: str  # relative to the project folder
+    sha256: str
+    media: str
+    duration_s: float | None = None
+    width: int | None = None
+    height: int | None = None
+    size_bytes: int
+    model: str
+    variant: str
+    backend: str
+    remote_id: str | None = None
+    seed: int | None = None
+    prompt: str
+    estimated_usd: float
+    actual_usd: float | None = None
+    input_hashes: str  # JSON: input name -> sha256 of the take or file it was made from
+    timings_json: str
+    created_at: float
+    removed: int = 0
+
+
+class Ledger:
+    """Thread-safe: one connection, one lock. Every write commits before it returns."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _event(self, db: sqlite3.Connection, job_id: str, state: str, detail: str = "") -> None:
+        db.execute("INSERT INTO events(job_id, at, state, detail) VALUES (?, ?, ?, ?)",
+                   (job_id, time.time(), state, detail))
+
+    # --- jobs ---------------------------------------------------------------------------------------------
+    def add_job(self, record: JobRecord) -> None:
+        data = record.model_dump()
+        with self._tx() as db:
+            db.execute(f"INSERT INTO jobs({', '.join(data)}) VALUES ({', '.join('?' * len(data))})",
+                       tuple(data.values()))
+            self._event(db, record.job_id, record.state)
+
+    def set_state(self, job_id: str, state: str, detail: str = "", **fields: Any) -> None:
+        fields["state"] = state
+        if state in (JobState.SUCCEEDED, JobState.FAILED, JobState.MODERATED, JobState.CANCELLED,
+                     JobState.EXPIRED, LANDED, UNKNOWN) and "finished_at" not in fields:
+            fields["finished_at"] = time.time()
+        assignments = ", ".join(f"{k} = ?" for k in fields)
+        with self._tx() as db:
+            db.execute(f"UPDATE jobs SET {assignments} WHERE job_id = ?", (*fields.values(), job_id))
+            self._event(db, job_id, state, detail)
+
+    def record_remote(self, job_id: str, remote: RemoteJob) -> None:
+        """Called the moment submit returns: the vendor's id is durable before anything polls it."""
+        self.set_state(job_id, SUBMITTED, remote.remote_id, remote_json=remote.model_dump_json(),
+                       remote_id=remote.remote_id, submitted_at=time.time())
+
+    def job(self, job_id: str) -> JobRecord | None:
+        with self._lock:
+            row = self._db.execute("SELECT * FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
+        return JobRecord(**dict(row)) if row else None
+
+    def jobs(self, where: str = "1", params: tuple[Any, ...] = ()) -> list[JobRecord]:
+        with self._lock:
+            rows = self._db.execute(f"SELECT * FROM jobs WHERE {where} ORDER BY created_at", params).fetchall()
+        return [JobRecord(**dict(r)) for r in rows]
+
+    def unfinished_jobs(self) -> list[JobRecord]:
+        marks = ", ".join("?" * len(PENDING_STATES))
+        return self.jobs(f"state IN ({marks})", PENDING_STATES)
+
+    def job_count(self, node_id: str) -> int:
+        with self._lock:
+            row = self._db.execute("SELECT COUNT(*) FROM jobs WHERE node_id = ?", (node_id,)).fetchone()
+        return int(row[0])
+
+    def events(self, job_id: str) -> list[tuple[str, str]]:
+        with self._lock:
+            rows = self._db.execute("SELECT state, detail FROM events WHERE job_id = ? ORDER BY id",
+                                    (job_id,)).fetchall()
+        return [(r[0], r[1]) for r in rows]
+
+    # --- takes --------------------------------------------------------------------------------------------
+    def add_take(self, take: TakeRecord) -> None:
+        data = take.model_dump()
+        with self._tx() as db:
+            db.execute(f"INSERT INTO takes({', '.join(data)}) VALUES ({', '.join('?' * len(data))})",
+                       tuple(data.values()))
+            db.execute("UPDATE jobs SET state = ?, finished_at = ? WHERE job_id = ?",
+                       (LANDED, time.time(), take.take_id))
+            self._event(db, take.take_id, LANDED, take.file)
+            # the newest take of a node is its choice until the user picks another
+            db.execute("INSERT INTO choices(node_id, take_id) VALUES (?, ?) "
+                       "ON CONFLICT(node_id) DO UPDATE SET take_id = excluded.take_id", (take.node_id, take.take_id))
+
+    def takes(self, node_id: str | None = None, include_removed: bool = False) -> list[TakeRecord]:
+        clauses, params = [], []
+        if node_id is not None:
+            clauses.append("node_id = ?")
+            params.append(node_id)
+        if not include_removed:
+            clauses.append("removed = 0")
+        where = " AND ".join(clauses) or "1"
+        with self._lock:
+            rows = self._db.execute(f"SELECT * FROM takes WHERE {where} ORDER BY created_at, take_id",
+                                    tuple(params)).fetchall()
+        return [TakeRecord(**dict(r)) for r in rows]
+
+    def take(self, take_id: str) -> TakeRecord | None:
+        with self._lock:
+            row = self._db.execute("SELECT * FROM takes WHERE take_id = ?", (take_id,)).fetchone()
+        return TakeRecord(**dict(row)) if row else None
+
+    def take_for_key(self, cache_key: str) -> TakeRecord | None:
+        with self._lock:
+            row = self._db.execute("SELECT * FROM takes WHERE cache_key = ? AND removed = 0 ORDER BY created_at "
+                                   "DESC LIMIT 1", (cache_key,)).fetchone()
+        return TakeRecord(**dict(row)) if row else None
+
+    def choose(self, node_id: str, take_id: str) -> None:
+        with self._tx() as db:
+            db.execute("INSERT INTO choices(node_id, take_id) VALUES (?, ?) "
+                       "ON CONFLICT(node_id) DO UPDATE SET take_id = excluded.take_id", (node_id, take_id))
+
+    def chosen(self, node_id: str) -> TakeRecord | None:
+        with self._lock:
+            row = self._db.execute("SELECT take_id FROM choices WHERE node_id = ?", (node_id,)).fetchone()
+        take = self.take(row[0]) if row else None
+        if take is not None and not take.removed:
+            return take
+        remaining = self.takes(node_id)
+        return remaining[-1] if remaining else None
+
+    def mark_removed(self, take_id: str, new_file: str) -> None:
+        with self._tx() as db:
+            db.execute("UPDATE takes SET removed = 1, file = ? WHERE take_id = ?", (new_file, take_id))
+            self._event(db, take_id, "removed", new_file)
+
+    # --- money --------------------------------------------------------------------------------------------
+    def spent_usd(self) -> float:
+        """Committed spend: actual where known, else the estimate, for every job that reached a vendor."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT COALESCE(SUM(COALESCE(actual_usd, estimated_usd)), 0) FROM jobs "
+                "WHERE remote_id IS NOT NULL OR state IN (?, ?)", (SUBMITTING, UNKNOWN)).fetchone()
+        return float(row[0])
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)

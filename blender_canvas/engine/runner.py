@@ -1,0 +1,382 @@
+"""The job runner: worker threads, per-backend concurrency, cancellation, and a journal that survives crashes.
+
+Worker threads never touch bpy. They talk to the main thread only through ``events`` (a queue the main thread
+drains) and to the disk through the ledger. Every job is journalled before it is submitted; its remote id is
+journalled before it is polled; its take is journalled after its file is complete.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel
+
+from ..providers.backend import Artifact, Backend, BackendError, ErrorKind, JobRequest, JobState, RemoteJob
+from .document import Canvas
+from .ledger import PENDING_STATES, SUBMITTING, UNKNOWN, JobRecord, Ledger, TakeRecord, dumps
+from .media import describe_file, write_thumbnail
+from .planner import Plan, TakeJob, resolve_inputs, sha256_file
+
+EventKind = Literal["queued", "submitted", "progress", "landed", "cached", "failed", "cancelled", "stale", "unknown"]
+MAX_POLL_INTERVAL_S = 30.0
+MAX_OUTAGE_S = 30 * 60.0  # polling failures this long leave the job journalled for a later resume
+FETCH_ATTEMPTS = 5
+EXTENSIONS = {"image": ".png", "video": ".mp4", "audio": ".wav"}
+WAITING = "waiting"  # journalled, not yet submitted (waiting for a slot)
+
+
+class Event(BaseModel):
+    kind: EventKind
+    node_id: str
+    job_id: str = ""
+    take_index: int = 0
+    state: str = ""
+    progress: float | None = None
+    queue_position: int | None = None
+    message: str = ""
+    take: TakeRecord | None = None
+    submitted_at: float | None = None
+    at: float = 0.0
+
+
+class Cancelled(Exception):
+    pass
+
+
+class Runner:
+    def __init__(self, ledger: Ledger, backends: Mapping[str, Backend], *, limits: Mapping[str, int],
+                 sleep: Callable[[float], None] | None = None) -> None:
+        self.ledger = ledger
+        self.project_dir = ledger.path.parent
+        self.backends = backends  # may build backends lazily on first use
+        self.events: queue.Queue[Event] = queue.Queue()
+        self._limits = dict(limits)
+        self._slots: dict[str, threading.BoundedSemaphore] = {}
+        self._cancel_all = threading.Event()
+        self._cancelled_nodes: set[str] = set()
+        self._cancelled_jobs: set[str] = set()
+        self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+        self._wake = threading.Event()
+        self._active_keys: dict[str, str] = {}  # cache key -> job id of a job in flight
+        self._sleep = sleep or self._interruptible_sleep
+
+    # --- public -------------------------------------------------------------------------------------------
+    def start(self, plan: Plan, canvas: Canvas, base_dir: Path) -> None:
+        """Run the plan in the background; returns at once."""
+        for node_id in plan.stale:
+            self._emit(Event(kind="stale", node_id=node_id, message="its inputs changed; render it to update"))
+        for job in plan.jobs:
+            self._emit(Event(kind="queued", node_id=job.node_id, take_index=job.take_index,
+                             message=f"~${job.estimate_usd:.2f}" if job.cached_take is None else "cached"))
+        self._spawn(self._coordinate, plan, canvas, base_dir)
+
+    def resume(self) -> list[str]:
+        """Pick up what a previous process left: poll jobs that have a remote id, never resubmit. Returns job ids."""
+        resumed = []
+        for record in self.ledger.unfinished_jobs():
+            if record.state == SUBMITTING:
+                message = ("the app stopped while this job was being submitted: the vendor may have it (and may "
+                           "bill it); check its dashboard. It was not resubmitted.")
+                self.ledger.set_state(record.job_id, UNKNOWN, message, error_message=message)
+                self._emit(Event(kind="unknown", node_id=record.node_id, job_id=record.job_id, message=message))
+                continue
+            remote = record.remote
+            backend = self.backends.get(record.backend)
+            if remote is None or backend is None:
+                continue
+            with self._lock:
+                self._active_keys[record.cache_key] = record.job_id
+            self._spawn(self._after_submit, record, JobRequest.model_validate_json(record.request_json), remote,
+                        {}, time.time())
+            resumed.append(record.job_id)
+        for record in self.ledger.jobs("state = ?", (WAITING,)):
+            self.ledger.set_state(record.job_id, JobState.CANCELLED.value, "not submitted before the app stopped")
+        return resumed
+
+    def cancel(self, node_id: str | None = None, job_id: str | None = None) -> None:
+        """Cancel one node's jobs, one job, or (with neither) everything."""
+        with self._lock:
+            if node_id is None and job_id is None:
+                self._cancel_all.set()
+            if node_id is not None:
+                self._cancelled_nodes.add(node_id)
+            if job_id is not None:
+                self._cancelled_jobs.add(job_id)
+        self._wake.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until every job has finished (headless runs and tests); True if they did."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            with self._lock:
+                alive = [t for t in self._threads if t.is_alive()]
+                self._threads = alive
+            if not alive:
+                return True
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                return False
+            alive[0].join(0.05 if remaining is None else min(0.05, remaining))
+
+    @property
+    def busy(self) -> bool:
+        with self._lock:
+            return any(t.is_alive() for t in self._threads)
+
+    def drain(self, limit: int = 1000) -> list[Event]:
+        out: list[Event] = []
+        while len(out) < limit:
+            try:
+                out.append(self.events.get_nowait())
+            except queue.Empty:
+                break
+        return out
+
+    # --- internals ----------------------------------------------------------------------------------------
+    def _spawn(self, target: Callable[..., None], *args: object) -> None:
+        thread = threading.Thread(target=target, args=args, daemon=True, name=f"canvas-{target.__name__}")
+        with self._lock:
+            self._threads.append(thread)
+        thread.start()
+
+    def _slot(self, backend: str) -> threading.BoundedSemaphore:
+        """At most `limit` jobs of one backend in flight at once (held from submit until landed or failed)."""
+        with self._lock:
+            if backend not in self._slots:
+                self._slots[backend] = threading.BoundedSemaphore(max(1, self._limits.get(backend, 4)))
+            return self._slots[backend]
+
+    def _emit(self, event: Event) -> None:
+        event.at = time.time()
+        self.events.put(event)
+
+    def _interruptible_sleep(self, seconds: float) -> None:
+        self._cancel_all.wait(seconds)
+
+    def _is_cancelled(self, node_id: str, job_id: str = "") -> bool:
+        with self._lock:
+            return self._cancel_all.is_set() or node_id in self._cancelled_nodes or job_id in self._cancelled_jobs
+
+    def _coordinate(self, plan: Plan, canvas: Canvas, base_dir: Path) -> None:
+        """Start each take once its upstream takes have landed; fail it if an upstream node ended without one."""
+        pending = list(plan.jobs)
+        in_run = {j.node_id for j in plan.jobs}
+        running_nodes: dict[str, int] = {n: sum(1 for j in plan.jobs if j.node_id == n) for n in in_run}
+        done_lock = threading.Lock()
+
+        def finished(node_id: str) -> None:
+            with done_lock:
+                running_nodes[node_id] -= 1
+            self._wake.set()
+
+        while pending:
+            for job in list(pending):
+                if self._is_cancelled(job.node_id):
+                    pending.remove(job)
+                    self._emit(Event(kind="cancelled", node_id=job.node_id, take_index=job.take_index,
+                                     message="cancelled before it was submitted"))
+                    finished(job.node_id)
+                    continue
+                with done_lock:
+                    waiting_on = [s for ss in job.inputs.values() for s in ss if running_nodes.get(s, 0) > 0]
+                if waiting_on:
+                    continue
+                pending.remove(job)
+                resolved = resolve_inputs(job, canvas, self.ledger, base_dir)
+                if resolved is None:
+                    missing = [s for ss in job.inputs.values() for s in ss if self.ledger.chosen(s) is None]
+                    self._emit(Event(kind="failed", node_id=job.node_id, take_index=job.take_index,
+                                     message=f"no take to work from: {', '.join(missing) or 'a missing file'}"))
+                    finished(job.node_id)
+                    continue
+                self._spawn(self._run_job, job, resolved[0], resolved[1], finished)
+            if pending:
+                self._wake.wait(0.05)
+                self._wake.clear()
+
+    def _run_job(self, job: TakeJob, files: dict[str, list[Path]], hashes: dict[str, list[str]],
+                 finished: Callable[[str], None]) -> None:
+        try:
+            self._submit_and_follow(job, files, hashes)
+        finally:
+            finished(job.node_id)
+
+    def _submit_and_follow(self, job: TakeJob, files: dict[str, list[Path]], hashes: dict[str, list[str]]) -> None:
+        key = job.cache_key(hashes)
+        self._follow_in_flight(key)
+        cached = self.ledger.take_for_key(key)
+        if cached is not None:
+            self._emit(Event(kind="cached", node_id=job.node_id, job_id=cached.take_id, take_index=job.take_index,
+                             take=cached, message="unchanged: cache hit, nothing submitted"))
+            return
+        job_id = uuid.uuid4().hex[:16]
+        request = job.request(job_id, files)
+        record = JobRecord(job_id=job_id, node_id=job.node_id, take_index=job.take_index, cache_key=key,
+                           model=job.model, variant=job.variant, backend=job.backend,
+                           backend_model_id=job.backend_model_id, prompt=job.prompt,
+                           request_json=request.model_dump_json(), state=WAITING, estimated_usd=job.estimate_usd,
+                           created_at=time.time())
+        self.ledger.add_job(record)
+        backend = self.backends[job.backend]
+        with self._slot(job.backend):
+            if self._is_cancelled(job.node_id, job_id):
+                self.ledger.set_state(job_id, JobState.CANCELLED.value, "cancelled before it was submitted")
+                self._emit(Event(kind="cancelled", node_id=job.node_id, job_id=job_id, take_index=job.take_index))
+                return
+            with self._lock:
+                self._active_keys[key] = job_id
+            try:
+                self.ledger.set_state(job_id, SUBMITTING)
+                started = time.time()
+                try:
+                    remote = self._with_retries(lambda: backend.submit(request), job.node_id, job_id)
+                except BackendError as error:
+                    self._fail(record, error)
+                    return
+                self.ledger.record_remote(job_id, remote)
+                self._emit(Event(kind="submitted", node_id=job.node_id, job_id=job_id, take_index=job.take_index,
+                                 state=JobState.QUEUED.value, submitted_at=time.time(), message=remote.remote_id))
+                self._after_submit(record, request, remote, hashes, started)  # the slot stays held while polling
+            finally:
+                with self._lock:
+                    self._active_keys.pop(key, None)
+
+    def _follow_in_flight(self, key: str) -> None:
+        """A job with the same cache key is already in flight (resumed after a crash): wait for it, don't resubmit."""
+        with self._lock:
+            other = self._active_keys.get(key)
+        while other is not None and not self._cancel_all.is_set():
+            record = self.ledger.job(other)
+            if record is None or record.state not in (*PENDING_STATES, WAITING):
+                return
+            self._cancel_all.wait(0.2)
+
+    def _with_retries(self, call: Callable[[], RemoteJob], node_id: str, job_id: str) -> RemoteJob:
+        """Backends retry transport faults themselves; here only vendor 'rate limited' answers wait and retry."""
+        for attempt in range(8):
+            try:
+                return call()
+            except BackendError as error:
+                if error.kind != ErrorKind.RATE_LIMITED or attempt == 7 or self._is_cancelled(node_id, job_id):
+                    raise
+                self._sleep(error.retry_after_s or min(60.0, 2.0 ** attempt))
+        raise AssertionError("unreachable")
+
+    def _after_submit(self, record: JobRecord, request: JobRequest, remote: RemoteJob,
+                      hashes: Mapping[str, list[str]], started: float) -> None:
+        backend = self.backends[record.backend]
+        interval = backend.poll_interval_s
+        outage_since: float | None = None
+        last_state = ""
+        while True:
+            if self._is_cancelled(record.node_id, record.job_id):
+                cancelled_remotely = self._safe_cancel(backend, remote)
+                note = "cancelled at the vendor" if cancelled_remotely else "cancelled here (the vendor had no cancel)"
+                self.ledger.set_state(record.job_id, JobState.CANCELLED.value, note)
+                self._emit(Event(kind="cancelled", node_id=record.node_id, job_id=record.job_id,
+                                 take_index=record.take_index, message=note))
+                return
+            try:
+                status = backend.poll(remote)
+                outage_since = None
+            except BackendError as error:
+                if not error.kind.retryable:
+                    self._fail(record, error)
+                    return
+                outage_since = outage_since or time.monotonic()
+                if time.monotonic() - outage_since > MAX_OUTAGE_S:
+                    self._emit(Event(kind="failed", node_id=record.node_id, job_id=record.job_id,
+                                     message=f"{error}; the job id is kept and polling resumes on the next start"))
+                    return
+                self._sleep(error.retry_after_s or interval)
+                interval = min(interval * 1.5, MAX_POLL_INTERVAL_S)
+                continue
+            if status.state.value != last_state and not status.state.terminal:
+                self.ledger.set_state(record.job_id, status.state.value, status.message)
+                last_state = status.state.value
+            if not status.state.terminal:
+                self._emit(Event(kind="progress", node_id=record.node_id, job_id=record.job_id,
+                                 take_index=record.take_index, state=status.state.value, progress=status.progress,
+                                 queue_position=status.queue_position, submitted_at=record.submitted_at,
+                                 message=status.message))
+                self._sleep(status.poll_after_s or interval)
+                interval = min(interval * 1.5, MAX_POLL_INTERVAL_S)
+                continue
+            if status.state != JobState.SUCCEEDED:
+                kind = status.error_kind or {JobState.MODERATED: ErrorKind.MODERATED_OUTPUT,
+                                             JobState.EXPIRED: ErrorKind.RESULT_EXPIRED,
+                                             JobState.CANCELLED: ErrorKind.CANCELLED}.get(status.state,
+                                                                                        ErrorKind.UNKNOWN)
+                self._fail(record, BackendError(kind, status.message or status.state.value,
+                                                vendor_code=status.vendor_code))
+                return
+            self._land(record, request, remote, status.artifacts, hashes, started)
+            return
+
+    def _safe_cancel(self, backend: Backend, remote: RemoteJob) -> bool:
+        try:
+            return backend.cancel(remote)
+        except BackendError:
+            return False
+
+    def _land(self, record: JobRecord, request: JobRequest, remote: RemoteJob, artifacts: list[Artifact],
+              hashes: Mapping[str, list[str]], started: float) -> None:
+        artifact = next((a for a in artifacts if a.media == request.media), artifacts[0] if artifacts else None)
+        if artifact is None:
+            self._fail(record, BackendError(ErrorKind.UNKNOWN, "the vendor reported success but returned no file"))
+            return
+        backend = self.backends[record.backend]
+        relative = Path("takes") / record.node_id / f"{record.job_id}{_extension(artifact)}"
+        dest = self.project_dir / relative
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fetch_started = time.time()
+        for attempt in range(FETCH_ATTEMPTS):
+            try:
+                backend.fetch(remote, artifact, dest)
+                break
+            except BackendError as error:
+                if not error.kind.retryable or attempt == FETCH_ATTEMPTS - 1:
+                    self._fail(record, error)
+                    return
+                self._sleep(error.retry_after_s or 2.0 ** attempt)
+        info = describe_file(dest, request.media)
+        thumbnail = write_thumbnail(dest, request.media, dest.with_suffix(".thumb.png"))
+        now = time.time()
+        fresh = self.ledger.job(record.job_id) or record
+        take = TakeRecord(
+            take_id=record.job_id, node_id=record.node_id, cache_key=record.cache_key, file=relative.as_posix(),
+            sha256=sha256_file(dest), media=request.media, duration_s=info.duration_s, width=info.width,
+            height=info.height, size_bytes=dest.stat().st_size, model=record.model, variant=record.variant,
+            backend=record.backend, remote_id=remote.remote_id, seed=request.params.get("seed"),
+            prompt=request.prompt, estimated_usd=record.estimated_usd, actual_usd=record.estimated_usd,
+            input_hashes=dumps(dict(hashes)), created_at=now,
+            timings_json=json.dumps({"submitted_to_done_s": round(fetch_started - started, 3),
+                                     "fetch_s": round(now - fetch_started, 3),
+                                     "total_s": round(now - (fresh.created_at or started), 3),
+                                     "thumbnail": thumbnail.name if thumbnail else None}))
+        self.ledger.add_take(take)
+        self._emit(Event(kind="landed", node_id=record.node_id, job_id=record.job_id, take_index=record.take_index,
+                         take=take, state=JobState.SUCCEEDED.value))
+
+    def _fail(self, record: JobRecord, error: BackendError) -> None:
+        state = error.kind.state.value
+        self.ledger.set_state(record.job_id, state, str(error), error_kind=error.kind.value,
+                              error_message=error.message)
+        self._emit(Event(kind="cancelled" if state == JobState.CANCELLED.value else "failed", node_id=record.node_id,
+                         job_id=record.job_id, take_index=record.take_index, state=state, message=str(error)))
+
+
+def _extension(artifact: Artifact) -> str:
+    for source in (artifact.path.name if artifact.path else "", (artifact.url or "").split("?")[0]):
+        suffix = Path(source).suffix.lower()
+        if suffix in (".png", ".jpg", ".jpeg", ".webp", ".mp4", ".mov", ".webm", ".wav", ".mp3", ".m4a", ".ogg"):
+            return suffix
+    return EXTENSIONS[artifact.media]

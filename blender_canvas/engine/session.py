@@ -1,0 +1,120 @@
+"""One project's engine: its ledger, its runner and its backends, behind the few calls the UI and CLI make."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Collection, Mapping
+from pathlib import Path
+from typing import Any
+
+from ..providers.backend import Backend
+from ..providers.catalog import Catalog, load_catalog
+from ..providers.registry import IMPLEMENTED, build_backend
+from .cost import Budget
+from .document import Canvas
+from .ledger import Ledger
+from .planner import PREVIEW, Plan, PlanError, plan_run
+from .runner import Runner
+
+LEDGER_NAME = "ledger.sqlite"
+
+
+def keys_from_environment(catalog: Catalog, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    source = os.environ if environ is None else environ
+    names = {name for backend in catalog.backends for name in backend.env_keys}
+    return {name: source[name] for name in names if source.get(name)}
+
+
+class OfflineError(PlanError):
+    """A paid node would reach the network while online access is off."""
+
+
+class Session:
+    """Not thread-safe itself: the main thread (or the CLI) calls it; its runner does the threaded work."""
+
+    def __init__(self, project_dir: Path, *, keys: Mapping[str, str] | None = None,
+                 limits: Mapping[str, int] | None = None, catalog: Catalog | None = None) -> None:
+        self.project_dir = project_dir
+        self.catalog = catalog or load_catalog()
+        self.keys = dict(keys or {})
+        self.ledger = Ledger(project_dir / LEDGER_NAME)
+        self._backends: dict[str, Backend] = {}
+        self._limits = {b.id: b.default_concurrency for b in self.catalog.backends}
+        self._limits.update(limits or {})
+        self._lock = threading.Lock()
+        self.runner = Runner(self.ledger, _LazyBackends(self), limits=self._limits)
+
+    def backend(self, backend_id: str) -> Backend:
+        with self._lock:
+            if backend_id not in self._backends:
+                self._backends[backend_id] = build_backend(backend_id, self.keys, self.project_dir / "work")
+            return self._backends[backend_id]
+
+    def resume(self) -> list[str]:
+        return self.runner.resume()
+
+    def plan(self, canvas: Canvas, base_dir: Path, *, selection: Collection[str] | None = None,
+             draft: bool = False, new_take: bool = False) -> Plan:
+        return plan_run(canvas, self.catalog, self.ledger, base_dir=base_dir, selection=selection, draft=draft,
+                        keys=self.keys, implemented=IMPLEMENTED, new_take=new_take)
+
+    def check(self, plan: Plan, *, online: bool, budget: Budget) -> None:
+        """Everything that must hold before the first submit: network permission and budget."""
+        paid = sorted({j.node_id for j in plan.submits if j.backend != PREVIEW})
+        if paid and not online:
+            raise OfflineError(f"{len(paid)} node(s) would call paid services ({', '.join(paid)}) but online access "
+                               "is off: run with --online (or allow online access in Blender), or use --draft")
+        budget.check(plan.estimate_usd, self.ledger.spent_usd())
+
+    def start(self, plan: Plan, canvas: Canvas, base_dir: Path) -> None:
+        self.runner.start(plan, canvas, base_dir)
+
+    def close(self) -> None:
+        self.runner.cancel()
+        self.runner.wait(timeout=5)
+        self.ledger.close()
+
+    def manifest(self) -> dict[str, Any]:
+        """Every take and job of the project, as design.md's manifest.json describes."""
+        takes = []
+        jobs = {j.job_id: j for j in self.ledger.jobs()}
+        for take in self.ledger.takes(include_removed=True):
+            job = jobs.get(take.take_id)
+            takes.append({
+                "id": take.take_id, "node": take.node_id, "model": take.model, "variant": take.variant,
+                "backend": take.backend, "remote_job_id": take.remote_id, "file": take.file, "sha256": take.sha256,
+                "media": take.media, "duration_s": take.duration_s, "width": take.width, "height": take.height,
+                "size_bytes": take.size_bytes, "seed": take.seed, "prompt": take.prompt,
+                "estimated_usd": round(take.estimated_usd, 4),
+                "actual_usd": None if take.actual_usd is None else round(take.actual_usd, 4),
+                "status": "removed" if take.removed else "landed", "take_index": job.take_index if job else None,
+                "timings": json.loads(take.timings_json),
+            })
+        landed = {t["id"] for t in takes}
+        failed = [{"id": j.job_id, "node": j.node_id, "model": j.model, "variant": j.variant, "backend": j.backend,
+                   "remote_job_id": j.remote_id, "status": j.state, "error": j.error_message,
+                   "estimated_usd": round(j.estimated_usd, 4)}
+                  for j in jobs.values() if j.job_id not in landed]
+        return {"project": str(self.project_dir), "takes": takes, "jobs_without_take": failed,
+                "spent_usd": round(self.ledger.spent_usd(), 4)}
+
+
+class _LazyBackends(dict[str, Backend]):
+    """Backends are built on first use, so a draft run never needs a key or a network client."""
+
+    def __init__(self, session: Session) -> None:
+        super().__init__()
+        self._session = session
+
+    def __missing__(self, key: str) -> Backend:
+        backend = self._session.backend(key)
+        self[key] = backend
+        return backend
+
+    def get(self, key: str, default: Any = None) -> Any:
+        try:
+            return self[key]
+        except (KeyError, PlanError):
+            return default

@@ -1,0 +1,184 @@
+"""Headless runs: `run`, `estimate` and `demo`, the same engine and drain the add-on uses, without a window."""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Collection
+from pathlib import Path
+from typing import Any, TextIO
+
+from .engine.cost import Budget, BudgetExceeded
+from .engine.document import Canvas
+from .engine.planner import Plan, PlanError
+from .engine.runner import Event
+from .engine.session import Session, keys_from_environment
+from .engine.validation import load_canvas
+from .providers.catalog import load_catalog
+
+EXIT_OK, EXIT_FAILED_TAKES, EXIT_USAGE = 0, 1, 2
+
+
+class RunRefused(Exception):
+    """The run stopped before any submit; the message says why."""
+
+
+def load_valid_canvas(data: Any, base_dir: Path, source: str) -> Canvas:
+    report = load_canvas(data, load_catalog(), base_dir=base_dir)
+    for warning in report.warnings:
+        print(warning, file=sys.stderr)
+    if report.canvas is None or report.errors:
+        lines = "\n".join(str(p) for p in report.errors)
+        raise RunRefused(f"{source} has {len(report.errors)} error(s):\n{lines}")
+    return report.canvas
+
+
+def estimate_table(plan: Plan) -> str:
+    rows = [("node", "model", "route", "takes", "to submit", "estimate")]
+    for node_id in plan.order:
+        jobs = [j for j in plan.jobs if j.node_id == node_id]
+        first = jobs[0]
+        rows.append((node_id, first.model_label, first.backend, str(len(jobs)),
+                     str(sum(1 for j in jobs if j.cached_take is None)), f"${plan.node_estimate(node_id):.2f}"))
+    rows.append(("total", "", "", str(len(plan.jobs)), str(len(plan.submits)), f"${plan.estimate_usd:.2f}"))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows)
+
+
+def estimate(canvas_path: Path, *, draft: bool, out: Path | None) -> int:
+    canvas = load_valid_canvas(_read_json(canvas_path), canvas_path.parent, str(canvas_path))
+    with tempfile.TemporaryDirectory() as scratch:
+        session = Session(out or Path(scratch), keys=keys_from_environment(load_catalog()))
+        try:
+            plan = session.plan(canvas, canvas_path.parent, draft=draft)
+        finally:
+            session.ledger.close()
+    print(estimate_table(plan))
+    return EXIT_OK
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as error:
+        raise RunRefused(f"{path}: no such file") from error
+    except (OSError, UnicodeDecodeError) as error:
+        raise RunRefused(f"{path}: cannot read it ({error})") from error
+    except json.JSONDecodeError as error:
+        raise RunRefused(f"{path}: not valid JSON at line {error.lineno}, column {error.colno}: {error.msg}") from error
+
+
+class Progress:
+    """A one-line progress bar on a terminal, plain lines otherwise."""
+
+    def __init__(self, total: int, stream: TextIO = sys.stderr) -> None:
+        self.total = max(total, 1)
+        self.stream = stream
+        self.done = Counter[str]()
+        self.tty = stream.isatty()
+        self.last_line = ""
+
+    def update(self, events: list[Event]) -> None:
+        for event in events:
+            if event.kind in ("landed", "cached", "failed", "cancelled", "unknown"):
+                self.done[event.kind] += 1
+                if event.kind in ("failed", "unknown"):
+                    print(f"\n  {event.node_id}: {event.message}" if self.tty else f"  {event.node_id}: "
+                          f"{event.message}", file=self.stream)
+        finished = sum(self.done.values())
+        width = 30
+        filled = round(width * finished / self.total)
+        line = (f"[{'#' * filled}{'.' * (width - filled)}] {finished}/{self.total} takes "
+                f"({self.done['landed']} new, {self.done['cached']} cached, {self.done['failed']} failed)")
+        if line != self.last_line:
+            print("\r" + line if self.tty else line, end="" if self.tty else "\n", file=self.stream, flush=True)
+            self.last_line = line
+
+    def close(self) -> None:
+        if self.tty:
+            print(file=self.stream)
+
+
+def run(canvas_path: Path | None, out: Path, *, data: Any = None, online: bool = False, draft: bool = False,
+        budget_usd: float | None = None, only: Collection[str] | None = None, new_take: bool = False,
+        limits: dict[str, int] | None = None) -> int:
+    """Render a canvas into `out`: takes, ledger, manifest.json and canvas.blend. Returns the exit status."""
+    import bpy
+
+    from .nodes.convert import canvas_to_tree, new_canvas_tree
+    from .operators.bridge import apply_events, sync_trays
+
+    base_dir = canvas_path.parent if canvas_path else out
+    source = str(canvas_path) if canvas_path else "the demo canvas"
+    canvas = load_valid_canvas(data if data is not None else _read_json(canvas_path), base_dir, source)  # type: ignore[arg-type]
+    out.mkdir(parents=True, exist_ok=True)
+    if online:
+        preferences: Any = bpy.context.preferences
+        preferences.system.use_online_access = True  # like Blender's own --online-mode
+    blend = out / "canvas.blend"
+    if blend.exists():
+        bpy.ops.wm.open_mainfile(filepath=str(blend))
+    else:
+        bpy.ops.wm.read_homefile(use_empty=True)
+        bpy.ops.wm.save_as_mainfile(filepath=str(blend))
+    tree = bpy.data.node_groups.get("canvas") or new_canvas_tree("canvas")
+    canvas_to_tree(canvas, tree, base_dir)
+    tree.project_dir = "//"
+    session = Session(out, keys=keys_from_environment(load_catalog()), limits=limits)
+    started = time.monotonic()
+    try:
+        resumed = session.resume()
+        if resumed:
+            print(f"resuming {len(resumed)} job(s) left unfinished by an earlier run (not resubmitted)",
+                  file=sys.stderr)
+        plan = session.plan(canvas, base_dir, selection=only, draft=draft, new_take=new_take)
+        print(estimate_table(plan), file=sys.stderr)
+        if plan.added_upstream:
+            print(f"also rendering {', '.join(plan.added_upstream)}: a selected node needs their takes",
+                  file=sys.stderr)
+        session.check(plan, online=online or bpy.app.online_access,
+                      budget=Budget(run_usd=budget_usd, project_usd=canvas.budget_usd))
+        session.start(plan, canvas, base_dir)
+        progress = Progress(len(plan.jobs) + len(resumed))
+        while True:
+            busy = session.runner.busy
+            events = session.runner.drain()
+            apply_events(tree, session, events)
+            progress.update(events)
+            if not busy and session.runner.events.empty():
+                break
+            time.sleep(0.05)
+        progress.close()
+        sync_trays(tree, session)
+        bpy.ops.wm.save_as_mainfile(filepath=str(blend))
+        manifest = session.manifest()
+        (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
+    except (PlanError, BudgetExceeded) as error:
+        raise RunRefused(str(error)) from error
+    finally:
+        session.close()
+    failed = summary(manifest, plan, time.monotonic() - started)
+    return EXIT_FAILED_TAKES if failed else EXIT_OK
+
+
+def summary(manifest: dict[str, Any], plan: Plan, seconds: float) -> int:
+    nodes = {j.node_id for j in plan.jobs}
+    rows = [("node", "model", "takes", "failed", "seconds", "cost")]
+    failed_total = 0
+    for node_id in plan.order:
+        takes = [t for t in manifest["takes"] if t["node"] == node_id and t["status"] == "landed"]
+        failed = [j for j in manifest["jobs_without_take"] if j["node"] == node_id
+                  and j["status"] not in ("cancelled",)]
+        failed_total += len(failed)
+        durations = ", ".join(f"{t['duration_s']:.1f}" for t in takes if t["duration_s"])
+        cost = sum(t["actual_usd"] or 0 for t in takes)
+        model = next((j.model_label for j in plan.jobs if j.node_id == node_id), "")
+        rows.append((node_id, model, str(len(takes)), str(len(failed)), durations or "-", f"${cost:.2f}"))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    print("\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows))
+    print(f"{len(nodes)} node(s), {sum(int(r[2]) for r in rows[1:])} take(s) in {seconds:.1f} s; "
+          f"project spend ${manifest['spent_usd']:.2f}")
+    return failed_total

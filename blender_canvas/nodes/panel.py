@@ -1,0 +1,135 @@
+"""The N-panel of the node editor: the active node's version tray, and the canvas's render buttons."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import bpy
+
+from .base import TREE_ID
+from .tray import draw_render_state
+
+MODEL_NODE_TYPES = ("CanvasImageNode", "CanvasVideoNode", "CanvasAudioNode")
+_previews: Any = None  # bpy.utils.previews collection of tray thumbnails
+
+
+def thumbnail_icon(path: str) -> int:
+    """The icon id of a tray thumbnail (0 headless, where Blender makes no icons)."""
+    global _previews
+    if not path:
+        return 0
+    if _previews is None:
+        import bpy.utils.previews
+
+        _previews = bpy.utils.previews.new()
+    absolute = bpy.path.abspath(path)
+    if absolute not in _previews:
+        _previews.load(absolute, absolute, "IMAGE")
+    return int(_previews[absolute].icon_id)
+
+
+def free_previews() -> None:
+    global _previews
+    if _previews is not None:
+        import bpy.utils.previews
+
+        bpy.utils.previews.remove(_previews)
+        _previews = None
+
+
+class CANVAS_UL_tray(bpy.types.UIList):
+    """A node's takes: thumbnail, model, seed, duration, cost; the chosen one is marked"""
+
+    bl_idname = "CANVAS_UL_tray"
+
+    def draw_item(self, context: Any, layout: Any, data: Any, item: Any, icon: int, active_data: Any,
+                  active_property: str, index: int = 0, flt_flag: int = 0) -> None:
+        chosen = item.take_id == data.chosen_take
+        icon_value = thumbnail_icon(item.thumbnail)
+        row = layout.row(align=True)
+        label = f"{item.variant} · {item.duration_s:.1f} s · ${item.cost_usd:.2f}"
+        if item.has_seed:
+            label += f" · seed {item.seed}"
+        if icon_value:
+            row.label(text=label, icon_value=icon_value)
+        else:
+            row.label(text=label, icon="FILE_MOVIE" if item.media == "video" else "IMAGE_DATA"
+                      if item.media == "image" else "SOUND")
+        op = row.operator("canvas.pick_take", text="", icon="CHECKBOX_HLT" if chosen else "CHECKBOX_DEHLT",
+                          emboss=False)
+        op.node_name, op.take_id = data.name, item.take_id
+
+
+class NODE_PT_canvas_tray(bpy.types.Panel):
+    bl_space_type = "NODE_EDITOR"
+    bl_region_type = "UI"
+    bl_category = "Canvas"
+    bl_label = "Version Tray"
+
+    @classmethod
+    def poll(cls, context: Any) -> bool:
+        space = getattr(context, "space_data", None)
+        node = getattr(getattr(space, "edit_tree", None), "nodes", None)
+        return bool(getattr(space, "tree_type", "") == TREE_ID and node is not None and node.active is not None
+                    and node.active.bl_idname in MODEL_NODE_TYPES)
+
+    def draw(self, context: Any) -> None:
+        draw_tray(self.layout, context.space_data.edit_tree.nodes.active)
+
+
+def draw_tray(layout: Any, node: Any) -> None:
+    layout.label(text=node.draw_label(), icon="NODE")
+    draw_render_state(node, layout)
+    row = layout.row(align=True)
+    op = row.operator("canvas.render", text="Render", icon="RENDER_STILL")
+    op.mode, op.node_name = "NODE", node.name
+    op = row.operator("canvas.render", text="New Take", icon="ADD")
+    op.mode, op.node_name, op.new_take = "NODE", node.name, True
+    op = row.operator("canvas.cancel", text="", icon="CANCEL")
+    op.node_name = node.name
+    layout.template_list(CANVAS_UL_tray.bl_idname, "", node, "tray", node, "tray_index", rows=4)
+    if 0 <= node.tray_index < len(node.tray):
+        take = node.tray[node.tray_index]
+        column = layout.column(align=True)
+        column.label(text=f"{take.model} / {take.variant} via {take.backend}")
+        column.label(text=take.prompt[:120] or "(no prompt)")
+        row = layout.row(align=True)
+        for text, icon, idname, extra in (("Play", "PLAY", "canvas.open_take", {}),
+                                          ("Reveal", "FILE_FOLDER", "canvas.open_take", {"reveal": True}),
+                                          ("Remove", "TRASH", "canvas.remove_take", {})):
+            op = row.operator(idname, text=text, icon=icon)
+            op.node_name, op.take_id = node.name, take.take_id
+            for key, value in extra.items():
+                setattr(op, key, value)
+
+
+class NODE_PT_canvas_render(bpy.types.Panel):
+    bl_space_type = "NODE_EDITOR"
+    bl_region_type = "UI"
+    bl_category = "Canvas"
+    bl_label = "Canvas"
+
+    @classmethod
+    def poll(cls, context: Any) -> bool:
+        return bool(getattr(getattr(context, "space_data", None), "tree_type", "") == TREE_ID
+                    and context.space_data.edit_tree is not None)
+
+    def draw(self, context: Any) -> None:
+        tree = context.space_data.edit_tree
+        layout: Any = self.layout
+        layout.prop(tree, "draft")
+        row = layout.row(align=True)
+        row.prop(tree, "use_budget", text="")
+        sub = row.row(align=True)
+        sub.active = tree.use_budget
+        sub.prop(tree, "budget_cents", text="Budget (cents)")
+        row = layout.row(align=True)
+        for mode, text in (("SELECTED", "Render Selected"), ("ALL", "Render All")):
+            op: Any = row.operator("canvas.render", text=text)
+            op.mode = mode
+        layout.operator("canvas.cancel", text="Cancel All", icon="CANCEL")
+        if not bpy.app.online_access and not tree.draft:
+            layout.label(text="Online access is off: paid nodes will not run", icon="INFO")
+
+
+CLASSES: tuple[type, ...] = (CANVAS_UL_tray, NODE_PT_canvas_tray, NODE_PT_canvas_render)

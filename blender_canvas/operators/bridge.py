@@ -1,0 +1,192 @@
+"""The main-thread bridge: engine sessions per canvas, and the drain that applies engine events to Blender data.
+
+Interactive Blender calls :func:`drain_all` from a ``bpy.app.timers`` timer; headless runs and tests call
+:func:`apply_events` in a loop (timers never fire when Blender runs as a Python module).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import bpy
+
+from ..engine.ledger import TakeRecord
+from ..engine.runner import Event
+from ..engine.session import Session, keys_from_environment
+from ..providers.catalog import load_catalog
+
+TIMER_INTERVAL_S = 0.1
+MODEL_NODE_TYPES = ("CanvasImageNode", "CanvasVideoNode", "CanvasAudioNode")
+
+_sessions: dict[str, Session] = {}  # project folder -> session
+_trees: dict[str, str] = {}  # project folder -> name of the canvas tree it serves
+_outstanding: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))  # folder -> node -> open jobs
+
+
+def unsaved_root() -> Path:
+    """Projects of never-saved files live in Blender's user data folder, which survives a crash (unlike /tmp)."""
+    return Path(bpy.utils.user_resource("DATAFILES", path="blender_canvas", create=True)) / "unsaved"
+
+
+def project_dir_for(tree: Any) -> Path:
+    """The tree's project folder, fixed at its first render so later renames don't strand its takes."""
+    if not tree.project_dir:
+        if bpy.data.filepath:
+            stem = Path(bpy.data.filepath).stem
+            tree.project_dir = f"//{stem}_canvas/{_safe(tree.name)}"
+        else:
+            tree.project_dir = str(unsaved_root() / f"{_safe(tree.name)}-{int(time.time())}")
+    return Path(os.path.normpath(bpy.path.abspath(tree.project_dir)))
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "canvas"
+
+
+def session_for(tree: Any, keys: dict[str, str] | None = None) -> Session:
+    folder = project_dir_for(tree)
+    key = str(folder)
+    if key not in _sessions:
+        _sessions[key] = Session(folder, keys=keys if keys is not None else current_keys())
+        _sessions[key].resume()
+    _trees[key] = tree.name
+    return _sessions[key]
+
+
+def current_keys() -> dict[str, str]:
+    """Keys from the environment, overridden by the add-on preferences; never stored in Blender data."""
+    catalog = load_catalog()
+    keys = keys_from_environment(catalog)
+    top_package = (__package__ or "").rsplit(".", 1)[0]
+    preferences: Any = bpy.context.preferences
+    addon = preferences.addons.get(top_package) if preferences is not None else None
+    prefs = getattr(addon, "preferences", None)
+    for backend in catalog.backends:
+        for name in backend.env_keys:
+            value = getattr(prefs, name.lower(), "") if prefs is not None else ""
+            if value:
+                keys[name] = value
+    return keys
+
+
+def close_sessions() -> None:
+    for session in _sessions.values():
+        session.close()
+    _sessions.clear()
+    _trees.clear()
+    _outstanding.clear()
+
+
+def file_path(session: Session, relative: str) -> str:
+    absolute = str(session.project_dir / relative)
+    if bpy.data.filepath:
+        try:
+            return str(bpy.path.relpath(absolute))
+        except ValueError:
+            return absolute
+    return absolute
+
+
+def add_take_to_tray(node: Any, session: Session, take: TakeRecord) -> None:
+    if any(entry.take_id == take.take_id for entry in node.tray):
+        return
+    entry = node.tray.add()
+    entry.take_id = take.take_id
+    entry.file = file_path(session, take.file)
+    thumbnail = Path(take.file).with_suffix(".thumb.png")
+    if (session.project_dir / thumbnail).is_file():
+        entry.thumbnail = file_path(session, thumbnail.as_posix())
+    entry.media = take.media
+    entry.model, entry.variant, entry.backend = take.model, take.variant, take.backend
+    entry.has_seed = take.seed is not None
+    entry.seed = take.seed or 0
+    entry.duration_s = take.duration_s or 0.0
+    entry.cost_usd = take.actual_usd if take.actual_usd is not None else take.estimated_usd
+    entry.prompt = take.prompt
+    entry.created = take.created_at
+
+
+def apply_events(tree: Any, session: Session, events: Iterable[Event]) -> int:
+    """Apply engine events to the tree's nodes; returns how many were applied. Main thread only."""
+    open_jobs = _outstanding[str(session.project_dir)]
+    count = 0
+    for event in events:
+        count += 1
+        node = tree.nodes.get(event.node_id)
+        if event.kind == "queued":
+            open_jobs[event.node_id] += 1
+        elif event.kind in ("landed", "cached", "failed", "cancelled", "unknown"):
+            open_jobs[event.node_id] = max(0, open_jobs[event.node_id] - 1)
+        if node is None or node.bl_idname not in MODEL_NODE_TYPES:
+            continue
+        if event.kind == "queued":
+            node.render_state, node.progress, node.status_message = "queued", 0.0, "Queued"
+        elif event.kind in ("submitted", "progress"):
+            node.render_state = "running" if event.state == "running" else "queued"
+            node.progress = event.progress or 0.0
+            node.status_message = f"In queue, position {event.queue_position}" if event.queue_position else ""
+        elif event.kind in ("landed", "cached") and event.take is not None:
+            add_take_to_tray(node, session, event.take)
+            if event.kind == "landed" or not node.chosen_take:
+                node.chosen_take = event.take.take_id
+            if open_jobs[event.node_id] == 0:
+                node.render_state, node.progress, node.status_message = "done", 1.0, ""
+        elif event.kind in ("failed", "unknown"):
+            node.render_state, node.status_message = "failed", event.message[:500]
+        elif event.kind == "cancelled" and open_jobs[event.node_id] == 0:
+            node.render_state, node.status_message = "cancelled", event.message[:500]
+        elif event.kind == "stale":
+            node.render_state, node.status_message = "stale", event.message
+    return count
+
+
+def sync_trays(tree: Any, session: Session) -> None:
+    """Fill every model node's tray from the ledger (after a reopen, or a headless run)."""
+    for node in tree.nodes:
+        if node.bl_idname not in MODEL_NODE_TYPES:
+            continue
+        for take in session.ledger.takes(node.name):
+            add_take_to_tray(node, session, take)
+        chosen = session.ledger.chosen(node.name)
+        if chosen is not None:
+            node.chosen_take = chosen.take_id
+            if node.render_state == "idle":
+                node.render_state = "done"
+
+
+def drain_all() -> float | None:
+    """The timer body: drain every session into its tree; keep ticking while any runner is busy."""
+    busy = False
+    for folder, session in list(_sessions.items()):
+        tree = bpy.data.node_groups.get(_trees.get(folder, ""))
+        events = session.runner.drain()
+        if tree is not None and events:
+            apply_events(tree, session, events)
+        busy = busy or session.runner.busy or bool(events)
+    if busy:
+        _redraw_node_editors()
+    return TIMER_INTERVAL_S if busy else None
+
+
+def ensure_timer() -> None:
+    if not bpy.app.timers.is_registered(drain_all):
+        bpy.app.timers.register(drain_all, first_interval=TIMER_INTERVAL_S)
+
+
+def stop_timer() -> None:
+    if bpy.app.timers.is_registered(drain_all):
+        bpy.app.timers.unregister(drain_all)
+
+
+def _redraw_node_editors() -> None:
+    window_manager = getattr(bpy.context, "window_manager", None)
+    for window in getattr(window_manager, "windows", ()):
+        for area in window.screen.areas:
+            if area.type == "NODE_EDITOR":
+                area.tag_redraw()

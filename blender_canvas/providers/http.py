@@ -1,0 +1,559 @@
+"""The one shared HTTP layer of every backend: clients, base-URL overrides, retries, error classification, secret
+redaction and streaming downloads.
+
+Retry rules (one :class:`RetryPolicy`, shared by every backend):
+
+* Retried: HTTP 408, 409, 429 and 5xx, and transport failures (:class:`httpx.TransportError`: connection refused,
+  reset, timeouts, a body cut short). A server's ``x-should-retry: true|false`` (OpenAI) overrides the status rule.
+* The wait honours ``retry-after-ms``, then ``Retry-After`` (seconds or an HTTP-date); otherwise it is exponential
+  back-off with full jitter from 0.5 s. No single wait exceeds ``max_wait_s`` (120 s); at most ``max_attempts`` (5)
+  attempts are made.
+* Idempotent methods (GET, HEAD, OPTIONS, PUT, DELETE) are always retried. A POST is retried only when resending it
+  cannot create a second job (and a second bill):
+
+  - ``retry_safe=True``: the caller knows the vendor contract makes a duplicate impossible (an idempotency key the
+    vendor honours, or an endpoint that creates nothing);
+  - otherwise only when the request provably never reached the server: a connect error or connect / pool timeout
+    (nothing was sent), or a response that the caller's ``refused`` predicate recognises as a refusal issued before
+    the vendor accepted the work (fal's 429, or a 502/503/504 from fal's ingress that carries no
+    ``x-fal-request-id``). A read timeout or a 500 after a POST is never retried: the job may exist.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import email.utils
+import json
+import logging
+import os
+import random
+import re
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Collection, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+
+from .. import __version__
+from .backend import BackendError, ErrorKind
+
+USER_AGENT = f"blender-canvas/{__version__}"
+DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=60.0, write=60.0, pool=10.0)
+RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+MAX_REDIRECTS = 5
+CHUNK = 1 << 16
+
+log = logging.getLogger(__name__)
+
+
+# --- secret redaction --------------------------------------------------------------------------------------------
+
+_secrets: set[str] = set()
+_secrets_lock = threading.Lock()
+_MIN_SECRET_LEN = 6  # shorter strings would blank out ordinary words
+_AUTH_VALUE = re.compile(r"\b(Key|Bearer|Token|Basic)(\s+)[^\s\"',;]+", re.IGNORECASE)
+
+
+def register_secret(value: str | None) -> None:
+    """Remember a secret (an API key) so :func:`redact` blanks it wherever it appears."""
+    if not value or len(value) < _MIN_SECRET_LEN:
+        return
+    with _secrets_lock:
+        _secrets.add(value)
+        # key_id:key_secret pairs (fal) leak as halves too
+        for part in value.split(":"):
+            if len(part) >= _MIN_SECRET_LEN:
+                _secrets.add(part)
+
+
+def redact(text: str) -> str:
+    """``text`` with every registered secret, and every ``Key …`` / ``Bearer …`` credential, replaced by ``***``."""
+    if not text:
+        return text
+    with _secrets_lock:
+        secrets = sorted(_secrets, key=len, reverse=True)
+    for secret in secrets:
+        if secret in text:
+            text = text.replace(secret, "***")
+    return _AUTH_VALUE.sub(lambda m: f"{m.group(1)}{m.group(2)}***", text)
+
+
+class RedactingFilter(logging.Filter):
+    """Redacts the formatted message (and the exception text) of every record it sees; never drops a record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a bad format string must not break logging
+            message = str(record.msg)
+        record.msg = redact(message)
+        record.args = None
+        if record.exc_info and record.exc_info[1] is not None:
+            record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None
+        return True
+
+
+_FILTER = RedactingFilter()
+
+
+def install_redaction(logger: logging.Logger) -> logging.Logger:
+    """Attach the redacting filter to ``logger`` (a logger's filters do not apply to its children's records, so every
+    module logger under ``blender_canvas`` that may carry vendor text should be passed through here)."""
+    if _FILTER not in logger.filters:
+        logger.addFilter(_FILTER)
+    return logger
+
+
+def get_logger(name: str) -> logging.Logger:
+    """A module logger with redaction installed."""
+    return install_redaction(logging.getLogger(name))
+
+
+install_redaction(logging.getLogger("blender_canvas"))
+install_redaction(log)
+
+
+# --- clients and base URLs -----------------------------------------------------------------------------------------
+
+
+def make_client(backend_id: str, *, timeout: httpx.Timeout | None = None) -> httpx.Client:
+    """An HTTP client for one backend: sane timeouts, our User-Agent, and no automatic redirects (an API answering
+    with a redirect is a surprise we report, and credentials must never follow one to another host)."""
+    return httpx.Client(
+        timeout=timeout or DEFAULT_TIMEOUT,
+        headers={"User-Agent": USER_AGENT},
+        follow_redirects=False,
+        event_hooks={"request": [_log_request(backend_id)]},
+    )
+
+
+def _log_request(backend_id: str) -> Callable[[httpx.Request], None]:
+    def hook(request: httpx.Request) -> None:
+        log.debug("%s: %s %s", backend_id, request.method, redact(str(request.url.copy_with(query=None))))
+
+    return hook
+
+
+def env_var(backend_id: str) -> str:
+    """``BLENDER_CANVAS_<BACKEND>_URL`` for a backend id (upper-cased, non-alphanumerics as underscores)."""
+    return "BLENDER_CANVAS_" + re.sub(r"[^A-Z0-9]", "_", backend_id.upper()) + "_URL"
+
+
+def override(backend_id: str) -> str | None:
+    value = os.environ.get(env_var(backend_id), "").strip()
+    return value.rstrip("/") or None
+
+
+def rehost(url: str, backend_id: str, *, hosts: Collection[str] | None = None) -> str:
+    """``url`` with its scheme and host(+port) replaced by the backend's ``BLENDER_CANVAS_<BACKEND>_URL``, if set.
+
+    The path, query and fragment are kept (a path in the override, e.g. a proxy mounted under ``/fal``, is put in
+    front of the original path). With ``hosts``, only URLs on one of those hosts (or already on the override's host)
+    are rewritten: a pre-signed CDN URL on another host is returned as the vendor gave it.
+    """
+    target = override(backend_id)
+    if not target:
+        return url
+    parts = urlsplit(url)
+    new = urlsplit(target if "://" in target else f"http://{target}")
+    if hosts is not None and (parts.hostname or "").lower() not in {h.lower() for h in hosts}:
+        return url
+    prefix = new.path.rstrip("/")
+    path = parts.path if not prefix or parts.path.startswith(prefix + "/") else prefix + parts.path
+    return urlunsplit((new.scheme, new.netloc, path, parts.query, parts.fragment))
+
+
+def base_url(backend_id: str, default: str) -> str:
+    """The backend's base URL: ``default`` rehosted by the environment override, without a trailing slash."""
+    return rehost(default, backend_id).rstrip("/")
+
+
+def origin(url: str) -> str:
+    """``host:port`` of a URL (lower-case, default port filled in): what :func:`download`'s auth check compares."""
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return f"{(parts.hostname or '').lower()}:{port}"
+
+
+# --- retries -------------------------------------------------------------------------------------------------------
+
+
+def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
+    """Seconds to wait from ``retry-after-ms`` or ``Retry-After`` (delta-seconds or an HTTP-date), else None."""
+    raw_ms = headers.get("retry-after-ms")
+    if raw_ms:
+        with contextlib.suppress(ValueError):
+            return max(0.0, float(raw_ms) / 1000.0)
+    raw = headers.get("retry-after")
+    if not raw:
+        return None
+    raw = raw.strip()
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(raw)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    current = now if now is not None else time.time()
+    return max(0.0, when.timestamp() - current)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how long to retry; ``sleep`` and ``rng`` are injectable so tests never wait for real."""
+
+    max_attempts: int = 5
+    max_wait_s: float = 120.0
+    base_s: float = 0.5
+    max_backoff_s: float = 30.0
+    retry_statuses: frozenset[int] = RETRY_STATUSES
+    sleep: Callable[[float], None] = field(default=time.sleep, compare=False)
+    rng: random.Random = field(default_factory=random.Random, compare=False)
+
+    def backoff(self, attempt: int) -> float:
+        """Full jitter: uniform in [0, min(max_backoff, base * 2**(attempt-1))]; attempt counts from 1."""
+        ceiling = min(self.max_backoff_s, self.base_s * (2 ** max(0, attempt - 1)))
+        return self.rng.uniform(0.0, ceiling)
+
+    def wait_for(self, attempt: int, response: httpx.Response | None) -> float:
+        hinted = parse_retry_after(response.headers) if response is not None else None
+        wait = hinted if hinted is not None else self.backoff(attempt)
+        return min(wait, self.max_wait_s)
+
+    def should_retry_status(self, response: httpx.Response) -> bool:
+        hint = response.headers.get("x-should-retry", "").strip().lower()
+        if hint == "true":
+            return True
+        if hint == "false":
+            return False
+        return response.status_code in self.retry_statuses
+
+
+DEFAULT_POLICY = RetryPolicy()
+
+# errors raised before any byte of the request left this machine
+_NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
+
+
+def send(client: httpx.Client, method: str, url: str, *, policy: RetryPolicy | None = None, retry_safe: bool = False,
+         refused: Callable[[httpx.Response], bool] | None = None, backend_label: str = "",
+         **kwargs: Any) -> httpx.Response:
+    """Send one request through the retry policy and return the last response, whatever its status.
+
+    Transport failures that survive the retries raise a retryable ``BackendError(NETWORK)``. See the module docstring
+    for when a POST is retried; ``refused`` marks responses that prove the vendor turned a POST away unprocessed.
+    """
+    policy = policy or DEFAULT_POLICY
+    method = method.upper()
+    idempotent = method in IDEMPOTENT_METHODS or retry_safe
+    label = backend_label or urlsplit(url).hostname or "server"
+    attempt = 0
+    while True:
+        attempt += 1
+        last = attempt >= policy.max_attempts
+        try:
+            response = client.request(method, url, **kwargs)
+        except httpx.TransportError as exc:
+            if last or not (idempotent or isinstance(exc, _NEVER_SENT)):
+                raise network_error(exc, label) from None
+            wait = policy.wait_for(attempt, None)
+            log.info("%s: %s %s failed (%s); retry %d in %.1f s", label, method, _short(url),
+                     type(exc).__name__, attempt, wait)
+            policy.sleep(wait)
+            continue
+        if response.status_code < 400 or last or not policy.should_retry_status(response):
+            return response
+        if not idempotent and not (refused is not None and refused(response)):
+            return response
+        wait = policy.wait_for(attempt, response)
+        response.read()
+        response.close()
+        log.info("%s: %s %s answered HTTP %d; retry %d in %.1f s", label, method, _short(url),
+                 response.status_code, attempt, wait)
+        policy.sleep(wait)
+
+
+def _short(url: str) -> str:
+    return redact(url.split("?", 1)[0])
+
+
+def network_error(exc: BaseException, label: str) -> BackendError:
+    kind = type(exc).__name__
+    detail = redact(str(exc)) or kind
+    return BackendError(ErrorKind.NETWORK, f"{label}: network error ({kind}): {detail}")
+
+
+# --- error classification ------------------------------------------------------------------------------------------
+
+
+def _json(response: httpx.Response) -> Any:
+    try:
+        response.read()
+        return response.json()
+    except (ValueError, httpx.HTTPError):
+        return None
+
+
+def _describe_item(item: Any) -> str:
+    """One entry of a FastAPI-style validation list: 'prompt: field required'."""
+    if not isinstance(item, dict):
+        return str(item)
+    msg = str(item.get("msg") or item.get("message") or item.get("detail") or "")
+    loc = item.get("loc")
+    if isinstance(loc, list | tuple):
+        path = ".".join(str(p) for p in loc if p not in ("body", "query", "path"))
+        if path:
+            return f"{path}: {msg}" if msg else path
+    return msg or json.dumps(item)[:200]
+
+
+def vendor_message(response: httpx.Response) -> tuple[str, str | None]:
+    """The vendor's own message and error code from the common JSON error shapes (redacted)."""
+    body = _json(response)
+    message = ""
+    code: str | None = None
+    if isinstance(body, list):
+        body = {"detail": body}
+    if isinstance(body, dict):
+        detail = body.get("detail")
+        error = body.get("error")
+        if isinstance(detail, str):
+            message = detail
+        elif isinstance(detail, list):
+            message = "; ".join(_describe_item(i) for i in detail)
+            types = [i.get("type") for i in detail if isinstance(i, dict) and i.get("type")]
+            code = str(types[0]) if types else None
+        elif isinstance(detail, dict):
+            message = str(detail.get("message") or detail.get("msg") or detail.get("status") or json.dumps(detail))
+            code = detail.get("code") or detail.get("status") or detail.get("type")
+        if not message and isinstance(error, dict):
+            message = str(error.get("message") or "")
+            code = code or error.get("code") or error.get("type")
+        elif not message and isinstance(error, str):
+            message = error
+        if not message and isinstance(body.get("message"), str):
+            message = body["message"]
+        code = code or body.get("error_type") or body.get("code")
+    if not message:
+        with contextlib.suppress(httpx.HTTPError, UnicodeDecodeError):
+            message = response.text.strip()[:300]
+    code = code or response.headers.get("x-fal-error-type")
+    return redact(message), (redact(str(code)) if code else None)
+
+
+def _moderation(response: httpx.Response) -> ErrorKind | None:
+    body = _json(response)
+    detail = body.get("detail") if isinstance(body, dict) else body
+    items = detail if isinstance(detail, list) else [detail] if isinstance(detail, dict) else []
+    for item in items:
+        if isinstance(item, dict) and item.get("type") == "content_policy_violation":
+            loc = item.get("loc") or []
+            on_input = not loc or (isinstance(loc, list | tuple) and loc and loc[0] == "body")
+            return ErrorKind.MODERATED_INPUT if on_input else ErrorKind.MODERATED_OUTPUT
+    if isinstance(body, dict) and body.get("error_type") == "content_policy_violation":
+        return ErrorKind.MODERATED_INPUT
+    return None
+
+
+def error_for(response: httpx.Response, backend_label: str) -> BackendError:
+    """Classify a failed response into a BackendError carrying the vendor's (redacted) message."""
+    status = response.status_code
+    message, code = vendor_message(response)
+    retry_after: float | None = None
+    moderated = _moderation(response) if status in (400, 422) else None
+    if moderated is not None:
+        kind, what = moderated, "the content was flagged"
+    elif status in (401, 403):
+        kind, what = ErrorKind.AUTH, "the API key was rejected; check it in the add-on preferences or environment"
+    elif status == 402:
+        kind, what = ErrorKind.OUT_OF_CREDITS, "the account is out of credits"
+    elif status == 429:
+        kind, what = ErrorKind.RATE_LIMITED, "rate limited"
+        retry_after = parse_retry_after(response.headers)
+    elif status in (400, 404, 422):
+        kind, what = ErrorKind.INVALID_REQUEST, "the request was rejected"
+    elif status == 410:
+        kind, what = ErrorKind.RESULT_EXPIRED, "the result has expired"
+    elif status == 408:
+        kind, what = ErrorKind.NETWORK, "the request timed out"
+    elif status >= 500 or status == 409:
+        kind, what = ErrorKind.VENDOR_DOWN, "the service is unavailable"
+        retry_after = parse_retry_after(response.headers)
+    else:
+        kind, what = ErrorKind.UNKNOWN, "unexpected answer"
+    text = f"{backend_label}: {what} (HTTP {status})"
+    if message:
+        text += f": {message}"
+    return BackendError(kind, redact(text), status=status, vendor_code=code, retry_after_s=retry_after)
+
+
+def check(response: httpx.Response, backend_label: str) -> httpx.Response:
+    """``response`` if it succeeded; otherwise raise :func:`error_for`. A redirect is reported, never followed."""
+    if response.status_code >= 400:
+        raise error_for(response, backend_label)
+    if 300 <= response.status_code < 400:
+        raise BackendError(ErrorKind.UNKNOWN, f"{backend_label}: unexpected redirect (HTTP {response.status_code})",
+                           status=response.status_code)
+    return response
+
+
+# --- downloads -----------------------------------------------------------------------------------------------------
+
+MediaKind = Literal["image", "video", "audio"]
+
+
+def sniff(head: bytes) -> tuple[MediaKind, str] | None:
+    """(media, mime type) of a file from its first bytes, or None when it is none of the formats we accept."""
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image", "image/png"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "image", "image/jpeg"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image", "image/webp"
+    if head[:6] in (b"GIF87a", b"GIF89a"):
+        return "image", "image/gif"
+    if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
+        return "audio", "audio/wav"
+    if head[4:8] == b"ftyp":
+        brand = head[8:12]
+        if brand in (b"M4A ", b"M4B ", b"M4P "):
+            return "audio", "audio/mp4"
+        if brand == b"qt  ":
+            return "video", "video/quicktime"
+        return "video", "video/mp4"
+    if head[4:8] in (b"moov", b"mdat", b"wide", b"free"):
+        return "video", "video/quicktime"
+    if head.startswith(b"\x1a\x45\xdf\xa3"):
+        return "video", "video/webm"
+    if head.startswith(b"ID3") or (len(head) > 1 and head[0] == 0xFF and (head[1] & 0xE0) == 0xE0):
+        return "audio", "audio/mpeg"
+    if head.startswith(b"OggS"):
+        return "audio", "audio/ogg"
+    if head.startswith(b"fLaC"):
+        return "audio", "audio/flac"
+    return None
+
+
+def _accepts(media: MediaKind, found: MediaKind, mime: str) -> bool:
+    if found == media:
+        return True
+    # an MP4 container holding only sound is still an acceptable audio file
+    return media == "audio" and mime == "video/mp4"
+
+
+class _Retry(Exception):
+    def __init__(self, error: BackendError, response: httpx.Response | None = None) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.response = response
+
+
+def download(client: httpx.Client, url: str, dest: Path, *, media: MediaKind, max_bytes: int,
+             auth_headers: Mapping[str, str] | None = None, allowed_auth_hosts: Iterable[str] = (),
+             policy: RetryPolicy | None = None, backend_label: str = "download") -> Path:
+    """Stream ``url`` to ``dest`` atomically and return ``dest``.
+
+    The body goes to a temporary file beside ``dest``; the size cap is enforced while streaming; the first bytes
+    must be a ``media`` file (sniffed, not trusted from Content-Type); only then is it moved into place with
+    :func:`os.replace`. ``auth_headers`` are sent only to URLs whose ``host:port`` (see :func:`origin`) is in
+    ``allowed_auth_hosts``, re-checked on every redirect hop. A cut connection is retried through the policy, each
+    attempt restarting the stream; when the retries run out a ``BackendError(NETWORK)`` is raised and ``dest`` is
+    untouched.
+    """
+    policy = policy or DEFAULT_POLICY
+    allowed = {h.lower() for h in allowed_auth_hosts}
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            return _download_once(client, url, dest, media=media, max_bytes=max_bytes, auth_headers=auth_headers,
+                                  allowed=allowed, label=backend_label)
+        except _Retry as retry:
+            if attempt >= policy.max_attempts:
+                raise retry.error from None
+            wait = policy.wait_for(attempt, retry.response)
+            log.info("%s: download of %s failed (%s); retry %d in %.1f s", backend_label, _short(url),
+                     retry.error.message, attempt, wait)
+            policy.sleep(wait)
+
+
+def _download_once(client: httpx.Client, url: str, dest: Path, *, media: MediaKind, max_bytes: int,
+                   auth_headers: Mapping[str, str] | None, allowed: set[str], label: str) -> Path:
+    current = url
+    for _hop in range(MAX_REDIRECTS + 1):
+        headers = dict(auth_headers) if auth_headers and origin(current) in allowed else {}
+        try:
+            with client.stream("GET", current, headers=headers, follow_redirects=False) as response:
+                if response.is_redirect and "location" in response.headers:
+                    current = str(response.url.join(response.headers["location"]))
+                    continue
+                if response.status_code >= 400:
+                    raise _download_error(response, label, authed=bool(headers))
+                return _stream_to(response, dest, media=media, max_bytes=max_bytes, label=label)
+        except httpx.TransportError as exc:
+            raise _Retry(network_error(exc, label)) from None
+    raise BackendError(ErrorKind.VENDOR_DOWN, f"{label}: too many redirects while downloading")
+
+
+def _download_error(response: httpx.Response, label: str, *, authed: bool) -> Exception:
+    status = response.status_code
+    if status in (404, 410) or (status == 403 and not authed):
+        # a pre-signed URL past its lifetime answers 403 / 404 / 410
+        return BackendError(ErrorKind.RESULT_EXPIRED, f"{label}: the result file is no longer available "
+                            f"(HTTP {status}); it expired before it was downloaded", status=status)
+    error = error_for(response, label)
+    if status in RETRY_STATUSES:
+        return _Retry(error, response)
+    return error
+
+
+def _stream_to(response: httpx.Response, dest: Path, *, media: MediaKind, max_bytes: int, label: str) -> Path:
+    declared = response.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > max_bytes:
+        raise BackendError(ErrorKind.INVALID_REQUEST, f"{label}: the {media} file is {int(declared)} bytes, "
+                           f"over the {max_bytes}-byte limit")
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+    tmp = Path(tmp_name)
+    try:
+        size = 0
+        head = b""
+        with os.fdopen(fd, "wb") as out:
+            for chunk in response.iter_bytes(CHUNK):
+                size += len(chunk)
+                if size > max_bytes:
+                    raise BackendError(ErrorKind.INVALID_REQUEST,
+                                       f"{label}: the {media} file is over the {max_bytes}-byte limit")
+                if len(head) < 64:
+                    head += chunk[: 64 - len(head)]
+                out.write(chunk)
+            out.flush()
+            os.fsync(out.fileno())
+        if declared and declared.isdigit() and size != int(declared):
+            raise _Retry(BackendError(ErrorKind.NETWORK, f"{label}: the download ended after {size} of "
+                                      f"{declared} bytes"))
+        found = sniff(head)
+        if found is None or not _accepts(media, found[0], found[1]):
+            what = f"a {found[0]} file ({found[1]})" if found else "not a media file"
+            raise BackendError(ErrorKind.VENDOR_DOWN, f"{label}: expected a {media} file but the download is {what}")
+        os.replace(tmp, dest)
+        return dest
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
