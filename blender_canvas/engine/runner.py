@@ -117,7 +117,8 @@ class Runner:
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             with self._lock:
-                alive = [t for t in self._threads if t.is_alive()]
+                # a thread appended but not yet started has no ident: keep it, it is about to run
+                alive = [t for t in self._threads if t.is_alive() or t.ident is None]
                 self._threads = alive
             if not alive:
                 return True
@@ -129,7 +130,7 @@ class Runner:
     @property
     def busy(self) -> bool:
         with self._lock:
-            return any(t.is_alive() for t in self._threads)
+            return any(t.is_alive() or t.ident is None for t in self._threads)
 
     def drain(self, limit: int = 1000) -> list[Event]:
         out: list[Event] = []

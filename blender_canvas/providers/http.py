@@ -16,18 +16,21 @@ Retry rules (one :class:`RetryPolicy`, shared by every backend):
   - otherwise only when the request provably never reached the server: a connect error or connect / pool timeout
     (nothing was sent), or a response that the caller's ``refused`` predicate recognises as a refusal issued before
     the vendor accepted the work (fal's 429, or a 502/503/504 from fal's ingress that carries no
-    ``x-fal-request-id``). A read timeout or a 500 after a POST is never retried: the job may exist.
+    ``x-fal-request-id``), or a response whose ``x-should-retry: true`` says the server itself vouches for a
+    resend. A read timeout or a 500 after a POST is never retried otherwise: the job may exist.
 """
 
 from __future__ import annotations
 
 import contextlib
 import email.utils
+import functools
 import json
 import logging
 import os
 import random
 import re
+import ssl
 import tempfile
 import threading
 import time
@@ -58,7 +61,11 @@ log = logging.getLogger(__name__)
 _secrets: set[str] = set()
 _secrets_lock = threading.Lock()
 _MIN_SECRET_LEN = 6  # shorter strings would blank out ordinary words
-_AUTH_VALUE = re.compile(r"\b(Key|Bearer|Token|Basic)(\s+)[^\s\"',;]+", re.IGNORECASE)
+# a credential after an auth scheme: at least 12 token characters including a digit ("API key was" stays)
+_AUTH_VALUE = re.compile(r"\b(Key|Bearer|Token|Basic)(\s+)(?=[^\s\"',;]*\d)[A-Za-z0-9._~+/=:\-]{12,}",
+                         re.IGNORECASE)
+# "Authorization: <anything>" as it appears in dumped headers
+_AUTH_HEADER = re.compile(r"(authorization[\"']?\s*[:=]\s*[\"']?)[^\"'\r\n,}]+", re.IGNORECASE)
 
 
 def register_secret(value: str | None) -> None:
@@ -82,6 +89,7 @@ def redact(text: str) -> str:
     for secret in secrets:
         if secret in text:
             text = text.replace(secret, "***")
+    text = _AUTH_HEADER.sub(lambda m: f"{m.group(1)}***", text)
     return _AUTH_VALUE.sub(lambda m: f"{m.group(1)}{m.group(2)}***", text)
 
 
@@ -128,11 +136,18 @@ def make_client(backend_id: str, *, timeout: httpx.Timeout | None = None) -> htt
     """An HTTP client for one backend: sane timeouts, our User-Agent, and no automatic redirects (an API answering
     with a redirect is a surprise we report, and credentials must never follow one to another host)."""
     return httpx.Client(
+        verify=_ssl_context(),
         timeout=timeout or DEFAULT_TIMEOUT,
         headers={"User-Agent": USER_AGENT},
         follow_redirects=False,
         event_hooks={"request": [_log_request(backend_id)]},
     )
+
+
+@functools.cache
+def _ssl_context() -> ssl.SSLContext:
+    """One verifying TLS context for every client (building one reads the CA bundle, ~50 ms each time)."""
+    return httpx.create_ssl_context()
 
 
 def _log_request(backend_id: str) -> Callable[[httpx.Request], None]:
@@ -174,6 +189,17 @@ def rehost(url: str, backend_id: str, *, hosts: Collection[str] | None = None) -
 def base_url(backend_id: str, default: str) -> str:
     """The backend's base URL: ``default`` rehosted by the environment override, without a trailing slash."""
     return rehost(default, backend_id).rstrip("/")
+
+
+def auth_allowed(url: str, allowed: Collection[str]) -> bool:
+    """Whether credentials may go to ``url``: its ``host:port`` is listed, or its bare host is listed and the URL
+    uses the scheme's default port."""
+    parts = urlsplit(url)
+    here = origin(url)
+    if here in allowed:
+        return True
+    default_port = parts.port is None or parts.port == (443 if parts.scheme == "https" else 80)
+    return default_port and (parts.hostname or "").lower() in allowed
 
 
 def origin(url: str) -> str:
@@ -277,7 +303,8 @@ def send(client: httpx.Client, method: str, url: str, *, policy: RetryPolicy | N
             continue
         if response.status_code < 400 or last or not policy.should_retry_status(response):
             return response
-        if not idempotent and not (refused is not None and refused(response)):
+        server_says_safe = response.headers.get("x-should-retry", "").strip().lower() == "true"
+        if not idempotent and not server_says_safe and not (refused is not None and refused(response)):
             return response
         wait = policy.wait_for(attempt, response)
         response.read()
@@ -469,8 +496,9 @@ def download(client: httpx.Client, url: str, dest: Path, *, media: MediaKind, ma
 
     The body goes to a temporary file beside ``dest``; the size cap is enforced while streaming; the first bytes
     must be a ``media`` file (sniffed, not trusted from Content-Type); only then is it moved into place with
-    :func:`os.replace`. ``auth_headers`` are sent only to URLs whose ``host:port`` (see :func:`origin`) is in
-    ``allowed_auth_hosts``, re-checked on every redirect hop. A cut connection is retried through the policy, each
+    :func:`os.replace`. ``auth_headers`` are sent only to URLs allowed by ``allowed_auth_hosts`` (entries are
+    ``host:port`` as :func:`origin` gives, or a bare host meaning its default port), re-checked on every redirect
+    hop, so a pre-signed URL on another host never sees the key. A cut connection is retried through the policy, each
     attempt restarting the stream; when the retries run out a ``BackendError(NETWORK)`` is raised and ``dest`` is
     untouched.
     """
@@ -497,7 +525,7 @@ def _download_once(client: httpx.Client, url: str, dest: Path, *, media: MediaKi
                    auth_headers: Mapping[str, str] | None, allowed: set[str], label: str) -> Path:
     current = url
     for _hop in range(MAX_REDIRECTS + 1):
-        headers = dict(auth_headers) if auth_headers and origin(current) in allowed else {}
+        headers = dict(auth_headers) if auth_headers and auth_allowed(current, allowed) else {}
         try:
             with client.stream("GET", current, headers=headers, follow_redirects=False) as response:
                 if response.is_redirect and "location" in response.headers:

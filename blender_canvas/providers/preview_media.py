@@ -21,7 +21,7 @@ from typing import Literal
 
 import av
 import numpy as np
-from PIL import Image, ImageDraw, ImageFilter, ImageFont, ImageOps
+from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageFont, ImageOps
 from pydantic import BaseModel, ConfigDict
 
 MediaKind = Literal["image", "video", "audio"]
@@ -36,7 +36,7 @@ IMAGE_LONG_SIDES = {"1K": 1024, "2K": 2048, "4K": 3840}
 DEFAULT_VIDEO_RESOLUTION = "360p"
 DEFAULT_IMAGE_RESOLUTION = "1K"
 
-X264_OPTIONS = {"preset": "veryfast", "crf": "23", "tune": "fastdecode"}
+X264_OPTIONS = {"preset": "ultrafast", "crf": "23"}
 AUDIO_RATE = 48_000
 
 WORDS_PER_SECOND = 2.6
@@ -281,8 +281,9 @@ def _draw_prompt_panel(img: Image.Image, prompt: str, home: tuple[int, int, int,
     max_width = hw * 0.62
     lines = _wrap(draw, prompt, font, max_width, max_lines=3)
     line_h = _text_size(draw, "Ag", font)[1] + pad // 2
-    box = (hx0 + pad, hy0 + pad * 3, hx0 + pad * 3 + max(_text_size(draw, ln, font)[0] for ln in lines),
-           hy0 + pad * 4 + line_h * len(lines))
+    top = hy0 + round(hh * 0.13)  # below the PREVIEW badge
+    box = (hx0 + pad, top, hx0 + pad * 3 + max(_text_size(draw, ln, font)[0] for ln in lines),
+           top + pad + line_h * len(lines))
     draw.rounded_rectangle(box, radius=pad, fill=(0, 0, 0, 120))
     for index, line in enumerate(lines):
         draw.text((box[0] + pad, box[1] + pad // 2 + index * line_h), line, font=font, fill=(255, 255, 255, 235))
@@ -314,7 +315,6 @@ def _stamp_overlay(size: Size, label_lines: Sequence[str]) -> Image.Image:
     short = min(w, h)
     big = _fit_font(draw, "PREVIEW", w * 0.78, start=round(short * 0.3))
     stroke = max(2, round(big.size / 22) if isinstance(big, ImageFont.FreeTypeFont) else 2)
-    tw, th = _text_size(draw, "PREVIEW", big, stroke)
     draw.text((w / 2, h / 2), "PREVIEW", font=big, fill=(255, 255, 255, 92), stroke_width=stroke,
               stroke_fill=(200, 20, 30, 120), anchor="mm")
     lines = list(label_lines) or ["PREVIEW"]
@@ -451,12 +451,11 @@ def _ease(name: int) -> Callable[[float], float]:
 
 @dataclass(frozen=True)
 class _View:
-    """Where the virtual camera looks: centre (u, v) in home-frame units (0.5, 0.5 = home centre), zoom, roll."""
+    """Where the virtual camera looks: centre (u, v) in home-frame units (0.5, 0.5 = home centre) and zoom."""
 
     u: float = 0.5
     v: float = 0.5
     zoom: float = 1.0
-    roll: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -483,17 +482,18 @@ def _take_style(seed: int, take: int) -> _TakeStyle:
 
 
 def _shake(style: _TakeStyle, seconds: float) -> tuple[float, float, float]:
+    """A smooth seeded wobble of position and zoom: a few incommensurate sines."""
     p = style.shake_phase
-    du = 0.006 * math.sin(2 * math.pi * 0.9 * seconds + p[0]) + 0.003 * math.sin(2 * math.pi * 2.3 * seconds + p[1])
-    dv = 0.006 * math.sin(2 * math.pi * 0.7 * seconds + p[2]) + 0.003 * math.sin(2 * math.pi * 2.9 * seconds + p[3])
-    roll = 0.004 * math.sin(2 * math.pi * 0.5 * seconds + p[4]) + 0.002 * math.sin(2 * math.pi * 1.7 * seconds + p[5])
-    return du, dv, roll
+    du = 0.007 * math.sin(2 * math.pi * 0.9 * seconds + p[0]) + 0.004 * math.sin(2 * math.pi * 2.3 * seconds + p[1])
+    dv = 0.007 * math.sin(2 * math.pi * 0.7 * seconds + p[2]) + 0.004 * math.sin(2 * math.pi * 2.9 * seconds + p[3])
+    dz = 0.006 * math.sin(2 * math.pi * 0.5 * seconds + p[4]) + 0.003 * math.sin(2 * math.pi * 1.7 * seconds + p[5])
+    return du, dv, dz
 
 
 def _views(move: CameraMove, style: _TakeStyle, t: float, seconds: float) -> tuple[_View, _View | None]:
     """The background view at time ``t`` (0..1), and for an orbit the foreground layer's view."""
     progress = style.ease(min(1.0, max(0.0, (t - style.delay) / (1 - style.delay))))
-    amp = move.speed * style.amplitude
+    amp = min(1.35, move.speed * style.amplitude)  # the plate's margin holds moves up to this size
     u0, v0 = 0.5 + style.offset_u, 0.5 + style.offset_v
     fg: _View | None = None
     if move.kind == "push":
@@ -506,17 +506,17 @@ def _views(move: CameraMove, style: _TakeStyle, t: float, seconds: float) -> tup
     elif move.kind == "tilt":
         view = _View(u0, v0 - move.direction * 0.28 * amp * progress, zoom=1.04)
     elif move.kind == "orbit":
-        swing = move.direction * 0.14 * amp * progress
+        swing = move.direction * 0.12 * amp * progress
         wobble = 0.05 * math.sin(math.pi * progress)
-        view = _View(u0 + swing, v0, zoom=1.06 + wobble * 0.5, roll=-0.02 * swing)
-        fg = _View(u0 - swing * 0.9, v0, zoom=1.1 + wobble, roll=0.02 * swing)
+        view = _View(u0 + swing, v0, zoom=1.06 + wobble * 0.5)
+        fg = _View(u0 - swing * 0.5, v0, zoom=1.1 + wobble)
     else:  # static and handheld: the camera stays on the home frame
         view = _View(0.5, 0.5, zoom=1.06 if move.kind == "handheld" else 1.0)
     if move.shake or move.kind == "handheld":
-        du, dv, roll = _shake(style, seconds)
-        view = _View(view.u + du, view.v + dv, view.zoom * 1.03, view.roll + roll)
+        du, dv, dz = _shake(style, seconds)
+        view = _View(view.u + du, view.v + dv, view.zoom * (1.03 + dz))
         if fg is not None:
-            fg = _View(fg.u + du, fg.v + dv, fg.zoom * 1.03, fg.roll + roll)
+            fg = _View(fg.u + du, fg.v + dv, fg.zoom * (1.03 + dz))
     return view, fg
 
 
@@ -526,8 +526,21 @@ class _World:
     home: tuple[int, int, int, int]  # the box of the first frame inside it
     subject_mask: Image.Image  # L: the central subject region (for the orbit's foreground layer)
 
+    def without_subject(self) -> _World:
+        """The plate with the subject region smeared out: the far layer of an orbit's parallax, so the subject
+        does not show twice when the near layer slides over it."""
+        hw = self.home[2] - self.home[0]
+        smeared = self.image.filter(ImageFilter.BoxBlur(radius=max(4, hw // 14)))
+        far = self.image.copy()
+        far.paste(smeared, (0, 0), self.subject_mask)
+        return _World(far, self.home, self.subject_mask)
 
-PLATE_DETAIL = 1.35  # plate pixels per output pixel: pushes in up to ~1.35x stay sharp
+    @property
+    def subject_bbox(self) -> tuple[int, int, int, int]:
+        return self.subject_mask.getbbox() or (0, 0, *self.subject_mask.size)
+
+
+PLATE_DETAIL = 1.2  # plate pixels per output pixel: pushes in up to ~1.2x stay sharp
 PLATE_MARGIN = 0.42  # extra plate around the home frame on each side, in home-frame units
 
 
@@ -566,26 +579,34 @@ def _subject_mask(size: Size, home: tuple[int, int, int, int]) -> Image.Image:
     return mask.filter(ImageFilter.GaussianBlur(radius=min(hw, hh) * 0.05))
 
 
-def _affine(world: _World, view: _View, size: Size) -> tuple[float, float, float, float, float, float]:
-    """Coefficients mapping output pixels to plate pixels (Pillow's AFFINE data) for this view."""
-    w, h = size
+def _box(world: _World, view: _View) -> tuple[float, float, float, float]:
+    """The plate region this view sees, kept inside the plate."""
     hx0, hy0, hx1, hy1 = world.home
-    scale = (hx1 - hx0) / w / max(view.zoom, 1e-3)
-    cos, sin = math.cos(view.roll) * scale, math.sin(view.roll) * scale
-    cx = hx0 + view.u * (hx1 - hx0)
-    cy = hy0 + view.v * (hy1 - hy0)
-    return (cos, -sin, cx - cos * w / 2 + sin * h / 2, sin, cos, cy - sin * w / 2 - cos * h / 2)
+    half_w = (hx1 - hx0) / 2 / max(view.zoom, 1e-3)
+    half_h = (hy1 - hy0) / 2 / max(view.zoom, 1e-3)
+    pw, ph = world.image.size
+    half_w, half_h = min(half_w, pw / 2), min(half_h, ph / 2)
+    cx = min(max(hx0 + view.u * (hx1 - hx0), half_w), pw - half_w)
+    cy = min(max(hy0 + view.v * (hy1 - hy0), half_h), ph - half_h)
+    return (cx - half_w, cy - half_h, cx + half_w, cy + half_h)
 
 
-def _render_view(world: _World, view: _View, size: Size, fg: _View | None) -> Image.Image:
-    frame = world.image.transform(size, Image.Transform.AFFINE, _affine(world, view, size),
-                                  resample=Image.Resampling.BILINEAR, fillcolor=(18, 18, 22))
-    if fg is not None:
-        data = _affine(world, fg, size)
-        layer = world.image.transform(size, Image.Transform.AFFINE, data, resample=Image.Resampling.BILINEAR,
-                                      fillcolor=(18, 18, 22))
-        mask = world.subject_mask.transform(size, Image.Transform.AFFINE, data, resample=Image.Resampling.BILINEAR)
-        frame.paste(layer, (0, 0), mask)
+def _render_view(world: _World, view: _View, size: Size, fg: _View | None,
+                 far: _World | None = None) -> Image.Image:
+    """One frame of the move: a box of the plate resampled to the frame (plus the orbit's foreground layer)."""
+    frame = (far or world).image.resize(size, Image.Resampling.BILINEAR, box=_box(world, view))
+    if fg is not None:  # only the part of the frame the subject mask covers is resampled twice
+        bx0, by0, bx1, by1 = _box(world, fg)
+        sx, sy = size[0] / (bx1 - bx0), size[1] / (by1 - by0)
+        mx0, my0, mx1, my1 = world.subject_bbox
+        ox0, oy0 = max(0, math.floor((mx0 - bx0) * sx)), max(0, math.floor((my0 - by0) * sy))
+        ox1, oy1 = min(size[0], math.ceil((mx1 - bx0) * sx)), min(size[1], math.ceil((my1 - by0) * sy))
+        if ox1 - ox0 >= 2 and oy1 - oy0 >= 2:
+            sub = (bx0 + ox0 / sx, by0 + oy0 / sy, bx0 + ox1 / sx, by0 + oy1 / sy)
+            part = (ox1 - ox0, oy1 - oy0)
+            layer = world.image.resize(part, Image.Resampling.BILINEAR, box=sub)
+            mask = world.subject_mask.resize(part, Image.Resampling.BILINEAR, box=sub)
+            frame.paste(layer, (ox0, oy0), mask)
     return frame
 
 
@@ -626,12 +647,12 @@ def _draw_talking(draw: ImageDraw.ImageDraw, size: Size, level: float) -> None:
     """A mouth that opens with the loudness, and a level meter beside it, in a badge above the caption."""
     w, h = size
     short = min(w, h)
-    bw, bh = short * 0.34, short * 0.13
+    bw, bh = short * 0.42, short * 0.17
     x0, y0 = w - bw - short * 0.03, h - bh - short * 0.03
     draw.rounded_rectangle((x0, y0, x0 + bw, y0 + bh), radius=bh * 0.25, fill=(0, 0, 0, 170))
     mx, my = x0 + bh * 0.75, y0 + bh / 2
     mw = bh * 0.5
-    opening = 0.06 + 0.38 * level
+    opening = 0.05 + 0.4 * level
     draw.ellipse((mx - mw, my - bh * opening, mx + mw, my + bh * opening), fill=(90, 10, 20, 255),
                  outline=(235, 90, 100, 255), width=max(2, round(bh / 18)))
     bars = 7
@@ -697,13 +718,17 @@ def make_animatic(first_frame: Path | Image.Image | None, prompt: str, camera: s
     else:
         world = _world_from_prompt(prompt, seed, size, ())
     move = parse_camera(camera or prompt)
+    far = world.without_subject() if move.kind == "orbit" else None
     style = _take_style(seed, take)
     overlay = _stamp_overlay(size, label_lines)
     levels = _levels(samples, AUDIO_RATE, frames, fps) if samples is not None else None
-    grain: list[np.ndarray] = []
+    grain: list[Image.Image] = []
     if move.kind == "static" and not move.shake:
         rng = _rng("grain", seed, take)
-        grain = [rng.normal(0, 5, (height, width, 1)).astype(np.int16) for _ in range(4)]
+        for _ in range(4):
+            noise = np.clip(rng.normal(128, 6, (height, width, 1)), 0, 255).astype(np.uint8)
+            grain.append(Image.fromarray(np.repeat(noise, 3, axis=2), "RGB"))
+    last: tuple[_View, _View | None, Image.Image] | None = None
     short = min(width, height)
     tc_font = _font(max(9, round(short * 0.045)))
     pad = max(3, round(short * 0.018))
@@ -719,11 +744,14 @@ def make_animatic(first_frame: Path | Image.Image | None, prompt: str, camera: s
         for index in range(frames):
             t = index / (frames - 1) if frames > 1 else 0.0
             view, fg = _views(move, style, t, index / fps)
-            image = _render_view(world, view, size, fg)
-            if grain:
+            if last is not None and last[0] == view and last[1] == fg:
+                image = last[2].copy()
+            else:
+                image = _render_view(world, view, size, fg, far)
+                last = (view, fg, image.copy())
+            if grain:  # a locked-off shot: film grain and a faint exposure flicker
                 flicker = 4.0 * math.sin(index * 2.1 + seed % 7) + 3.0 * math.sin(index * 0.77)
-                arr = np.asarray(image, np.int16) + grain[index % len(grain)] + np.int16(round(flicker))
-                image = Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8), "RGB")
+                image = ImageChops.add(image, grain[index % len(grain)], scale=1.0, offset=round(flicker) - 128)
             image.paste(overlay, (0, 0), overlay)
             draw = ImageDraw.Draw(image, "RGBA")
             code = _timecode(index, fps)
@@ -733,7 +761,7 @@ def make_animatic(first_frame: Path | Image.Image | None, prompt: str, camera: s
             draw.text((width - tw - pad * 2, pad * 2), code, font=tc_font, fill=(255, 255, 255, 255), anchor="lt")
             if levels is not None:
                 _draw_talking(draw, size, float(levels[index]))
-            frame = av.VideoFrame.from_image(image)
+            frame = av.VideoFrame.from_ndarray(np.asarray(image), format="rgb24")
             frame.pts = index
             frame.time_base = 1 / rate
             container.mux(stream.encode(frame))
@@ -864,6 +892,12 @@ class MediaInfo(BaseModel):
     sample_rate: int | None = None
 
 
+def _stream_seconds(stream: av.stream.Stream, fallback: float | None) -> float | None:
+    if stream.duration is not None and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    return fallback
+
+
 def probe(path: Path) -> MediaInfo:
     """Describe a still (with Pillow) or a video or audio file (with PyAV); ValueError when it is neither."""
     path = Path(path)
@@ -884,18 +918,14 @@ def probe(path: Path) -> MediaInfo:
         audio_codec = audios[0].codec_context.name if audios else None
         sample_rate = audios[0].codec_context.sample_rate if audios else None
         if videos:
-            stream = videos[0]
-            duration = (float(stream.duration * stream.time_base)
-                        if stream.duration is not None and stream.time_base is not None else container_s)
-            fps = float(stream.average_rate) if stream.average_rate else None
-            return MediaInfo(kind="video", width=stream.codec_context.width, height=stream.codec_context.height,
-                             duration_s=duration, fps=fps, frames=stream.frames or None, has_audio=bool(audios),
-                             video_codec=stream.codec_context.name, audio_codec=audio_codec,
+            video = videos[0]
+            fps = float(video.average_rate) if video.average_rate else None
+            return MediaInfo(kind="video", width=video.codec_context.width, height=video.codec_context.height,
+                             duration_s=_stream_seconds(video, container_s), fps=fps, frames=video.frames or None,
+                             has_audio=bool(audios), video_codec=video.codec_context.name, audio_codec=audio_codec,
                              sample_rate=sample_rate)
         if audios:
-            stream = audios[0]
-            duration = (float(stream.duration * stream.time_base)
-                        if stream.duration is not None and stream.time_base is not None else container_s)
+            duration = _stream_seconds(audios[0], container_s)
             return MediaInfo(kind="audio", duration_s=duration, has_audio=True, audio_codec=audio_codec,
                              sample_rate=sample_rate)
     raise ValueError(f"{path.name} has no video or audio stream")

@@ -187,11 +187,12 @@ def test_input_the_endpoint_cannot_take_is_refused(still: Path) -> None:
 
 def test_full_cycle_lands_a_decodable_video(fal: FalBackend, fake: FakeFal, still: Path, tmp_path: Path) -> None:
     fake.hold = True
+    fake.latency_s = 0.3  # a wide IN_PROGRESS window so a busy machine still sees it
     job = fal.submit(kling_v3(still))
     queued = fal.poll(job)
     assert queued.state == JobState.QUEUED and queued.queue_position == 0
     fake.release_all()
-    seen = {queued.state}
+    seen: set[JobState] = {queued.state}
     status = queued
     while not status.state.terminal:
         time.sleep(0.005)

@@ -26,6 +26,7 @@ Usage::
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import io
 import json
@@ -35,7 +36,7 @@ import time
 import uuid
 import wave
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
@@ -175,6 +176,13 @@ class _Server(ThreadingHTTPServer):
         self.fake = fake
         self.role = role
 
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind looks up the FQDN of the host, a DNS round trip a test does not need
+        import socketserver
+
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = "127.0.0.1", self.server_address[1]
+
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
@@ -225,10 +233,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data[: len(data) // 2])
         self.wfile.flush()
         self.close_connection = True
-        try:
+        with contextlib.suppress(OSError):
             self.connection.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
 
 
 class FakeFal:
@@ -253,7 +259,7 @@ class FakeFal:
         self._api_server = _Server(self, "api")
         self._cdn_server = _Server(self, "cdn")
         for server in (self._api_server, self._cdn_server):
-            thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+            thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
             thread.start()
             self._threads.append(thread)
         return self
