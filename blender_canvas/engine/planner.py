@@ -150,7 +150,7 @@ def choose_route(node: ModelNode, model: Model, variant: Variant, catalog: Catal
             needs.append(f"{backend.label} (coming in a later release)")
         else:
             needs.append(" + ".join(backend.env_keys) + f" ({backend.label})")
-    raise PlanError(f"node '{node.id}': no key for {model.label} {variant.label}: set {describe_choices(tuple(needs))}"
+    raise PlanError(f"node '{node.id}': no key for {variant.label}: set {describe_choices(tuple(needs))}"
                     " in the add-on preferences or the environment, or run in draft mode (--draft)")
 
 
@@ -240,8 +240,7 @@ def plan_run(canvas: Canvas, catalog: Catalog, ledger: Ledger, *, base_dir: Path
         indexes = [_next_take_index(ledger, node_id)] if new_take else list(range(node.takes))
         for index in indexes:
             job = TakeJob(node_id=node_id, take_index=index, model=model.id, variant=variant.id,
-                          model_label=f"{model.label} {variant.label}" if variant.label != model.label
-                          else model.label, backend=backend, backend_model_id=backend_model_id,
+                          model_label=variant.label, backend=backend, backend_model_id=backend_model_id,
                           media=model.kind.value, prompt=prompt, params=params, fixed=fixed, inputs=inputs,
                           estimate_usd=estimate)
             if not new_take and not (set(_upstream(job)) & selected):

@@ -195,7 +195,7 @@ def _wav_seconds(path: Path) -> float:
 def test_voice_length_follows_the_text(tmp_path: Path) -> None:
     five = "Built for the long run."
     twenty = ("Every morning the road is waiting, and every mile you run tells you something new "
-              "about who you really are today.")
+              "about who you are today.")
     assert len(twenty.split()) == 20
     short = pm.make_voice(five, 1, tmp_path / "5.wav")
     long = pm.make_voice(twenty, 1, tmp_path / "20.wav")
