@@ -30,13 +30,20 @@ def register() -> None:
         handlers = getattr(bpy.app.handlers, name)
         if handler not in handlers:
             handlers.append(handler)
-    if getattr(bpy.app, "module", False):
-        # bpy 4.5 as a Python module hangs at interpreter exit while any add-on class or handler is still
-        # registered (5.0 does not); Blender itself unregisters add-ons on quit, the module does not.
-        atexit.register(_unregister_at_exit)
+    if getattr(bpy.app, "module", False) and not _exit_hook_armed:
+        # bpy 4.5 as a Python module hangs at interpreter exit while an add-on class or handler is still
+        # registered, or while a tree of an add-on's type (even an unregistered one) still exists; 5.0 does
+        # not. Blender itself unregisters add-ons on quit; the module does not, so we do, trees first.
+        atexit.register(_clean_exit)
+        _exit_hook_armed.append(True)
 
 
-def _unregister_at_exit() -> None:
+_exit_hook_armed: list[bool] = []
+
+
+def _clean_exit() -> None:
+    for tree in [t for t in bpy.data.node_groups if t.bl_idname in (TREE_ID, "NodeTreeUndefined")]:
+        bpy.data.node_groups.remove(tree)
     if getattr(CanvasNodeTree, "is_registered", False):
         unregister()
 
@@ -54,4 +61,3 @@ def unregister() -> None:
             handlers.remove(candidate)
     operators.unregister()
     nodes.unregister()
-    atexit.unregister(_unregister_at_exit)

@@ -56,7 +56,8 @@ from .backend import (
 BACKEND_ID = "fal"
 LABEL = "fal"
 QUEUE_URL = "https://queue.fal.run"
-FAL_HOSTS = frozenset({"queue.fal.run", "fal.run", "rest.fal.ai", "queue.falrun.com"})
+# fal_client.py QUEUE_URL_FORMAT, RUN_URL_FORMAT, REST_URL (the "queue.falrun.com" backup is not in the SDK)
+FAL_HOSTS = frozenset({"queue.fal.run", "fal.run", "rest.fal.ai"})
 APP_NAMESPACES = ("workflows", "comfy")
 MAX_BYTES: dict[str, int] = {"image": 100 << 20, "video": 4 << 30, "audio": 500 << 20}
 # fal's request error types that mean fal's side failed (the request was not billed and may be submitted again)
@@ -99,6 +100,7 @@ class Family:
     resolution: bool = False
     seed: bool = False
     generate_audio: bool = False
+    voice: str | None = None  # text-to-speech: the voice name or id
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -131,7 +133,7 @@ FAMILIES: tuple[Family, ...] = (
     Family(prefixes=("fal-ai/flux",), references="image_urls", seed=True, extra={"num_images": 1}),
     Family(prefixes=("fal-ai/imagen4",), seed=True, extra={"num_images": 1}),
     # voices
-    Family(prefixes=("fal-ai/elevenlabs/tts/",), prompt="text", aspect_ratio=False, seed=True),
+    Family(prefixes=("fal-ai/elevenlabs/tts/",), prompt="text", aspect_ratio=False, seed=True, voice="voice"),
 )
 DEFAULT_FAMILY = Family(prefixes=(), duration=_int_seconds, first_frame="image_url", last_frame="end_image_url",
                         references="image_urls", audio="audio_url", video="video_url", resolution=True, seed=True)
@@ -164,8 +166,11 @@ def build_input(request: JobRequest) -> dict[str, Any]:
     params = request.params
     inputs = request.inputs
     body: dict[str, Any] = dict(family.extra)
-    if family.prompt and request.prompt:
-        body[family.prompt] = request.prompt
+    text = request.prompt or str(params.get("text") or "")  # voice nodes carry their words in params["text"]
+    if family.prompt and text:
+        body[family.prompt] = text
+    if family.voice and params.get("voice"):
+        body[family.voice] = str(params["voice"])
     if params.get("negative_prompt") and family.prompt == "prompt":
         body["negative_prompt"] = str(params["negative_prompt"])
     duration = params.get("duration_s")

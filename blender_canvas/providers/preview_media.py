@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import colorsys
 import hashlib
+import json
 import math
 import re
 import wave
@@ -22,11 +23,15 @@ from typing import Literal
 import av
 import numpy as np
 from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageFont, ImageOps
+from PIL.PngImagePlugin import PngInfo
 from pydantic import BaseModel, ConfigDict
 
 MediaKind = Literal["image", "video", "audio"]
 Size = tuple[int, int]
 Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
+
+PREVIEW_PNG_KEY = "blender-canvas-preview"
+"""PNG text key of a preview still's recipe, so an animatic made from it can redraw the picture without the stamp."""
 
 PREVIEW_IMAGE_MAX_SIDE = 1024
 """Preview stills never exceed this long side, whatever resolution was asked for: a preview is a stand-in."""
@@ -179,13 +184,20 @@ def palette(prompt: str) -> list[tuple[int, int, int]]:
     return [tuple(round(c * 255) for c in colorsys.hsv_to_rgb(h % 1.0, s, v)) for h, s, v in specs]  # type: ignore[misc]
 
 
-def _gradient(size: Size, top: tuple[int, int, int], bottom: tuple[int, int, int], angle: float) -> Image.Image:
+def _gradient(size: Size, home: tuple[int, int, int, int], top: tuple[int, int, int],
+              bottom: tuple[int, int, int], angle: float) -> Image.Image:
+    """A two-colour gradient at ``angle`` laid out relative to the home box (so a plate's home region matches a still
+    of the same prompt), computed at a quarter of the size and scaled up: it is smooth anyway."""
     w, h = size
-    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
-    t = (xs / max(w, 1) - 0.5) * math.sin(angle) + (ys / max(h, 1) - 0.5) * math.cos(angle) + 0.5
+    hx0, hy0, hx1, hy1 = home
+    sw, sh = max(2, w // 4), max(2, h // 4)
+    ys, xs = np.mgrid[0:sh, 0:sw].astype(np.float32)
+    u = (xs * (w / sw) - hx0) / max(hx1 - hx0, 1)
+    v = (ys * (h / sh) - hy0) / max(hy1 - hy0, 1)
+    t = (u - 0.5) * math.sin(angle) + (v - 0.5) * math.cos(angle) + 0.5
     t = np.clip(t, 0.0, 1.0)[..., None]
     arr = np.asarray(top, np.float32) * (1 - t) + np.asarray(bottom, np.float32) * t
-    return Image.fromarray(arr.astype(np.uint8), "RGB")
+    return Image.fromarray(arr.astype(np.uint8), "RGB").resize(size, Image.Resampling.BILINEAR)
 
 
 def _cover(image: Image.Image, size: Size) -> Image.Image:
@@ -215,22 +227,45 @@ def _reference_collage(paths: Sequence[Path], size: Size) -> Image.Image:
     return canvas
 
 
+def _draw_shape(draw: ImageDraw.ImageDraw, rng: np.random.Generator, colours: Sequence[tuple[int, int, int]],
+                centre: tuple[float, float], radius: float, horizon: float) -> None:
+    colour = colours[int(rng.integers(0, 4))]
+    alpha = int(rng.integers(110, 220))
+    kind = int(rng.integers(0, 4))
+    cx, cy, r = centre[0], centre[1], radius
+    fill = (*colour, alpha)
+    outline = (*colours[4], min(255, alpha + 30))
+    if kind == 0:
+        draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=fill, outline=outline, width=max(1, int(r / 12)))
+    elif kind == 1:
+        draw.rectangle((cx - r, cy - r * 0.7, cx + r, cy + r * 0.7), fill=fill, outline=outline,
+                       width=max(1, int(r / 12)))
+    elif kind == 2:
+        draw.polygon([(cx, cy - r), (cx + r, cy + r * 0.8), (cx - r, cy + r * 0.8)], fill=fill)
+    else:  # a tower standing on the horizon
+        draw.rectangle((cx - r * 0.35, horizon - r * 2.6, cx + r * 0.35, horizon), fill=fill, outline=outline)
+
+
 def _draw_scene(size: Size, prompt: str, seed: int, home: tuple[int, int, int, int]) -> Image.Image:
-    """Gradient sky, a perspective floor grid, seeded shapes and a silhouette: something camera moves read on."""
+    """Gradient sky, a perspective floor grid, seeded shapes and a silhouette: something camera moves read on.
+
+    Everything is laid out relative to ``home`` (the first frame's box), so the home region of a larger plate looks
+    like the still of the same prompt and seed; the plate around it gets shapes of its own.
+    """
     w, h = size
     hx0, hy0, hx1, hy1 = home
     hw, hh = hx1 - hx0, hy1 - hy0
     colours = palette(prompt)
     rng = _rng("scene", prompt, seed)
-    img = _gradient(size, colours[0], colours[2], angle=float(rng.uniform(-0.6, 0.6)))
+    img = _gradient(size, home, colours[0], colours[2], angle=float(rng.uniform(-0.6, 0.6)))
     draw = ImageDraw.Draw(img, "RGBA")
     horizon = hy0 + hh * float(rng.uniform(0.55, 0.7))
-    floor = (*colours[4], 255)
-    draw.rectangle((0, horizon, w, h), fill=floor)
+    draw.rectangle((0, horizon, w, h), fill=(*colours[4], 255))
     grid = (*colours[3], 110)
     vanish_x = hx0 + hw * float(rng.uniform(0.35, 0.65))
     line_w = max(1, hh // 200)
-    for k in range(-24, 25):
+    reach = math.ceil(max(hx0, w - hx1) / (hw * 0.16)) + 25
+    for k in range(-reach, reach + 1):
         draw.line((vanish_x, horizon, vanish_x + k * hw * 0.16, h + hh), fill=grid, width=line_w)
     depth = horizon
     step = hh * 0.015
@@ -238,25 +273,23 @@ def _draw_scene(size: Size, prompt: str, seed: int, home: tuple[int, int, int, i
         draw.line((0, depth, w, depth), fill=grid, width=line_w)
         step *= 1.35
         depth += step
-    # shapes: sky and ground objects spread over the whole plate so moves off the home frame still show content
-    count = int(rng.integers(14, 24)) * max(1, round(w * h / max(hw * hh, 1)))
-    for _ in range(count):
-        colour = colours[int(rng.integers(0, 4))]
-        alpha = int(rng.integers(110, 220))
-        cx, cy = float(rng.uniform(0, w)), float(rng.uniform(0, horizon + hh * 0.1))
-        r = float(rng.uniform(0.03, 0.14)) * min(hw, hh)
-        kind = int(rng.integers(0, 4))
-        fill = (*colour, alpha)
-        outline = (*colours[4], min(255, alpha + 30))
-        if kind == 0:
-            draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=fill, outline=outline, width=max(1, int(r / 12)))
-        elif kind == 1:
-            draw.rectangle((cx - r, cy - r * 0.7, cx + r, cy + r * 0.7), fill=fill, outline=outline,
-                           width=max(1, int(r / 12)))
-        elif kind == 2:
-            draw.polygon([(cx, cy - r), (cx + r, cy + r * 0.8), (cx - r, cy + r * 0.8)], fill=fill)
-        else:  # a tower standing on the horizon
-            draw.rectangle((cx - r * 0.35, horizon - r * 2.6, cx + r * 0.35, horizon), fill=fill, outline=outline)
+    for _ in range(int(rng.integers(14, 24))):  # sky and ground objects in the home frame
+        centre = (hx0 + hw * float(rng.uniform(0, 1)), hy0 + float(rng.uniform(0, (horizon - hy0) / hh + 0.1)) * hh)
+        _draw_shape(draw, rng, colours, centre, float(rng.uniform(0.03, 0.14)) * min(hw, hh), horizon)
+    extra = (w * h - hw * hh) / max(hw * hh, 1)
+    if extra > 0.05:  # the plate around the home frame, so moves off it still show content
+        around = _rng("scene-around", prompt, seed)
+        placed = 0
+        for _ in range(round(18 * extra) * 4):
+            if placed >= round(18 * extra):
+                break
+            radius = float(around.uniform(0.03, 0.14)) * min(hw, hh)
+            cx, cy = float(around.uniform(0, w)), float(around.uniform(0, horizon + hh * 0.1))
+            top = min(cy - radius, horizon - radius * 2.6)
+            if cx + radius > hx0 and cx - radius < hx1 and cy + radius > hy0 and top < hy1:
+                continue  # keep the home frame as the still has it
+            _draw_shape(draw, around, colours, (cx, cy), radius, horizon)
+            placed += 1
     # the subject: a silhouette standing on the floor inside the home frame
     sx = hx0 + hw * float(rng.uniform(0.35, 0.65))
     scale = hh * float(rng.uniform(0.22, 0.3))
@@ -343,6 +376,27 @@ def _fit_line(draw: ImageDraw.ImageDraw, text: str, font: Font, max_width: float
     return text
 
 
+def _overlay_parts(overlay: Image.Image) -> list[tuple[tuple[int, int], Image.Image]]:
+    """The overlay cut into the bands of rows that have any pixels, each cropped to its columns: pasting only these
+    parts onto every frame costs a fraction of pasting the whole layer."""
+    alpha = np.asarray(overlay.getchannel("A")) > 0
+    rows = alpha.any(axis=1)
+    parts: list[tuple[tuple[int, int], Image.Image]] = []
+    y = 0
+    height = len(rows)
+    while y < height:
+        if not rows[y]:
+            y += 1
+            continue
+        start = y
+        while y < height and rows[y]:
+            y += 1
+        cols = np.nonzero(alpha[start:y].any(axis=0))[0]
+        box = (int(cols[0]), start, int(cols[-1]) + 1, y)
+        parts.append(((box[0], box[1]), overlay.crop(box)))
+    return parts
+
+
 def stamp(image: Image.Image, label_lines: Sequence[str]) -> Image.Image:
     """``image`` with the PREVIEW stamp, badge and caption composited on top (a new RGB image)."""
     out = image.convert("RGB").copy()
@@ -362,8 +416,27 @@ def make_still(prompt: str, seed: int, size: Size, label_lines: Sequence[str], o
     image = stamp(_plate(prompt, seed, size, (0, 0, size[0], size[1]), reference_images), label_lines)
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    image.save(out_path, format="PNG")
+    info = PngInfo()
+    recipe = {"prompt": prompt, "seed": seed, "references": [str(p) for p in reference_images]}
+    info.add_text(PREVIEW_PNG_KEY, json.dumps(recipe, sort_keys=True))
+    image.save(out_path, format="PNG", pnginfo=info)
     return out_path
+
+
+def _preview_recipe(image: Image.Image) -> tuple[str, int, list[Path]] | None:
+    """The prompt, seed and references a preview still was made from (its PNG text), when all are still there."""
+    raw = image.info.get(PREVIEW_PNG_KEY) if hasattr(image, "info") else None
+    if not isinstance(raw, str):
+        return None
+    try:
+        recipe = json.loads(raw)
+        prompt, seed = str(recipe["prompt"]), int(recipe["seed"])
+        references = [Path(p) for p in recipe.get("references", [])]
+    except (ValueError, KeyError, TypeError):
+        return None
+    if not all(p.is_file() for p in references):
+        return None
+    return prompt, seed, references
 
 
 # --- camera moves ------------------------------------------------------------------------------------------------
@@ -575,7 +648,7 @@ def _subject_mask(size: Size, home: tuple[int, int, int, int]) -> Image.Image:
     hx0, hy0, hx1, hy1 = home
     hw, hh = hx1 - hx0, hy1 - hy0
     mask = Image.new("L", size, 0)
-    ImageDraw.Draw(mask).ellipse((hx0 + hw * 0.28, hy0 + hh * 0.12, hx0 + hw * 0.72, hy0 + hh * 1.05), fill=255)
+    ImageDraw.Draw(mask).ellipse((hx0 + hw * 0.28, hy0 + hh * 0.26, hx0 + hw * 0.72, hy0 + hh * 1.05), fill=255)
     return mask.filter(ImageFilter.GaussianBlur(radius=min(hw, hh) * 0.05))
 
 
@@ -714,13 +787,18 @@ def make_animatic(first_frame: Path | Image.Image | None, prompt: str, camera: s
     if isinstance(first_frame, Image.Image):
         world = _world_from_image(first_frame, size)
     elif first_frame is not None:
-        world = _world_from_image(_load_image(Path(first_frame)), size)
+        with Image.open(Path(first_frame)) as opened:
+            recipe = _preview_recipe(opened)
+            if recipe is not None:  # a preview still is redrawn: no stamp in the moving picture, content off-frame
+                world = _world_from_prompt(recipe[0], recipe[1], size, recipe[2])
+            else:
+                world = _world_from_image(ImageOps.exif_transpose(opened).convert("RGB"), size)
     else:
         world = _world_from_prompt(prompt, seed, size, ())
     move = parse_camera(camera or prompt)
     far = world.without_subject() if move.kind == "orbit" else None
     style = _take_style(seed, take)
-    overlay = _stamp_overlay(size, label_lines)
+    overlay = _overlay_parts(_stamp_overlay(size, label_lines))
     levels = _levels(samples, AUDIO_RATE, frames, fps) if samples is not None else None
     grain: list[Image.Image] = []
     if move.kind == "static" and not move.shake:
@@ -752,7 +830,8 @@ def make_animatic(first_frame: Path | Image.Image | None, prompt: str, camera: s
             if grain:  # a locked-off shot: film grain and a faint exposure flicker
                 flicker = 4.0 * math.sin(index * 2.1 + seed % 7) + 3.0 * math.sin(index * 0.77)
                 image = ImageChops.add(image, grain[index % len(grain)], scale=1.0, offset=round(flicker) - 128)
-            image.paste(overlay, (0, 0), overlay)
+            for corner, part in overlay:
+                image.paste(part, corner, part)
             draw = ImageDraw.Draw(image, "RGBA")
             code = _timecode(index, fps)
             tw, th = _text_size(draw, "00:00:00:00", tc_font)

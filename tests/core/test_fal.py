@@ -163,6 +163,19 @@ def test_text_to_image(fal: FalBackend, fake: FakeFal, tmp_path: Path) -> None:
         assert img.size == (64, 48)
 
 
+def test_voice_body_and_landed_audio(fal: FalBackend, fake: FakeFal, tmp_path: Path) -> None:
+    job = fal.submit(job_request("fal-ai/elevenlabs/tts/multilingual-v2", "elevenlabs", "multilingual-v2",
+                                 media="audio", prompt="", text="Built for the long run.", voice="Rachel", seed=4))
+    [post] = fake.requests_to("api", "POST")
+    # the catalog's fal route for ElevenLabs takes no seed
+    assert post.body == {"text": "Built for the long run.", "voice": "Rachel"}
+    [art] = wait_terminal(fal, job).artifacts
+    assert art.media == "audio"
+    landed = fal.fetch(job, art, tmp_path / "vo.wav")
+    with av.open(str(landed)) as container:
+        assert container.streams.audio[0].sample_rate == 16000
+
+
 def test_seed_dropped_where_the_route_has_none() -> None:
     # Imagen on fal: the catalog's fal route takes no seed
     body = build_input(job_request("fal-ai/imagen4/preview", "imagen-4", "standard", media="image", seed=5))
@@ -396,7 +409,7 @@ def test_key_only_to_fals_own_hosts(fake: FakeFal, monkeypatch: pytest.MonkeyPat
         backend.poll(job)
     assert fake.requests_to("cdn") == []
     monkeypatch.delenv("BLENDER_CANVAS_FAL_URL")
-    assert backend.own_origins() == {"queue.fal.run:443", "fal.run:443", "rest.fal.ai:443", "queue.falrun.com:443"}
+    assert backend.own_origins() == {"queue.fal.run:443", "fal.run:443", "rest.fal.ai:443"}
     assert backend.queue_url == "https://queue.fal.run"
     backend.close()
 

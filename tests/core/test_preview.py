@@ -83,7 +83,7 @@ def test_animatic_frame_count_rate_duration_codec(tmp_path: Path, duration: floa
         assert stream.codec_context.name == "h264"
         assert stream.codec_context.pix_fmt == "yuv420p"
         assert (stream.codec_context.width, stream.codec_context.height) == (640, 360)
-        assert float(stream.average_rate) == pytest.approx(fps)
+        assert float(stream.average_rate or 0) == pytest.approx(fps)
     info = pm.probe(out)
     assert info.kind == "video" and info.frames == expected and not info.has_audio
     assert info.duration_s == pytest.approx(expected / fps, abs=1 / fps)
@@ -157,6 +157,18 @@ def test_motion_follows_the_camera_clause(tmp_path: Path, camera: str) -> None:
         assert x1 > x0 + 40 and abs(y1 - y0) < 6
     else:  # tilt up: the picture slides down
         assert y1 > y0 + 25 and abs(x1 - x0) < 6
+
+
+def test_the_first_frame_is_the_input_picture(tmp_path: Path) -> None:
+    still = pm.make_still(PROMPT, 9, (640, 360), LABELS, tmp_path / "still.png")
+    plain = tmp_path / "plain.png"
+    with Image.open(still) as img:
+        img.convert("RGB").save(plain)  # the same pixels without the preview recipe
+        reference = np.asarray(img.convert("RGB").resize((64, 36), Image.Resampling.BOX))
+    for source in (still, plain):  # a preview still is redrawn from its recipe, any other picture is cover-cropped
+        out = pm.make_animatic(source, "", "push in", 0.5, 12.0, (640, 360), 1, 0, LABELS, tmp_path / "f.mp4")
+        first = np.asarray(Image.fromarray(frames_of(out)[0]).resize((64, 36), Image.Resampling.BOX))
+        assert mean_diff(first, reference) < 10, source.name  # another prompt is ~40 apart
 
 
 def test_orbit_and_handheld_move(tmp_path: Path) -> None:
