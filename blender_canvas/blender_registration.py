@@ -48,6 +48,12 @@ def _clean_exit() -> None:
         unregister()
 
 
+def ensure_registered() -> None:
+    """Headless runs use the add-on's classes without Blender's add-on system."""
+    if not getattr(CanvasNodeTree, "is_registered", False):
+        register()
+
+
 def _ours(candidate: Any, handler: Any) -> bool:
     # by name, so a copy left behind by a reloaded module is removed too
     return bool(candidate is handler or (getattr(candidate, "__qualname__", None) == handler.__qualname__

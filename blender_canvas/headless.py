@@ -108,9 +108,11 @@ def run(canvas_path: Path | None, out: Path, *, data: Any = None, online: bool =
     """Render a canvas into `out`: takes, ledger, manifest.json and canvas.blend. Returns the exit status."""
     import bpy
 
+    from .blender_registration import ensure_registered
     from .nodes.convert import canvas_to_tree, new_canvas_tree
     from .operators.bridge import apply_events, sync_trays
 
+    ensure_registered()
     base_dir = canvas_path.parent if canvas_path else out
     source = str(canvas_path) if canvas_path else "the demo canvas"
     canvas = load_valid_canvas(data if data is not None else _read_json(canvas_path), base_dir, source)  # type: ignore[arg-type]

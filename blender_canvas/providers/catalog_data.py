@@ -14,7 +14,8 @@ from .catalog_voices import VOICE_MODELS
 BACKENDS = (
     Backend(id="preview", label="Offline preview", env_keys=(), base_url="", default_concurrency=2, paid=False,
             docs="Animatic takes made on this machine; no key, no network, no cost."),
-    Backend(id="fal", label="fal", env_keys=("FAL_KEY",), base_url="https://queue.fal.run", default_concurrency=8,
+    # fal queues jobs server-side, so many in flight cost nothing here; the budget, not this cap, guards money.
+    Backend(id="fal", label="fal", env_keys=("FAL_KEY",), base_url="https://queue.fal.run", default_concurrency=16,
             docs="https://docs.fal.ai/model-apis/model-endpoints/queue"),
     Backend(id="openai", label="OpenAI", env_keys=("OPENAI_API_KEY",), base_url="https://api.openai.com/v1",
             default_concurrency=4, docs="https://platform.openai.com/docs/api-reference"),
