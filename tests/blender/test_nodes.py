@@ -50,6 +50,9 @@ class RecordingLayout:
         self.calls.append(("operator", idname, {"op": op, **kwargs}))
         return op
 
+    def template_list(self, list_type: str, list_id: str, data: Any, prop: str, *args: Any, **kwargs: Any) -> None:
+        self._record("template_list", list_type, data=data, prop=prop)
+
     def menu(self, idname: str, **kwargs: Any) -> None:
         self._record("menu", idname, **kwargs)
 

@@ -1,0 +1,113 @@
+"""The render operators and the main-thread drain on real bpy (draft mode: the offline preview backend)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import bpy
+import pytest
+from conftest import CANVASES
+from test_nodes import RecordingLayout
+
+from blender_canvas.nodes.panel import CANVAS_UL_tray, draw_tray
+from blender_canvas.operators import bridge
+from blender_canvas.operators.canvas_io import import_canvas_file
+
+
+@pytest.fixture
+def draft_tree(tmp_path: Path) -> Any:
+    bpy.ops.wm.save_as_mainfile(filepath=str(tmp_path / "film.blend"))
+    tree, _ = import_canvas_file(CANVASES / "spokesperson-in-place.json")
+    tree.draft = True
+    yield tree
+    bridge.close_sessions()
+
+
+def drain_until_idle(tree: Any, timeout: float = 120) -> int:
+    """What the add-on's timer does, called in a loop (timers never fire in module mode)."""
+    session = bridge.session_for(tree)
+    applied = 0
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        busy = session.runner.busy
+        applied += bridge.apply_events(tree, session, session.runner.drain())
+        if not busy and session.runner.events.empty():
+            return applied
+        time.sleep(0.02)
+    raise AssertionError("the runner did not finish")
+
+
+def test_render_node_fills_its_tray_and_leaves_others_alone(draft_tree: Any) -> None:
+    assert bpy.ops.canvas.render(mode="NODE", node_name="line", tree_name=draft_tree.name) == {"FINISHED"}
+    assert drain_until_idle(draft_tree) > 0
+    line = draft_tree.nodes["line"]
+    assert line.render_state == "done" and len(line.tray) == 1
+    assert line.chosen_take == line.tray[0].take_id
+    assert line.tray[0].file.startswith("//film_canvas/")  # the project folder beside the .blend
+    assert Path(bpy.path.abspath(line.tray[0].file)).is_file()
+    assert len(draft_tree.nodes["plate"].tray) == 0 and draft_tree.nodes["plate"].render_state == "idle"
+
+
+def test_render_all_then_pick_take_marks_downstream_stale_without_rendering(draft_tree: Any) -> None:
+    bpy.ops.canvas.render(mode="ALL", tree_name=draft_tree.name)
+    drain_until_idle(draft_tree)
+    portrait, speaker = draft_tree.nodes["portrait"], draft_tree.nodes["speaker"]
+    assert len(speaker.tray) == 2 and speaker.render_state == "done"
+    bpy.ops.canvas.render(mode="NODE", node_name="portrait", new_take=True, tree_name=draft_tree.name)
+    drain_until_idle(draft_tree)
+    assert len(portrait.tray) == 2
+    assert speaker.render_state == "stale" and len(speaker.tray) == 2  # marked, not re-run
+    first = portrait.tray[0].take_id
+    bpy.ops.canvas.pick_take(tree_name=draft_tree.name, node_name="portrait", take_id=first)
+    assert portrait.chosen_take == first
+    session = bridge.session_for(draft_tree)
+    assert session.ledger.chosen("portrait").take_id == first
+
+
+def test_remove_take_moves_the_file_to_trash(draft_tree: Any) -> None:
+    bpy.ops.canvas.render(mode="NODE", node_name="line", new_take=True, tree_name=draft_tree.name)
+    drain_until_idle(draft_tree)
+    line = draft_tree.nodes["line"]
+    take = line.tray[0]
+    take_id, source = take.take_id, Path(bpy.path.abspath(take.file))
+    bpy.ops.canvas.remove_take(tree_name=draft_tree.name, node_name="line", take_id=take_id)
+    assert len(line.tray) == 0 and line.chosen_take == ""
+    session = bridge.session_for(draft_tree)
+    assert not source.exists()
+    assert (session.project_dir / "trash" / "takes" / "line" / source.name).is_file()  # kept, not deleted
+
+
+def test_a_bad_node_is_reported_on_the_node_not_as_a_traceback(draft_tree: Any) -> None:
+    plate = draft_tree.nodes["plate"]
+    plate.duration_s = 7  # Sora allows 4, 8 or 12
+    with pytest.raises(RuntimeError, match=r"node 'plate', duration_s: Sora 2 does not allow 7 s"):
+        bpy.ops.canvas.render(mode="NODE", node_name="plate", tree_name=draft_tree.name)
+    assert plate.render_state == "failed" and "duration_s" in plate.status_message
+
+
+def test_paid_render_with_online_access_off_is_refused(tmp_path: Path) -> None:
+    tree, _ = import_canvas_file(CANVASES / "spokesperson-composited.json")
+    bpy.context.preferences.system.use_online_access = False
+    with pytest.raises(RuntimeError, match="no key for|online access is off"):
+        bpy.ops.canvas.render(mode="NODE", node_name="walk", tree_name=tree.name)
+    bridge.close_sessions()
+
+
+def test_the_tray_panel_draws_takes_and_actions(draft_tree: Any) -> None:
+    bpy.ops.canvas.render(mode="NODE", node_name="line", tree_name=draft_tree.name)
+    drain_until_idle(draft_tree)
+    layout = RecordingLayout()
+    draw_tray(layout, draft_tree.nodes["line"])
+    operators = [arg for kind, arg, _ in layout.calls if kind == "operator"]
+    assert {"canvas.render", "canvas.cancel", "canvas.open_take", "canvas.remove_take"} <= set(operators)
+    assert any(kind == "label" and "1 take(s)" in str(arg) for kind, arg, _ in layout.calls)
+    assert ("template_list", "CANVAS_UL_tray") in [(kind, arg) for kind, arg, _ in layout.calls]
+    line = draft_tree.nodes["line"]
+    row = RecordingLayout()
+    CANVAS_UL_tray.draw_item(None, bpy.context, row, line, line.tray[0], 0, line, "tray_index")
+    labels = row.of("label")
+    assert labels and "multilingual-v2" in labels[0] and "$0.00" in labels[0]
+    pick = next(kwargs["op"] for kind, _, kwargs in row.calls if kind == "operator")
+    assert (pick.node_name, pick.take_id) == ("line", line.chosen_take)
