@@ -87,11 +87,17 @@ def test_a_bad_node_is_reported_on_the_node_not_as_a_traceback(draft_tree: Any) 
     assert plate.render_state == "failed" and "duration_s" in plate.status_message
 
 
-def test_paid_render_with_online_access_off_is_refused(tmp_path: Path) -> None:
+def test_paid_render_needs_a_key_and_online_access(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     tree, _ = import_canvas_file(CANVASES / "spokesperson-composited.json")
     bpy.context.preferences.system.use_online_access = False
-    with pytest.raises(RuntimeError, match="no key for|online access is off"):
+    monkeypatch.delenv("FAL_KEY", raising=False)
+    with pytest.raises(RuntimeError, match=r"node '\w+': no key for .*: set .*FAL_KEY \(fal\)"):
         bpy.ops.canvas.render(mode="NODE", node_name="walk", tree_name=tree.name)
+    bridge.close_sessions()
+    monkeypatch.setenv("FAL_KEY", "fal-test-key")
+    with pytest.raises(RuntimeError, match="online access is off"):
+        bpy.ops.canvas.render(mode="NODE", node_name="walk", tree_name=tree.name)
+    assert tree.nodes["walk"].render_state == "idle"  # nothing was queued
     bridge.close_sessions()
 
 
