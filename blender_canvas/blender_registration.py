@@ -13,14 +13,27 @@ from .nodes.base import TREE_ID, CanvasNodeTree
 
 
 @persistent
-def keep_canvases_on_save(*_args: Any) -> None:
-    """A canvas tree has no users (no object uses it), so Blender would drop it on save without a fake user."""
+def on_save_pre(filepath: str = "", *_args: Any) -> None:
+    from .operators.bridge import adopt_unsaved_projects
+
+    # A canvas tree has no users (no object uses it), so Blender would drop it on save without a fake user.
     for tree in bpy.data.node_groups:
         if tree.bl_idname == TREE_ID and not tree.use_fake_user:
             tree.use_fake_user = True
+    adopt_unsaved_projects(filepath if isinstance(filepath, str) else "")
 
 
-HANDLERS: tuple[tuple[str, Any], ...] = (("save_pre", keep_canvases_on_save),)
+@persistent
+def on_load_post(*args: Any) -> None:
+    from .operators.bridge import resume_saved_jobs
+
+    resume_saved_jobs(*args)
+
+
+HANDLERS: tuple[tuple[str, Any], ...] = (
+    ("save_pre", on_save_pre),
+    ("load_post", on_load_post),
+)
 
 
 def register() -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import time
 from collections import defaultdict
 from collections.abc import Iterable
@@ -18,7 +19,7 @@ import bpy
 
 from ..engine.ledger import TakeRecord
 from ..engine.runner import Event
-from ..engine.session import Session, keys_from_environment
+from ..engine.session import LEDGER_NAME, Session, keys_from_environment
 from ..providers.catalog import load_catalog
 
 TIMER_INTERVAL_S = 0.1
@@ -158,6 +159,59 @@ def sync_trays(tree: Any, session: Session) -> None:
             node.chosen_take = chosen.take_id
             if node.render_state == "idle":
                 node.render_state = "done"
+
+
+def canvas_trees() -> list[Any]:
+    return [tree for tree in bpy.data.node_groups if tree.bl_idname == "BlenderCanvasTree"]
+
+
+def resume_saved_jobs(*_args: Any) -> None:
+    """After a file opens: canvases whose ledger has unfinished jobs resume polling them (never resubmit)."""
+    close_sessions()
+    for tree in canvas_trees():
+        if not tree.project_dir:
+            continue
+        folder = Path(os.path.normpath(bpy.path.abspath(tree.project_dir)))
+        if (folder / LEDGER_NAME).is_file():
+            session = session_for(tree)
+            if session.runner.busy:
+                ensure_timer()
+
+
+def adopt_unsaved_projects(blend_path: str) -> None:
+    """Before the first save: move each canvas's project from the unsaved area to beside the new .blend.
+
+    Runs in save_pre with the path being written, so the moved folder and the new '//' paths go into that file.
+    """
+    if not blend_path:
+        return
+    root = unsaved_root()
+    blend = Path(blend_path)
+    for tree in canvas_trees():
+        if not tree.project_dir or tree.project_dir.startswith("//"):
+            continue
+        old = Path(os.path.normpath(tree.project_dir))
+        if root not in old.parents:
+            continue
+        session = _sessions.get(str(old))
+        if session is not None and session.runner.busy:
+            continue  # jobs in flight still write there; the move happens on a later save
+        relative = f"{blend.stem}_canvas/{_safe(tree.name)}"
+        new = blend.parent / relative
+        if new.exists():
+            continue
+        if session is not None:
+            session.close()
+            del _sessions[str(old)]
+        new.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(old), str(new))
+        tree.project_dir = f"//{relative}"
+        for node in tree.nodes:
+            for entry in getattr(node, "tray", ()):
+                for field in ("file", "thumbnail"):
+                    value = getattr(entry, field)
+                    if value and old in Path(value).parents:
+                        setattr(entry, field, f"//{relative}/{Path(value).relative_to(old).as_posix()}")
 
 
 def drain_all() -> float | None:

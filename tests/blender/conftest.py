@@ -10,11 +10,16 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+# Blender's user folders (preferences, extensions, the unsaved-projects area) go to a throwaway folder, set before
+# bpy is first imported, so the tests never touch the home directory.
+os.environ.setdefault("BLENDER_USER_RESOURCES", tempfile.mkdtemp(prefix="blender-canvas-user-"))
 
 bpy = pytest.importorskip("bpy")
 

@@ -27,7 +27,8 @@ def state():
         "registered": sorted(c.__name__ for c in CLASSES if c.is_registered),
         "menu_draws": {m: sum(1 for f in getattr(bpy.types, m)._dyn_ui_initialize() if f is fn)
                        for m, fn in MENUS.items()},
-        "save_pre": sum(1 for h in bpy.app.handlers.save_pre if h.__name__ == "keep_canvases_on_save"),
+        "handlers": sum(1 for name, fn in blender_registration.HANDLERS for h in getattr(bpy.app.handlers, name)
+                        if h.__name__ == fn.__name__),
         "tree_type": can_make_tree(),
     }
 
@@ -36,16 +37,23 @@ blender_canvas.register(); steps["registered"] = state()
 blender_canvas.unregister(); steps["unregistered"] = state()
 blender_canvas.register(); steps["registered_again"] = state()
 bpy.ops.wm.read_homefile(use_empty=True); steps["after_new_file"] = state()
+from blender_canvas.operators import bridge
+bridge.ensure_timer(); bridge.ensure_timer()
+timer_armed = bpy.app.timers.is_registered(bridge.drain_all)
 blender_canvas.unregister(); steps["unregistered_again"] = state()
-print("RESULT " + json.dumps({"steps": steps, "class_count": len(CLASSES)}))
+steps["timer_left"] = bpy.app.timers.is_registered(__import__("blender_canvas.operators.bridge",
+                                                               fromlist=["drain_all"]).drain_all)
+print("RESULT " + json.dumps({"steps": steps, "class_count": len(CLASSES), "timer_armed": timer_armed}))
 """
 
 
 def test_register_unregister_register_leaves_blender_clean() -> None:
     result = run_blender_script(SCRIPT)
     steps, count = result["steps"], result["class_count"]
+    assert result["timer_armed"] is True
+    assert steps.pop("timer_left") is False  # unregister stops the drain timer
     clean = {"registered": [], "menu_draws": {"NODE_MT_add": 0, "TOPBAR_MT_file_import": 0,
-                                              "TOPBAR_MT_file_export": 0}, "save_pre": 0, "tree_type": False}
+                                              "TOPBAR_MT_file_export": 0}, "handlers": 0, "tree_type": False}
     assert steps["fresh"] == clean
     assert steps["unregistered"] == clean
     assert steps["unregistered_again"] == clean
@@ -53,5 +61,5 @@ def test_register_unregister_register_leaves_blender_clean() -> None:
         step = steps[name]
         assert len(step["registered"]) == count, name
         assert step["menu_draws"] == {"NODE_MT_add": 1, "TOPBAR_MT_file_import": 1, "TOPBAR_MT_file_export": 1}
-        assert step["save_pre"] == 1
+        assert step["handlers"] == 2
         assert step["tree_type"] is True

@@ -117,3 +117,45 @@ def test_the_tray_panel_draws_takes_and_actions(draft_tree: Any) -> None:
     assert labels and "multilingual-v2" in labels[0] and "$0.00" in labels[0]
     pick = next(kwargs["op"] for kind, _, kwargs in row.calls if kind == "operator")
     assert (pick.node_name, pick.take_id) == ("line", line.chosen_take)
+
+
+SAVE_ADOPTS_SCRIPT = """
+import json, sys, time
+from pathlib import Path
+import bpy
+import blender_canvas
+blender_canvas.register()
+from blender_canvas.operators import bridge
+from blender_canvas.operators.canvas_io import import_canvas_file
+tree, _ = import_canvas_file(Path(sys.argv[1]))
+tree.draft = True
+bpy.ops.canvas.render(mode="NODE", node_name="line", tree_name=tree.name)
+session = bridge.session_for(tree)
+while session.runner.busy or not session.runner.events.empty():
+    bridge.apply_events(tree, session, session.runner.drain()); time.sleep(0.02)
+before = {"project_dir": tree.project_dir, "file": tree.nodes["line"].tray[0].file}
+bpy.ops.wm.save_as_mainfile(filepath=sys.argv[2])
+after = {"project_dir": tree.project_dir, "file": tree.nodes["line"].tray[0].file,
+         "exists": Path(bpy.path.abspath(tree.nodes["line"].tray[0].file)).is_file(),
+         "old_gone": not Path(before["project_dir"]).exists()}
+name = tree.name
+bpy.ops.wm.open_mainfile(filepath=sys.argv[2])
+reopened = bpy.data.node_groups[name]
+print("RESULT " + json.dumps({"before": before, "after": after,
+                              "reopened_file": reopened.nodes["line"].tray[0].file,
+                              "user_resources": bpy.utils.resource_path("USER")}))
+"""
+
+
+def test_first_save_moves_an_unsaved_project_beside_the_blend(tmp_path: Path) -> None:
+    from conftest import run_blender_script
+
+    result = run_blender_script(SAVE_ADOPTS_SCRIPT, str(CANVASES / "spokesperson-in-place.json"),
+                                str(tmp_path / "film.blend"))
+    before, after = result["before"], result["after"]
+    assert "/unsaved/" in before["project_dir"] and before["file"].startswith(before["project_dir"])
+    assert after["project_dir"] == "//film_canvas/spokesperson-in-place"
+    assert after["file"].startswith("//film_canvas/spokesperson-in-place/takes/line/")
+    assert after["exists"] and after["old_gone"]
+    assert result["reopened_file"] == after["file"]
+    assert (tmp_path / "film_canvas" / "spokesperson-in-place" / "ledger.sqlite").is_file()
