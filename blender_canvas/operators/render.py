@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 from typing import Any, Literal
@@ -9,7 +10,7 @@ from typing import Any, Literal
 import bpy
 
 from ..engine.cost import Budget, BudgetExceeded
-from ..engine.document import Canvas
+from ..engine.document import Canvas, ReferenceNode, SequenceNode
 from ..engine.planner import Plan, PlanError, stale_nodes
 from ..engine.validation import load_canvas
 from ..nodes.base import TREE_ID
@@ -84,7 +85,17 @@ def start_render(tree: Any, mode: str, node_name: str = "", new_take: bool = Fal
         node = tree.nodes.get(node_id)
         if node is not None:
             node.estimate_usd = plan.node_estimate(node_id)
-    session.start(plan, canvas, base_dir())
+    # a snapshot of the canvas beside its takes: if Blender dies before the file is ever saved, the project folder
+    # alone rebuilds the canvas and its trays (Recover Unsaved Canvas)
+    folder = base_dir()
+    snapshot = Canvas.model_validate(canvas.model_dump())
+    for node in snapshot.nodes:  # file paths made absolute: the snapshot lives in another folder
+        if isinstance(node, ReferenceNode):
+            node.path = str((folder / node.path).resolve())
+        elif isinstance(node, SequenceNode) and node.end_card is not None and node.end_card.image:
+            node.end_card.image = str((folder / node.end_card.image).resolve())
+    (session.project_dir / "canvas.json").write_text(json.dumps(snapshot.to_json_data(), indent=1), encoding="utf-8")
+    session.start(plan, canvas, folder)
     ensure_timer()
     return plan
 
@@ -230,5 +241,33 @@ class CANVAS_OT_open_take(_TakeOperator):
         bpy.ops.wm.path_open(filepath=str(target))
 
 
-CLASSES: tuple[type, ...] = (CANVAS_OT_render, CANVAS_OT_cancel, CANVAS_OT_pick_take, CANVAS_OT_remove_take,
+class CANVAS_OT_recover_unsaved(bpy.types.Operator):
+    """Rebuild the newest canvas that was rendered in a file never saved (after a crash), with all its takes"""
+
+    bl_idname = "canvas.recover_unsaved"
+    bl_label = "Recover Unsaved Canvas"
+    bl_options = {"REGISTER", "UNDO"}
+
+    def execute(self, context: Any) -> OperatorResult:
+        from .bridge import sync_trays, unsaved_root
+        from .canvas_io import CanvasFileError, import_canvas_file
+
+        candidates = sorted(unsaved_root().glob("*/canvas.json"), key=lambda p: p.stat().st_mtime)
+        if not candidates:
+            self.report({"ERROR"}, f"No unsaved canvas in {unsaved_root()}")
+            return {"CANCELLED"}
+        source = candidates[-1]
+        try:
+            tree, _ = import_canvas_file(source)
+        except CanvasFileError as error:
+            self.report({"ERROR"}, str(error).splitlines()[0])
+            return {"CANCELLED"}
+        tree.project_dir = str(source.parent)
+        sync_trays(tree, session_for(tree))
+        self.report({"INFO"}, f"Recovered '{tree.name}' from {source.parent}")
+        return {"FINISHED"}
+
+
+CLASSES: tuple[type, ...] = (CANVAS_OT_recover_unsaved, CANVAS_OT_render, CANVAS_OT_cancel, CANVAS_OT_pick_take,
+                             CANVAS_OT_remove_take,
                              CANVAS_OT_open_take)

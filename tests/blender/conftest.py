@@ -41,9 +41,10 @@ def empty_file() -> None:
     bpy.ops.wm.read_homefile(use_empty=True)
 
 
-def run_blender_script(script: str, *args: str, timeout: float = 180) -> dict[str, Any]:
+def run_blender_script(script: str, *args: str, timeout: float = 180,
+                       env_extra: dict[str, str] | None = None) -> dict[str, Any]:
     """Run `script` in a fresh Python with bpy; it must print one line 'RESULT <json>'."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), **(env_extra or {})}
     proc = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, env=env,
                           timeout=timeout, check=False, cwd=ROOT)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]

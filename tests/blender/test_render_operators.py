@@ -159,3 +159,51 @@ def test_first_save_moves_an_unsaved_project_beside_the_blend(tmp_path: Path) ->
     assert after["exists"] and after["old_gone"]
     assert result["reopened_file"] == after["file"]
     assert (tmp_path / "film_canvas" / "spokesperson-in-place" / "ledger.sqlite").is_file()
+
+
+CRASH_BEFORE_SAVE_SCRIPT = """
+import os, sys, time
+from pathlib import Path
+import bpy
+import blender_canvas
+blender_canvas.register()
+from blender_canvas.operators import bridge
+from blender_canvas.operators.canvas_io import import_canvas_file
+tree, _ = import_canvas_file(Path(sys.argv[1]))
+tree.draft = True
+bpy.ops.canvas.render(mode="ALL", tree_name=tree.name)
+session = bridge.session_for(tree)
+while session.runner.busy or not session.runner.events.empty():
+    bridge.apply_events(tree, session, session.runner.drain()); time.sleep(0.02)
+print("RESULT {}", flush=True)
+os._exit(9)  # Blender dies: the file was never saved
+"""
+
+RECOVER_SCRIPT = """
+import json
+import bpy
+import blender_canvas
+blender_canvas.register()
+result = bpy.ops.canvas.recover_unsaved()
+tree = [t for t in bpy.data.node_groups if t.bl_idname == "BlenderCanvasTree"][0]
+print("RESULT " + json.dumps({"result": sorted(result), "trays": {n.name: len(n.tray) for n in tree.nodes
+                                                                     if hasattr(n, "tray")}}))
+"""
+
+
+def test_a_crash_before_the_first_save_loses_no_take(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from conftest import ROOT, run_blender_script
+
+    user = tmp_path / "user"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "BLENDER_USER_RESOURCES": str(user)}
+    canvas = str(CANVASES / "spokesperson-in-place.json")
+    proc = subprocess.run([sys.executable, "-c", CRASH_BEFORE_SAVE_SCRIPT, canvas],
+                          env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 9, proc.stderr
+    result = run_blender_script(RECOVER_SCRIPT, env_extra={"BLENDER_USER_RESOURCES": str(user)})
+    assert result["result"] == ["FINISHED"]
+    assert result["trays"] == {"portrait": 1, "plate": 2, "line": 1, "speaker": 2}
