@@ -8,7 +8,7 @@ from typing import Any
 import bpy
 from bpy.app.handlers import persistent
 
-from . import nodes, operators
+from . import nodes, operators, vse
 from .nodes.base import TREE_ID, CanvasNodeTree
 
 
@@ -39,6 +39,7 @@ HANDLERS: tuple[tuple[str, Any], ...] = (
 def register() -> None:
     nodes.register()
     operators.register()
+    vse.register()
     for name, handler in HANDLERS:
         handlers = getattr(bpy.app.handlers, name)
         if handler not in handlers:
@@ -78,5 +79,6 @@ def unregister() -> None:
         handlers = getattr(bpy.app.handlers, name)
         for candidate in [h for h in handlers if _ours(h, handler)]:
             handlers.remove(candidate)
+    vse.unregister()
     operators.unregister()
     nodes.unregister()

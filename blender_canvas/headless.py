@@ -155,6 +155,7 @@ def run(canvas_path: Path | None, out: Path, *, data: Any = None, online: bool =
             time.sleep(0.05)
         progress.close()
         sync_trays(tree, session)
+        finished = finish_cuts(canvas, session, base_dir, out, progress.done["failed"] == 0)
         bpy.ops.wm.save_as_mainfile(filepath=str(blend))
         manifest = session.manifest()
         (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
@@ -163,7 +164,37 @@ def run(canvas_path: Path | None, out: Path, *, data: Any = None, online: bool =
     finally:
         session.close()
     failed = summary(manifest, plan, time.monotonic() - started)
+    for line in finished:
+        print(line)
     return EXIT_FAILED_TAKES if failed else EXIT_OK
+
+
+def finish_cuts(canvas: Canvas, session: Session, base_dir: Path, out: Path, complete: bool) -> list[str]:
+    """Every sequence node: its cut in the VSE, `final.mp4` (the first; others `final-<id>.mp4`), `cut.otio`."""
+    import bpy
+
+    from .engine.document import SequenceNode
+    from .engine.otio_export import write_otio
+    from .engine.timeline import TimelineError, build_timeline
+    from .vse.build import send_to_vse, sequencer_scene
+    from .vse.render import render_cut
+
+    lines = []
+    sequences = [n for n in canvas.nodes if isinstance(n, SequenceNode)]
+    for index, sequence in enumerate(sequences):
+        suffix = "" if index == 0 else f"-{sequence.id}"
+        try:
+            timeline = build_timeline(canvas, sequence, session.ledger, base_dir)
+        except TimelineError as error:
+            lines.append(f"{sequence.id}: no cut ({error})")
+            continue
+        scene = sequencer_scene() if index == 0 else bpy.data.scenes.new(f"cut-{sequence.id}")
+        send_to_vse(scene, timeline)
+        render_cut(scene, out / f"final{suffix}.mp4")
+        write_otio(timeline, out / f"cut{suffix}.otio", sequence.id)
+        lines.append(f"{sequence.id}: final{suffix}.mp4 ({timeline.seconds:.2f} s, {timeline.width}x{timeline.height} "
+                     f"at {timeline.fps} fps) and cut{suffix}.otio" + ("" if complete else " (some takes failed)"))
+    return lines
 
 
 def summary(manifest: dict[str, Any], plan: Plan, seconds: float) -> int:

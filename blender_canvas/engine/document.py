@@ -153,6 +153,7 @@ class SequenceShot(_Strict):
     trim_in_s: Annotated[float, Field(ge=0)] = 0.0
     trim_out_s: Annotated[float, Field(ge=0)] = 0.0
     crossfade_frames: Annotated[int, Field(ge=0, le=240)] = 0  # 0 = straight cut into this shot
+    gain: RGB | None = None  # a per-shot colour trim on top of the shared grade
 
 
 class AudioPlacement(_Strict):

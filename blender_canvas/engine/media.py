@@ -7,7 +7,7 @@ from pathlib import Path
 import av
 from PIL import Image
 
-from ..providers.preview_media import MediaInfo, probe
+from ..providers.media_probe import MediaInfo, probe
 
 THUMBNAIL_LONG_SIDE = 256
 

@@ -132,6 +132,9 @@ class CanvasSequenceNode(CanvasNode, bpy.types.Node):
             sub = row.row(align=True)
             sub.active = self.use_white_balance
             sub.prop(self, "white_balance")
+            for socket in self.inputs:
+                if getattr(socket, "use_gain", False) and socket.is_linked:
+                    column.row(align=True).prop(socket, "gain", text=f"{socket.name} trim")
         layout.prop(self, "use_end_card")
         if self.use_end_card:
             column = layout.column(align=True)
@@ -144,6 +147,11 @@ class CanvasSequenceNode(CanvasNode, bpy.types.Node):
         sub = row.row(align=True)
         sub.active = self.use_fps
         sub.prop(self, "fps")
+        row = layout.row(align=True)
+        for idname, text, icon in (("canvas.send_to_vse", "Send to VSE", "SEQUENCE"),
+                                   ("canvas.render_cut", "Render Cut", "RENDER_ANIMATION"),
+                                   ("canvas.export_timeline", "OTIO", "EXPORT")):
+            row.operator(idname, text=text, icon=icon).node_name = self.name
 
 
 CLASSES: tuple[type, ...] = (CanvasReferenceNode, CanvasShotNode, CanvasSequenceNode)

@@ -200,6 +200,8 @@ def _wire_node(tree: Any, node: Any, doc: Node, created: dict[str, Any]) -> None
                                                             len(shots)), strict=True):
             socket.trim_in_s, socket.trim_out_s = shot.trim_in_s, shot.trim_out_s
             socket.crossfade_frames = shot.crossfade_frames
+            socket.use_gain = shot.gain is not None
+            socket.gain = shot.gain or (1.0, 1.0, 1.0)
             link(shot.node, socket)
         sounds = ensure_list_sockets(node, "audio", SOCKET_FOR_KIND["audio"], "Sound", len(doc.audio))
         for placement, socket in zip(doc.audio, sounds, strict=True):
@@ -298,7 +300,8 @@ def _sequence_data(node: Any, base_dir: Path) -> dict[str, Any]:
         source = linked_node_name(socket)
         if source:
             data["shots"].append({"node": source, "trim_in_s": _f(socket.trim_in_s),
-                                  "trim_out_s": _f(socket.trim_out_s), "crossfade_frames": socket.crossfade_frames})
+                                  "trim_out_s": _f(socket.trim_out_s), "crossfade_frames": socket.crossfade_frames,
+                                  "gain": _vec(socket.gain) if socket.use_gain else None})
     for socket in list_sockets(node, "audio"):
         source = linked_node_name(socket)
         if source:

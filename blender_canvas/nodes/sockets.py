@@ -51,6 +51,9 @@ class CanvasVideoSocket(_CanvasSocket):
                                         min=0.0, soft_max=30.0, unit="TIME_ABSOLUTE")
     crossfade_frames: bpy.props.IntProperty(name="Crossfade", description="Frames of crossfade into this shot "
                                             "(0 = straight cut)", min=0, max=240)
+    use_gain: bpy.props.BoolProperty(name="Shot Trim", description="A colour trim on this shot only")
+    gain: bpy.props.FloatVectorProperty(name="Trim Gain", size=3, default=(1.0, 1.0, 1.0), min=0.0, max=4.0,
+                                        soft_max=2.0)
 
     def draw(self, context: Any, layout: Any, node: Any, text: str) -> None:
         if self.is_output or not getattr(node, "is_sequence", False) or not self.is_linked:
@@ -61,6 +64,7 @@ class CanvasVideoSocket(_CanvasSocket):
         row.prop(self, "trim_in_s", text="In")
         row.prop(self, "trim_out_s", text="Out")
         row.prop(self, "crossfade_frames", text="Fade")
+        row.prop(self, "use_gain", text="", icon="COLOR")
 
 
 class CanvasAudioSocket(_CanvasSocket):

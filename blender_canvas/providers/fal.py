@@ -41,7 +41,7 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from . import http
+from . import downloads, http, redaction
 from .backend import (
     Artifact,
     BackendError,
@@ -64,7 +64,7 @@ MAX_BYTES: dict[str, int] = {"image": 100 << 20, "video": 4 << 30, "audio": 500 
 INFRA_ERROR_TYPES = frozenset({"request_timeout", "startup_timeout", "runner_disconnected", "runner_connection_error",
                                "runner_server_error", "internal_error", "runner_scheduling_failure"})
 
-log = http.get_logger(__name__)
+log = redaction.get_logger(__name__)
 _M = TypeVar("_M", bound=BaseModel)
 
 
@@ -146,7 +146,7 @@ def family_for(endpoint_id: str) -> Family:
 def data_uri(path: Path) -> str:
     """A file as a ``data:`` URI (base64), its type from the bytes where we know them, else from the name."""
     raw = Path(path).read_bytes()
-    sniffed = http.sniff(raw[:64])
+    sniffed = downloads.sniff(raw[:64])
     mime = sniffed[1] if sniffed else (mimetypes.guess_type(str(path))[0] or "application/octet-stream")
     return f"data:{mime};base64,{base64.b64encode(raw).decode('ascii')}"
 
@@ -276,7 +276,7 @@ class FalBackend:
     def __init__(self, key: str, *, client: httpx.Client | None = None, policy: http.RetryPolicy | None = None) -> None:
         if not key:
             raise BackendError(ErrorKind.AUTH, f"{LABEL}: no API key; set FAL_KEY or add it in the preferences")
-        http.register_secret(key)
+        redaction.register_secret(key)
         self._key = key
         self._client = client or http.make_client(BACKEND_ID)
         self._policy = policy or http.DEFAULT_POLICY
@@ -373,9 +373,9 @@ class FalBackend:
     def fetch(self, job: RemoteJob, artifact: Artifact, dest: Path) -> Path:
         if artifact.url is None:
             raise BackendError(ErrorKind.UNKNOWN, f"{LABEL}: the artifact has no URL")
-        return http.download(self._client, artifact.url, dest, media=artifact.media,
-                             max_bytes=MAX_BYTES[artifact.media], auth_headers=self._auth(),
-                             allowed_auth_hosts=self.own_origins(), policy=self._policy, backend_label=LABEL)
+        return downloads.download(self._client, artifact.url, dest, media=artifact.media,
+                                  max_bytes=MAX_BYTES[artifact.media], auth_headers=self._auth(),
+                                  allowed_auth_hosts=self.own_origins(), policy=self._policy, backend_label=LABEL)
 
     def cancel(self, job: RemoteJob) -> bool:
         cancel_url = job.urls.get("cancel") or self._default_url(job, "/cancel")
@@ -430,7 +430,7 @@ def _failed(message: str, error_type: str | None) -> JobStatus:
     elif lowered in INFRA_ERROR_TYPES:
         kind = ErrorKind.VENDOR_DOWN
     return JobStatus(state=kind.state, error_kind=kind, vendor_code=error_type,
-                     message=http.redact(f"{LABEL}: {message}"))
+                     message=redaction.redact(f"{LABEL}: {message}"))
 
 
 def _queue_message(position: int | None) -> str:
@@ -441,4 +441,4 @@ def _last_log(logs: list[dict[str, Any]] | None) -> str:
     if not logs:
         return "running"
     message = logs[-1].get("message")
-    return http.redact(str(message))[:200] if message else "running"
+    return redaction.redact(str(message))[:200] if message else "running"

@@ -19,8 +19,12 @@ from typing import Any
 import av
 from PIL import Image
 
-from . import preview_media as media
 from .backend import Artifact, BackendError, ErrorKind, JobRequest, JobState, JobStatus, RemoteJob
+from .media_probe import probe
+from .preview_frames import frame_size, nearest_aspect_ratio
+from .preview_motion import make_animatic, read_first_frame
+from .preview_sound import make_voice
+from .preview_stills import make_still, render_plate
 
 PREVIEW_VIDEO_RESOLUTION = "360p"  # previews of video are rendered at 360p unless params["preview_resolution"] says
 DEFAULT_DURATION_S = 5.0
@@ -58,12 +62,12 @@ def _number(value: Any, default: float) -> float:
 
 def _aspect_from(path: Path, is_video: bool) -> str:
     if is_video:
-        info = media.probe(path)
+        info = probe(path)
         width, height = info.width or 16, info.height or 9
     else:
         with Image.open(path) as img:
             width, height = img.size
-    return media.nearest_aspect_ratio(width, height)
+    return nearest_aspect_ratio(width, height)
 
 
 def render(request: JobRequest, out_path: Path) -> Path:
@@ -73,12 +77,12 @@ def render(request: JobRequest, out_path: Path) -> Path:
     params = request.params
     if request.media == "image":
         references = [Path(p) for p in (*request.inputs.get("images", []), *request.inputs.get("image", []))]
-        size = media.frame_size(params.get("aspect_ratio"), params.get("resolution"), "image")
+        size = frame_size(params.get("aspect_ratio"), params.get("resolution"), "image")
         take_seed = seed if request.take_index == 0 else seed + 7919 * request.take_index
-        return media.make_still(request.prompt, take_seed, size, labels, out_path, reference_images=references)
+        return make_still(request.prompt, take_seed, size, labels, out_path, reference_images=references)
     if request.media == "audio":
         text = str(params.get("text") or request.prompt or "")
-        return media.make_voice(text, seed + request.take_index, out_path)
+        return make_voice(text, seed + request.take_index, out_path)
     return _render_video(request, seed, labels, out_path)
 
 
@@ -94,19 +98,19 @@ def _render_video(request: JobRequest, seed: int, labels: list[str], out_path: P
     elif not aspect and image is not None:
         aspect = _aspect_from(image, is_video=False)
     resolution = str(params.get("preview_resolution") or PREVIEW_VIDEO_RESOLUTION)
-    size = media.frame_size(aspect, resolution, "video")
+    size = frame_size(aspect, resolution, "video")
     first: Path | Image.Image | None = image
     if video is not None:  # video to video or lip-sync: start from the input clip's first frame
-        first = media.read_first_frame(video)
+        first = read_first_frame(video)
     elif first is None and references:  # reference stills only: the first frame is a collage of them
-        first = media.render_plate(request.prompt, seed, size, references)
+        first = render_plate(request.prompt, seed, size, references)
     duration = params.get("duration_s")
     if duration is None and video is not None and audio is None:
-        duration = media.probe(video).duration_s  # video to video: as long as the input clip
+        duration = probe(video).duration_s  # video to video: as long as the input clip
     camera = str(params.get("camera") or "") or _camera_from_prompt(request.prompt)
-    return media.make_animatic(first, request.prompt, camera, _number(duration, DEFAULT_DURATION_S),
-                               _number(params.get("fps"), DEFAULT_FPS), size, seed, request.take_index, labels,
-                               out_path, audio=audio)
+    return make_animatic(first, request.prompt, camera, _number(duration, DEFAULT_DURATION_S),
+                         _number(params.get("fps"), DEFAULT_FPS), size, seed, request.take_index, labels,
+                         out_path, audio=audio)
 
 
 def _camera_from_prompt(prompt: str) -> str:

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from blender_canvas.providers import http
+from blender_canvas.providers import downloads, http, redaction
 from blender_canvas.providers.backend import BackendError, ErrorKind
 from tests.fakes import FakeFal
 from tests.fakes.fal_server import mp4_bytes, png_bytes, wav_bytes
@@ -210,8 +210,8 @@ def test_redirects_drop_credentials_on_another_host(tmp_path: Path) -> None:
         return httpx.Response(200, content=png_bytes())
 
     with httpx.Client(transport=httpx.MockTransport(handler)) as c:
-        http.download(c, "https://api.test/v1/content", tmp_path / "a.png", media="image", max_bytes=1 << 20,
-                      auth_headers={"Authorization": "Bearer sk-abc"}, allowed_auth_hosts={"api.test"})
+        downloads.download(c, "https://api.test/v1/content", tmp_path / "a.png", media="image", max_bytes=1 << 20,
+                           auth_headers={"Authorization": "Bearer sk-abc"}, allowed_auth_hosts={"api.test"})
     assert [r.url.host for r in seen] == ["api.test", "cdn.test"]
     assert seen[0].headers["authorization"] == "Bearer sk-abc"
     assert "authorization" not in seen[1].headers
@@ -269,7 +269,7 @@ def test_error_messages_from_common_shapes() -> None:
 
 
 def test_error_messages_are_redacted() -> None:
-    http.register_secret("sk-secret-value-0000111122223333")
+    redaction.register_secret("sk-secret-value-0000111122223333")
     error = http.error_for(_response(401, {"error": {"message": "Incorrect API key sk-secret-value-0000111122223333"}}),
                            "openai")
     assert "sk-secret-value" not in str(error) and "***" in error.message
@@ -279,21 +279,22 @@ def test_error_messages_are_redacted() -> None:
 
 
 def test_redact() -> None:
-    http.register_secret("id-abcdef12345:secret-zyxw98765")
-    assert http.redact("key id-abcdef12345:secret-zyxw98765 here") == "key *** here"
-    assert http.redact("half: secret-zyxw98765") == "half: ***"
-    assert http.redact("Authorization: Key fal-unknown-key-1234567") == "Authorization: ***"
-    assert http.redact("sent Bearer sk-proj-ABCDEF0123456789 to x") == "sent Bearer *** to x"
-    assert http.redact("{'authorization': 'Key abc'}") == "{'authorization': '***'}"
+    redaction.register_secret("id-abcdef12345:secret-zyxw98765")
+    assert redaction.redact("key id-abcdef12345:secret-zyxw98765 here") == "key *** here"
+    assert redaction.redact("half: secret-zyxw98765") == "half: ***"
+    assert redaction.redact("Authorization: Key fal-unknown-key-1234567") == "Authorization: ***"
+    assert redaction.redact("sent Bearer sk-proj-ABCDEF0123456789 to x") == "sent Bearer *** to x"
+    assert redaction.redact("{'authorization': 'Key abc'}") == "{'authorization': '***'}"
     # ordinary prose keeps its words
-    assert http.redact("the API key was rejected; Key ID and Secret") == "the API key was rejected; Key ID and Secret"
-    http.register_secret("abc")  # too short to register safely
-    assert http.redact("abc") == "abc"
-    assert http.redact("") == ""
+    prose = "the API key was rejected; Key ID and Secret"
+    assert redaction.redact(prose) == prose
+    redaction.register_secret("abc")  # too short to register safely
+    assert redaction.redact("abc") == "abc"
+    assert redaction.redact("") == ""
 
 
 def test_log_records_are_redacted(caplog: pytest.LogCaptureFixture) -> None:
-    http.register_secret(KEY)
+    redaction.register_secret(KEY)
     caplog.set_level(logging.DEBUG)
     for name in ("blender_canvas", "blender_canvas.providers.http"):
         logging.getLogger(name).warning("sending %s", KEY)
@@ -301,7 +302,7 @@ def test_log_records_are_redacted(caplog: pytest.LogCaptureFixture) -> None:
         raise RuntimeError(f"boom {KEY}")
     except RuntimeError:
         logging.getLogger("blender_canvas").exception("failed")
-    child = http.get_logger("blender_canvas.some.module")
+    child = redaction.get_logger("blender_canvas.some.module")
     child.info("key=%s", KEY)
     assert len(caplog.records) == 4
     assert KEY not in caplog.text
@@ -316,7 +317,7 @@ def test_download_lands_atomically(fake: FakeFal, client: httpx.Client, tmp_path
                                    policy: http.RetryPolicy) -> None:
     url = video_url(fake, client)
     dest = tmp_path / "deep" / "take.mp4"
-    assert http.download(client, url, dest, media="video", max_bytes=10 << 20, policy=policy) == dest
+    assert downloads.download(client, url, dest, media="video", max_bytes=10 << 20, policy=policy) == dest
     assert dest.read_bytes() == mp4_bytes()
     assert [p.name for p in dest.parent.iterdir()] == ["take.mp4"]
 
@@ -324,10 +325,10 @@ def test_download_lands_atomically(fake: FakeFal, client: httpx.Client, tmp_path
 def test_download_sends_auth_only_to_allowed_hosts(fake: FakeFal, client: httpx.Client, tmp_path: Path,
                                                    policy: http.RetryPolicy) -> None:
     url = video_url(fake, client)
-    http.download(client, url, tmp_path / "a.mp4", media="video", max_bytes=10 << 20, auth_headers=AUTH,
-                  allowed_auth_hosts={http.origin(fake.base_url)}, policy=policy)
-    http.download(client, url, tmp_path / "b.mp4", media="video", max_bytes=10 << 20, auth_headers=AUTH,
-                  allowed_auth_hosts={http.origin(fake.cdn_url)}, policy=policy)
+    downloads.download(client, url, tmp_path / "a.mp4", media="video", max_bytes=10 << 20, auth_headers=AUTH,
+                       allowed_auth_hosts={http.origin(fake.base_url)}, policy=policy)
+    downloads.download(client, url, tmp_path / "b.mp4", media="video", max_bytes=10 << 20, auth_headers=AUTH,
+                       allowed_auth_hosts={http.origin(fake.cdn_url)}, policy=policy)
     first, second = fake.requests_to("cdn")
     assert "authorization" not in first.headers  # same IP, another port: not the API host
     assert second.headers["authorization"] == f"Key {KEY}"
@@ -338,7 +339,7 @@ def test_download_cut_is_retried_and_restarts(fake: FakeFal, client: httpx.Clien
     url = video_url(fake, client)
     fake.fail_next("cut", times=2)
     dest = tmp_path / "take.mp4"
-    http.download(client, url, dest, media="video", max_bytes=10 << 20, policy=policy)
+    downloads.download(client, url, dest, media="video", max_bytes=10 << 20, policy=policy)
     assert dest.read_bytes() == mp4_bytes()
     assert len(fake.requests_to("cdn")) == 3 and len(sleeps) == 2
 
@@ -351,8 +352,8 @@ def test_download_cut_every_time_leaves_nothing(fake: FakeFal, client: httpx.Cli
     dest_before = tmp_path / "keep.mp4"
     dest_before.write_bytes(b"old")
     with pytest.raises(BackendError) as err:
-        http.download(client, url, dest, media="video", max_bytes=10 << 20,
-                      policy=http.RetryPolicy(sleep=sleeps, max_attempts=3))
+        downloads.download(client, url, dest, media="video", max_bytes=10 << 20,
+                           policy=http.RetryPolicy(sleep=sleeps, max_attempts=3))
     assert err.value.kind == ErrorKind.NETWORK and err.value.kind.retryable
     assert not dest.exists()
     assert [p.name for p in tmp_path.iterdir()] == ["keep.mp4"]
@@ -362,11 +363,11 @@ def test_download_checks_the_content(fake: FakeFal, client: httpx.Client, tmp_pa
                                      policy: http.RetryPolicy) -> None:
     url = video_url(fake, client)
     with pytest.raises(BackendError) as err:
-        http.download(client, url, tmp_path / "x.png", media="image", max_bytes=10 << 20, policy=policy)
+        downloads.download(client, url, tmp_path / "x.png", media="image", max_bytes=10 << 20, policy=policy)
     assert err.value.kind == ErrorKind.VENDOR_DOWN and "expected a image file" in err.value.message
     fake.fail_next("garbage")
     with pytest.raises(BackendError) as err:
-        http.download(client, url, tmp_path / "x.mp4", media="video", max_bytes=10 << 20, policy=policy)
+        downloads.download(client, url, tmp_path / "x.mp4", media="video", max_bytes=10 << 20, policy=policy)
     assert "not a media file" in err.value.message
     assert list(tmp_path.iterdir()) == []
 
@@ -375,7 +376,7 @@ def test_download_enforces_the_size_cap(fake: FakeFal, client: httpx.Client, tmp
                                         policy: http.RetryPolicy) -> None:
     url = video_url(fake, client)
     with pytest.raises(BackendError) as err:
-        http.download(client, url, tmp_path / "x.mp4", media="video", max_bytes=1000, policy=policy)
+        downloads.download(client, url, tmp_path / "x.mp4", media="video", max_bytes=1000, policy=policy)
     assert err.value.kind == ErrorKind.INVALID_REQUEST and "1000-byte limit" in err.value.message
     assert list(tmp_path.iterdir()) == []
 
@@ -385,7 +386,7 @@ def test_download_of_an_expired_url(fake: FakeFal, client: httpx.Client, tmp_pat
     url = video_url(fake, client)
     fake.fail_next("expired", on="download")
     with pytest.raises(BackendError) as err:
-        http.download(client, url, tmp_path / "x.mp4", media="video", max_bytes=10 << 20, policy=policy)
+        downloads.download(client, url, tmp_path / "x.mp4", media="video", max_bytes=10 << 20, policy=policy)
     assert err.value.kind == ErrorKind.RESULT_EXPIRED and sleeps == []
 
 
@@ -393,25 +394,25 @@ def test_download_retries_a_503(fake: FakeFal, client: httpx.Client, tmp_path: P
                                 policy: http.RetryPolicy) -> None:
     url = video_url(fake, client)
     fake.fail_next("503", on="download")
-    http.download(client, url, tmp_path / "x.mp4", media="video", max_bytes=10 << 20, policy=policy)
+    downloads.download(client, url, tmp_path / "x.mp4", media="video", max_bytes=10 << 20, policy=policy)
     assert len(sleeps) == 1
 
 
 def test_sniff() -> None:
-    assert http.sniff(png_bytes()[:64]) == ("image", "image/png")
-    assert http.sniff(mp4_bytes()[:64]) == ("video", "video/mp4")
-    assert http.sniff(wav_bytes()[:64]) == ("audio", "audio/wav")
-    assert http.sniff(b"\xff\xd8\xff\xe0" + bytes(8)) == ("image", "image/jpeg")
-    assert http.sniff(b"RIFF\0\0\0\0WEBPVP8 ") == ("image", "image/webp")
-    assert http.sniff(b"GIF89a....") == ("image", "image/gif")
-    assert http.sniff(b"\x1a\x45\xdf\xa3....") == ("video", "video/webm")
-    assert http.sniff(b"\0\0\0\x14ftypqt  ") == ("video", "video/quicktime")
-    assert http.sniff(b"\0\0\0\x20ftypM4A ") == ("audio", "audio/mp4")
-    assert http.sniff(b"ID3\x04\0") == ("audio", "audio/mpeg")
-    assert http.sniff(b"\xff\xfb\x90\x00") == ("audio", "audio/mpeg")
-    assert http.sniff(b"OggS\0") == ("audio", "audio/ogg")
-    assert http.sniff(b"fLaC\0") == ("audio", "audio/flac")
-    assert http.sniff(b"<html>") is None
+    assert downloads.sniff(png_bytes()[:64]) == ("image", "image/png")
+    assert downloads.sniff(mp4_bytes()[:64]) == ("video", "video/mp4")
+    assert downloads.sniff(wav_bytes()[:64]) == ("audio", "audio/wav")
+    assert downloads.sniff(b"\xff\xd8\xff\xe0" + bytes(8)) == ("image", "image/jpeg")
+    assert downloads.sniff(b"RIFF\0\0\0\0WEBPVP8 ") == ("image", "image/webp")
+    assert downloads.sniff(b"GIF89a....") == ("image", "image/gif")
+    assert downloads.sniff(b"\x1a\x45\xdf\xa3....") == ("video", "video/webm")
+    assert downloads.sniff(b"\0\0\0\x14ftypqt  ") == ("video", "video/quicktime")
+    assert downloads.sniff(b"\0\0\0\x20ftypM4A ") == ("audio", "audio/mp4")
+    assert downloads.sniff(b"ID3\x04\0") == ("audio", "audio/mpeg")
+    assert downloads.sniff(b"\xff\xfb\x90\x00") == ("audio", "audio/mpeg")
+    assert downloads.sniff(b"OggS\0") == ("audio", "audio/ogg")
+    assert downloads.sniff(b"fLaC\0") == ("audio", "audio/flac")
+    assert downloads.sniff(b"<html>") is None
 
 
 def test_no_real_sleeping() -> None:

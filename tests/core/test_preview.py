@@ -10,9 +10,13 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from blender_canvas.providers import preview_media as pm
 from blender_canvas.providers.backend import Backend, BackendError, ErrorKind, JobRequest, JobState, RemoteJob
+from blender_canvas.providers.media_probe import probe
 from blender_canvas.providers.preview import PreviewBackend, label_lines
+from blender_canvas.providers.preview_frames import frame_size
+from blender_canvas.providers.preview_motion import make_animatic, parse_camera
+from blender_canvas.providers.preview_sound import make_voice
+from blender_canvas.providers.preview_stills import make_still, render_plate
 
 LABELS = ["PREVIEW", "Kling 3.0 / O3 · 3.0", "take 1"]
 PROMPT = "a runner jogs left to right along a desert road at dawn, dust in the light"
@@ -47,7 +51,7 @@ def mean_diff(a: np.ndarray, b: np.ndarray) -> float:
     ("bogus", "huge", "image", (1024, 576)),
 ])
 def test_frame_size(ratio: str | None, resolution: str | None, kind: str, expected: tuple[int, int]) -> None:
-    size = pm.frame_size(ratio, resolution, kind)
+    size = frame_size(ratio, resolution, kind)
     assert size == expected
     assert size[0] % 2 == 0 and size[1] % 2 == 0
 
@@ -61,21 +65,21 @@ def test_frame_size(ratio: str | None, resolution: str | None, kind: str, expect
     ("static wide", "static", 1), ("handheld", "handheld", 1), ("something unheard of", "push", 1),
 ])
 def test_parse_camera(clause: str, kind: str, direction: int) -> None:
-    move = pm.parse_camera(clause)
+    move = parse_camera(clause)
     assert (move.kind, move.direction) == (kind, direction)
 
 
 def test_unknown_camera_is_a_slow_push_and_handheld_shakes() -> None:
-    assert pm.parse_camera("").default and pm.parse_camera("").speed < 1
-    assert pm.parse_camera("handheld push in").shake
-    assert pm.parse_camera("slow pan").speed < pm.parse_camera("whip pan").speed
+    assert parse_camera("").default and parse_camera("").speed < 1
+    assert parse_camera("handheld push in").shake
+    assert parse_camera("slow pan").speed < parse_camera("whip pan").speed
 
 
 # --- animatics -----------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("duration", "fps"), [(2.0, 24.0), (1.5, 25.0)])
 def test_animatic_frame_count_rate_duration_codec(tmp_path: Path, duration: float, fps: float) -> None:
-    out = pm.make_animatic(None, PROMPT, "push in", duration, fps, (640, 360), 7, 0, LABELS, tmp_path / "a.mp4")
+    out = make_animatic(None, PROMPT, "push in", duration, fps, (640, 360), 7, 0, LABELS, tmp_path / "a.mp4")
     expected = round(duration * fps)
     assert len(frames_of(out)) == expected
     with av.open(str(out)) as container:
@@ -84,16 +88,16 @@ def test_animatic_frame_count_rate_duration_codec(tmp_path: Path, duration: floa
         assert stream.codec_context.pix_fmt == "yuv420p"
         assert (stream.codec_context.width, stream.codec_context.height) == (640, 360)
         assert float(stream.average_rate or 0) == pytest.approx(fps)
-    info = pm.probe(out)
+    info = probe(out)
     assert info.kind == "video" and info.frames == expected and not info.has_audio
     assert info.duration_s == pytest.approx(expected / fps, abs=1 / fps)
 
 
 def test_takes_differ_and_a_take_rerenders_identically(tmp_path: Path) -> None:
     args = (None, PROMPT, "slow push in", 2.0, 24.0, (640, 360), 11)
-    take0 = pm.make_animatic(*args, 0, LABELS, tmp_path / "t0.mp4")
-    take1 = pm.make_animatic(*args, 1, LABELS, tmp_path / "t1.mp4")
-    again = pm.make_animatic(*args, 0, LABELS, tmp_path / "t0-again.mp4")
+    take0 = make_animatic(*args, 0, LABELS, tmp_path / "t0.mp4")
+    take1 = make_animatic(*args, 1, LABELS, tmp_path / "t1.mp4")
+    again = make_animatic(*args, 0, LABELS, tmp_path / "t0-again.mp4")
     f0, f1 = frames_of(take0), frames_of(take1)
     middle = len(f0) // 2
     assert mean_diff(f0[middle], f1[middle]) > 4.0
@@ -101,10 +105,10 @@ def test_takes_differ_and_a_take_rerenders_identically(tmp_path: Path) -> None:
 
 
 def test_different_prompts_give_different_stills_and_same_inputs_the_same_png(tmp_path: Path) -> None:
-    size = pm.frame_size("16:9", "1K", "image")
-    a = pm.make_still("a red sports car on a wet street at night", 1, size, LABELS, tmp_path / "a.png")
-    b = pm.make_still("a bowl of ramen on a wooden table, steam", 1, size, LABELS, tmp_path / "b.png")
-    a2 = pm.make_still("a red sports car on a wet street at night", 1, size, LABELS, tmp_path / "a2.png")
+    size = frame_size("16:9", "1K", "image")
+    a = make_still("a red sports car on a wet street at night", 1, size, LABELS, tmp_path / "a.png")
+    b = make_still("a bowl of ramen on a wooden table, steam", 1, size, LABELS, tmp_path / "b.png")
+    a2 = make_still("a red sports car on a wet street at night", 1, size, LABELS, tmp_path / "a2.png")
     assert a.read_bytes() == a2.read_bytes()
     with Image.open(a) as ia, Image.open(b) as ib:
         assert ia.size == size
@@ -114,7 +118,7 @@ def test_different_prompts_give_different_stills_and_same_inputs_the_same_png(tm
 def test_still_from_references_uses_them(tmp_path: Path) -> None:
     red = tmp_path / "red.png"
     Image.new("RGB", (300, 200), (230, 20, 20)).save(red)
-    out = pm.make_still("the product", 3, (512, 288), LABELS, tmp_path / "s.png", reference_images=[red])
+    out = make_still("the product", 3, (512, 288), LABELS, tmp_path / "s.png", reference_images=[red])
     with Image.open(out) as img:
         arr = np.asarray(img.convert("RGB")).astype(int)
     corner = arr[int(288 * 0.25):int(288 * 0.4), int(512 * 0.7):int(512 * 0.95)]  # away from stamp and caption
@@ -142,7 +146,7 @@ def _disc(frame: np.ndarray) -> tuple[float, float, int]:
 def test_motion_follows_the_camera_clause(tmp_path: Path, camera: str) -> None:
     size = (480, 270)
     first = _target(tmp_path / "target.png", size)
-    out = pm.make_animatic(first, "", camera, 1.5, 12.0, size, 5, 0, LABELS, tmp_path / "m.mp4")
+    out = make_animatic(first, "", camera, 1.5, 12.0, size, 5, 0, LABELS, tmp_path / "m.mp4")
     frames = frames_of(out)
     x0, y0, a0 = _disc(frames[0])
     x1, y1, a1 = _disc(frames[-1])
@@ -160,20 +164,20 @@ def test_motion_follows_the_camera_clause(tmp_path: Path, camera: str) -> None:
 
 
 def test_the_first_frame_is_the_input_picture(tmp_path: Path) -> None:
-    still = pm.make_still(PROMPT, 9, (640, 360), LABELS, tmp_path / "still.png")
+    still = make_still(PROMPT, 9, (640, 360), LABELS, tmp_path / "still.png")
     plain = tmp_path / "plain.png"
     with Image.open(still) as img:
         img.convert("RGB").save(plain)  # the same pixels without the preview recipe
         reference = np.asarray(img.convert("RGB").resize((64, 36), Image.Resampling.BOX))
     for source in (still, plain):  # a preview still is redrawn from its recipe, any other picture is cover-cropped
-        out = pm.make_animatic(source, "", "push in", 0.5, 12.0, (640, 360), 1, 0, LABELS, tmp_path / "f.mp4")
+        out = make_animatic(source, "", "push in", 0.5, 12.0, (640, 360), 1, 0, LABELS, tmp_path / "f.mp4")
         first = np.asarray(Image.fromarray(frames_of(out)[0]).resize((64, 36), Image.Resampling.BOX))
         assert mean_diff(first, reference) < 10, source.name  # another prompt is ~40 apart
 
 
 def test_orbit_and_handheld_move(tmp_path: Path) -> None:
     for camera in ("orbit", "handheld"):
-        out = pm.make_animatic(None, PROMPT, camera, 1.0, 12.0, (320, 180), 5, 0, LABELS, tmp_path / f"{camera}.mp4")
+        out = make_animatic(None, PROMPT, camera, 1.0, 12.0, (320, 180), 5, 0, LABELS, tmp_path / f"{camera}.mp4")
         frames = frames_of(out)
         assert mean_diff(frames[0], frames[-1]) > 2.0, camera
 
@@ -181,7 +185,7 @@ def test_orbit_and_handheld_move(tmp_path: Path) -> None:
 def test_every_frame_is_stamped(tmp_path: Path) -> None:
     black = tmp_path / "black.png"
     Image.new("RGB", (640, 360), (0, 0, 0)).save(black)
-    out = pm.make_animatic(black, "", "locked off", 1.0, 24.0, (640, 360), 1, 0, LABELS, tmp_path / "s.mp4")
+    out = make_animatic(black, "", "locked off", 1.0, 24.0, (640, 360), 1, 0, LABELS, tmp_path / "s.mp4")
     frames = frames_of(out)
     for frame in (frames[0], frames[-1]):
         centre = frame[130:230, 120:520].astype(int)
@@ -190,8 +194,8 @@ def test_every_frame_is_stamped(tmp_path: Path) -> None:
         assert ((badge[..., 0] > 170) & (badge[..., 1] < 90)).sum() > 200  # the red PREVIEW badge
     timecode = (slice(0, 40), slice(500, 640))
     assert mean_diff(frames[0][timecode], frames[-1][timecode]) > 3  # the timecode runs
-    plain = pm.render_plate(PROMPT, 3, (640, 360))
-    still = pm.make_still(PROMPT, 3, (640, 360), LABELS, tmp_path / "s.png")
+    plain = render_plate(PROMPT, 3, (640, 360))
+    still = make_still(PROMPT, 3, (640, 360), LABELS, tmp_path / "s.png")
     with Image.open(still) as img:
         assert mean_diff(np.asarray(img.convert("RGB"))[130:230, 120:520], np.asarray(plain)[130:230, 120:520]) > 10
 
@@ -209,13 +213,13 @@ def test_voice_length_follows_the_text(tmp_path: Path) -> None:
     twenty = ("Every morning the road is waiting, and every mile you run tells you something new "
               "about who you are today.")
     assert len(twenty.split()) == 20
-    short = pm.make_voice(five, 1, tmp_path / "5.wav")
-    long = pm.make_voice(twenty, 1, tmp_path / "20.wav")
+    short = make_voice(five, 1, tmp_path / "5.wav")
+    long = make_voice(twenty, 1, tmp_path / "20.wav")
     assert _wav_seconds(short) == pytest.approx(5 / 2.6 + 0.4, abs=0.01)
     assert _wav_seconds(long) == pytest.approx(20 / 2.6 + 0.4, abs=0.01)
-    assert _wav_seconds(pm.make_voice("Go.", 1, tmp_path / "1.wav")) == pytest.approx(1.0, abs=0.01)
-    assert pm.make_voice(five, 1, tmp_path / "again.wav").read_bytes() == short.read_bytes()
-    assert pm.make_voice(five, 2, tmp_path / "other.wav").read_bytes() != short.read_bytes()
+    assert _wav_seconds(make_voice("Go.", 1, tmp_path / "1.wav")) == pytest.approx(1.0, abs=0.01)
+    assert make_voice(five, 1, tmp_path / "again.wav").read_bytes() == short.read_bytes()
+    assert make_voice(five, 2, tmp_path / "other.wav").read_bytes() != short.read_bytes()
     with wave.open(str(long)) as wav:
         samples = np.frombuffer(wav.readframes(wav.getnframes()), "<i2").astype(float)
     windows = np.sqrt(np.mean(samples[: len(samples) // 1200 * 1200].reshape(-1, 1200) ** 2, axis=1))
@@ -223,13 +227,13 @@ def test_voice_length_follows_the_text(tmp_path: Path) -> None:
 
 
 def test_talking_shot_is_as_long_as_its_audio(tmp_path: Path) -> None:
-    voice = pm.make_voice("Built for the long run, every single day.", 4, tmp_path / "vo.wav")
+    voice = make_voice("Built for the long run, every single day.", 4, tmp_path / "vo.wav")
     audio_s = _wav_seconds(voice)
     portrait = tmp_path / "face.png"
     Image.new("RGB", (512, 512), (150, 120, 100)).save(portrait)
-    out = pm.make_animatic(portrait, "", "static", 5.0, 24.0, (360, 360), 2, 0, LABELS, tmp_path / "talk.mp4",
-                           audio=voice)
-    info = pm.probe(out)
+    out = make_animatic(portrait, "", "static", 5.0, 24.0, (360, 360), 2, 0, LABELS, tmp_path / "talk.mp4",
+                        audio=voice)
+    info = probe(out)
     assert info.has_audio and info.audio_codec == "aac"
     assert info.frames == round(audio_s * 24)
     assert info.duration_s == pytest.approx(audio_s, abs=1 / 24)
@@ -264,7 +268,7 @@ def test_backend_submit_poll_fetch_lands_the_file_atomically(tmp_path: Path) -> 
     dest = tmp_path / "takes" / "wide" / "take-1.mp4"
     assert backend.fetch(job, artifact, dest) == dest
     assert sorted(p.name for p in dest.parent.iterdir()) == ["take-1.mp4"]  # no temp file left beside it
-    info = pm.probe(dest)
+    info = probe(dest)
     assert (info.width, info.height, info.frames) == (360, 640, 24)
     assert backend.cancel(job) is False
     # a restart that finds the work file gone renders it again, identically
@@ -279,7 +283,7 @@ def test_backend_serves_images_voices_avatars_and_video_to_video(tmp_path: Path)
     image_req = _request(tmp_path, job_id="img", model="nano-banana-2", variant="standard", media="image",
                          params={"aspect_ratio": "1:1", "resolution": "4K"}, model_label="Nano Banana 2")
     still = backend.poll(backend.submit(image_req)).artifacts[0]
-    assert still.media == "image" and pm.probe(still.path).width == 1024  # type: ignore[arg-type]
+    assert still.media == "image" and probe(still.path).width == 1024  # type: ignore[arg-type]
     voice_req = _request(tmp_path, job_id="vo", model="elevenlabs", variant="v3", media="audio",
                          params={"text": "Built for the long run."}, prompt="")
     voice = backend.poll(backend.submit(voice_req)).artifacts[0]
@@ -287,12 +291,12 @@ def test_backend_serves_images_voices_avatars_and_video_to_video(tmp_path: Path)
     voice_s = _wav_seconds(voice.path)
     avatar_req = _request(tmp_path, job_id="hook", model="kling-avatar", variant="std", params={},
                           inputs={"image": [still.path], "audio": [voice.path]})
-    avatar = pm.probe(backend.poll(backend.submit(avatar_req)).artifacts[0].path)  # type: ignore[arg-type]
+    avatar = probe(backend.poll(backend.submit(avatar_req)).artifacts[0].path)  # type: ignore[arg-type]
     assert avatar.has_audio and (avatar.width, avatar.height) == (360, 360)  # framing follows the square still
     assert avatar.duration_s == pytest.approx(voice_s, abs=1 / 24)
     v2v_req = _request(tmp_path, job_id="aleph", model="runway-aleph", variant="aleph2", params={},
                        inputs={"video": [tmp_path / "work" / "hook.mp4"]})
-    v2v = pm.probe(backend.poll(backend.submit(v2v_req)).artifacts[0].path)  # type: ignore[arg-type]
+    v2v = probe(backend.poll(backend.submit(v2v_req)).artifacts[0].path)  # type: ignore[arg-type]
     assert not v2v.has_audio and v2v.duration_s == pytest.approx(voice_s, abs=1 / 24)
     assert label_lines(avatar_req) == ["PREVIEW", "Kling 3.0 / O3 · std", "take 1"]
 

@@ -1,0 +1,73 @@
+"""What a media file is: :class:`MediaInfo` and :func:`probe`, read with Pillow (stills) or PyAV (video, audio).
+
+Used by the offline preview backend and by the engine to describe inputs and results; needs no network and no bpy.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import av
+from PIL import Image
+from pydantic import BaseModel, ConfigDict
+
+MediaKind = Literal["image", "video", "audio"]
+
+
+# --- probing -------------------------------------------------------------------------------------------------------
+
+class MediaInfo(BaseModel):
+    """What a media file is: its kind, size, length, rate and streams."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: MediaKind
+    width: int | None = None
+    height: int | None = None
+    duration_s: float | None = None
+    fps: float | None = None
+    frames: int | None = None  # where the container states it (MP4 does); None otherwise
+    has_audio: bool = False
+    video_codec: str | None = None
+    audio_codec: str | None = None
+    sample_rate: int | None = None
+
+
+def _stream_seconds(stream: av.stream.Stream, fallback: float | None) -> float | None:
+    if stream.duration is not None and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    return fallback
+
+
+def probe(path: Path) -> MediaInfo:
+    """Describe a still (with Pillow) or a video or audio file (with PyAV); ValueError when it is neither."""
+    path = Path(path)
+    try:
+        with Image.open(path) as img:
+            frames = int(getattr(img, "n_frames", 1))
+            return MediaInfo(kind="image", width=img.width, height=img.height, frames=frames)
+    except (OSError, Image.DecompressionBombError, SyntaxError):
+        pass
+    try:
+        container = av.open(str(path))
+    except av.FFmpegError as exc:
+        raise ValueError(f"{path.name} is not a still, video or audio file PyAV or Pillow can read: {exc}") from exc
+    with container:
+        videos = [s for s in container.streams.video if not (s.disposition & av.stream.Disposition.attached_pic)]
+        audios = list(container.streams.audio)
+        container_s = container.duration / 1_000_000 if container.duration is not None else None
+        audio_codec = audios[0].codec_context.name if audios else None
+        sample_rate = audios[0].codec_context.sample_rate if audios else None
+        if videos:
+            video = videos[0]
+            fps = float(video.average_rate) if video.average_rate else None
+            return MediaInfo(kind="video", width=video.codec_context.width, height=video.codec_context.height,
+                             duration_s=_stream_seconds(video, container_s), fps=fps, frames=video.frames or None,
+                             has_audio=bool(audios), video_codec=video.codec_context.name, audio_codec=audio_codec,
+                             sample_rate=sample_rate)
+        if audios:
+            duration = _stream_seconds(audios[0], container_s)
+            return MediaInfo(kind="audio", duration_s=duration, has_audio=True, audio_codec=audio_codec,
+                             sample_rate=sample_rate)
+    raise ValueError(f"{path.name} has no video or audio stream")

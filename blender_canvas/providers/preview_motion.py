@@ -1,0 +1,406 @@
+"""Preview animatics: camera clauses parsed into moves, and H.264 MP4s whose virtual camera makes that move over a
+plate built from the first frame (or the prompt), optionally timed to and muxed with a voice track.
+
+Frames are cut from the plate with Pillow's affine resampling (never per-pixel Python loops) and encoded with a fast
+x264 preset through PyAV, so a dozen 5 s takes take seconds.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Literal
+
+import av
+import numpy as np
+from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageOps
+
+from .preview_frames import Size, _font, _overlay_parts, _rng, _stamp_overlay, _text_size
+from .preview_sound import AUDIO_RATE, _audio_frames, _levels, read_audio
+from .preview_stills import _cover, _plate, _preview_recipe
+
+X264_OPTIONS = {"preset": "ultrafast", "crf": "23"}
+
+
+# --- camera moves ------------------------------------------------------------------------------------------------
+
+MoveKind = Literal["push", "pull", "pan", "tilt", "orbit", "static", "handheld"]
+
+
+@dataclass(frozen=True)
+class CameraMove:
+    """A parsed camera clause: the move, its direction (+1 right / up / in), a speed factor and handheld shake."""
+
+    kind: MoveKind
+    direction: int = 1
+    speed: float = 1.0
+    shake: bool = False
+    default: bool = False  # nothing recognised: a slow push in
+
+
+_MOVE_PATTERNS: tuple[tuple[MoveKind, str], ...] = (
+    ("orbit", r"\b(?:orbit\w*|360|arc(?:s|ing|ed)?|circl\w*\s+(?:around|round)|revolv\w*|rotat\w*\s+around)\b"),
+    ("pull", r"\b(?:pull\w*[\s-]*(?:out|back|away)|dolly\w*[\s-]*(?:out|back\w*)|zoom\w*[\s-]*out|"
+             r"track\w*[\s-]*(?:out|back)|truck\w*[\s-]*out|push\w*[\s-]*out|retreat\w*)\b"),
+    ("push", r"\b(?:push\w*[\s-]*(?:in|forward)|dolly\w*[\s-]*(?:in|forward)|zoom\w*[\s-]*in|crash[\s-]*zoom|"
+             r"creep\w*[\s-]*in|move\w*[\s-]*in|track\w*[\s-]*in|close[\s-]*in)\b"),
+    ("pan", r"\b(?:(?:whip[\s-]*)?pan(?:s|ning|ned)?|track(?:s|ing)?|follow\w*|truck\w*|crab\w*|lateral)\b"),
+    ("tilt", r"\b(?:tilt\w*|crane\w*|pedestal\w*|boom\w*|jib\w*)\b"),
+    ("static", r"\b(?:static|locked[\s-]*(?:off|down)?|lock[\s-]*off|still|tripod|fixed|no camera move\w*)\b"),
+)
+_HANDHELD = r"\b(?:hand[\s-]*held|shaky|shaking|documentary|run[\s-]*and[\s-]*gun|wobbl\w*)\b"
+
+
+def parse_camera(text: str) -> CameraMove:
+    """Read a camera clause ("slow push in", "pan left", "orbit", "handheld", ...) into a ``CameraMove``.
+
+    The earliest recognised move wins; "pan" alone pans right, "tilt" alone tilts up; "handheld" adds a seeded shake
+    to any move; "slow" / "fast" scale the speed. Nothing recognised means a slow push in.
+    """
+    lowered = text.lower()
+    speed = 1.0
+    if re.search(r"\b(?:slow\w*|gentl\w*|subtle|creep\w*|gradual\w*)\b", lowered):
+        speed = 0.65
+    if re.search(r"\b(?:fast|quick\w*|rapid\w*|whip|crash|swift\w*)\b", lowered):
+        speed = 1.5
+    shake = re.search(_HANDHELD, lowered) is not None
+    found: list[tuple[int, MoveKind, re.Match[str]]] = []
+    for kind, pattern in _MOVE_PATTERNS:
+        match = re.search(pattern, lowered)
+        if match:
+            found.append((match.start(), kind, match))
+    if not found:
+        if shake:
+            return CameraMove("handheld", speed=speed, shake=True)
+        return CameraMove("push", speed=0.55, default=True)
+    _, kind, match = min(found, key=lambda item: item[0])
+    after = lowered[match.start():match.start() + 48]
+    direction = 1
+    if kind in ("pan", "orbit"):
+        side = re.search(r"\b(left|right|counter[\s-]*clockwise|anti[\s-]*clockwise|clockwise)\b", after)
+        if side and (side.group(1) == "left" or "counter" in side.group(1) or "anti" in side.group(1)):
+            direction = -1
+    elif kind == "tilt":
+        side = re.search(r"\b(up|down|upward\w*|downward\w*|rise\w*|descend\w*|lower\w*)\b", after)
+        if side and side.group(1).startswith(("down", "descend", "lower")):
+            direction = -1
+    if kind == "static" and shake:
+        return CameraMove("handheld", speed=speed, shake=True)
+    return CameraMove(kind, direction=direction, speed=speed, shake=shake)
+
+
+def _ease(name: int) -> Callable[[float], float]:
+    def smoothstep(t: float) -> float:
+        return t * t * (3 - 2 * t)
+
+    def cubic(t: float) -> float:
+        return 4 * t ** 3 if t < 0.5 else 1 - (-2 * t + 2) ** 3 / 2
+
+    def sine(t: float) -> float:
+        return -(math.cos(math.pi * t) - 1) / 2
+
+    def out_quad(t: float) -> float:
+        return 1 - (1 - t) * (1 - t)
+
+    return (smoothstep, cubic, sine, out_quad)[name % 4]
+
+
+@dataclass(frozen=True)
+class _View:
+    """Where the virtual camera looks: centre (u, v) in home-frame units (0.5, 0.5 = home centre) and zoom."""
+
+    u: float = 0.5
+    v: float = 0.5
+    zoom: float = 1.0
+
+
+@dataclass(frozen=True)
+class _TakeStyle:
+    amplitude: float
+    ease: Callable[[float], float]
+    delay: float
+    offset_u: float
+    offset_v: float
+    shake_phase: tuple[float, ...]
+
+
+def _take_style(seed: int, take: int) -> _TakeStyle:
+    rng = _rng("take", seed, take)
+    offset_scale = 0.0 if take == 0 else 0.04
+    return _TakeStyle(
+        amplitude=float(rng.uniform(0.75, 1.3)),
+        ease=_ease(int(rng.integers(0, 4))),
+        delay=float(rng.uniform(0.0, 0.18)),
+        offset_u=float(rng.uniform(-1, 1)) * offset_scale,
+        offset_v=float(rng.uniform(-1, 1)) * offset_scale,
+        shake_phase=tuple(float(x) for x in rng.uniform(0, 2 * math.pi, 9)),
+    )
+
+
+def _shake(style: _TakeStyle, seconds: float) -> tuple[float, float, float]:
+    """A smooth seeded wobble of position and zoom: a few incommensurate sines."""
+    p = style.shake_phase
+    du = 0.007 * math.sin(2 * math.pi * 0.9 * seconds + p[0]) + 0.004 * math.sin(2 * math.pi * 2.3 * seconds + p[1])
+    dv = 0.007 * math.sin(2 * math.pi * 0.7 * seconds + p[2]) + 0.004 * math.sin(2 * math.pi * 2.9 * seconds + p[3])
+    dz = 0.006 * math.sin(2 * math.pi * 0.5 * seconds + p[4]) + 0.003 * math.sin(2 * math.pi * 1.7 * seconds + p[5])
+    return du, dv, dz
+
+
+def _views(move: CameraMove, style: _TakeStyle, t: float, seconds: float) -> tuple[_View, _View | None]:
+    """The background view at time ``t`` (0..1), and for an orbit the foreground layer's view."""
+    progress = style.ease(min(1.0, max(0.0, (t - style.delay) / (1 - style.delay))))
+    amp = min(1.35, move.speed * style.amplitude)  # the plate's margin holds moves up to this size
+    u0, v0 = 0.5 + style.offset_u, 0.5 + style.offset_v
+    fg: _View | None = None
+    if move.kind == "push":
+        view = _View(u0 + style.offset_u * progress, v0 + style.offset_v * progress,
+                     zoom=1.0 + 0.38 * amp * progress)
+    elif move.kind == "pull":
+        view = _View(u0, v0, zoom=1.0 / (1.0 + 0.38 * amp * progress))
+    elif move.kind == "pan":
+        view = _View(u0 + move.direction * 0.3 * amp * progress, v0, zoom=1.04)
+    elif move.kind == "tilt":
+        view = _View(u0, v0 - move.direction * 0.28 * amp * progress, zoom=1.04)
+    elif move.kind == "orbit":
+        swing = move.direction * 0.12 * amp * progress
+        wobble = 0.05 * math.sin(math.pi * progress)
+        view = _View(u0 + swing, v0, zoom=1.06 + wobble * 0.5)
+        fg = _View(u0 - swing * 0.5, v0, zoom=1.1 + wobble)
+    else:  # static and handheld: the camera stays on the home frame
+        view = _View(0.5, 0.5, zoom=1.06 if move.kind == "handheld" else 1.0)
+    if move.shake or move.kind == "handheld":
+        du, dv, dz = _shake(style, seconds)
+        view = _View(view.u + du, view.v + dv, view.zoom * (1.03 + dz))
+        if fg is not None:
+            fg = _View(fg.u + du, fg.v + dv, fg.zoom * (1.03 + dz))
+    return view, fg
+
+
+@dataclass(frozen=True)
+class _World:
+    image: Image.Image  # the plate the camera moves over
+    home: tuple[int, int, int, int]  # the box of the first frame inside it
+    subject_mask: Image.Image  # L: the central subject region (for the orbit's foreground layer)
+
+    def without_subject(self) -> _World:
+        """The plate with the subject region smeared out: the far layer of an orbit's parallax, so the subject
+        does not show twice when the near layer slides over it."""
+        hw = self.home[2] - self.home[0]
+        smeared = self.image.filter(ImageFilter.BoxBlur(radius=max(4, hw // 14)))
+        far = self.image.copy()
+        far.paste(smeared, (0, 0), self.subject_mask)
+        return _World(far, self.home, self.subject_mask)
+
+    @property
+    def subject_bbox(self) -> tuple[int, int, int, int]:
+        return self.subject_mask.getbbox() or (0, 0, *self.subject_mask.size)
+
+
+PLATE_DETAIL = 1.2  # plate pixels per output pixel: pushes in up to ~1.2x stay sharp
+PLATE_MARGIN = 0.42  # extra plate around the home frame on each side, in home-frame units
+
+
+def _world_from_image(image: Image.Image, size: Size) -> _World:
+    """The input picture cover-cropped to the frame, surrounded by a blurred, darkened mirror of itself."""
+    hw, hh = round(size[0] * PLATE_DETAIL), round(size[1] * PLATE_DETAIL)
+    home_img = _cover(image, (hw, hh))
+    mx, my = round(hw * PLATE_MARGIN), round(hh * PLATE_MARGIN)
+    small = home_img.resize((max(8, hw // 4), max(8, hh // 4)), Image.Resampling.BILINEAR)
+    arr = np.asarray(small)
+    pad = ((max(1, my // 4), max(1, my // 4)), (max(1, mx // 4), max(1, mx // 4)), (0, 0))
+    mirrored = np.pad(arr, pad, mode="symmetric")
+    ext = Image.fromarray(mirrored).resize((hw + 2 * mx, hh + 2 * my), Image.Resampling.BILINEAR)
+    ext = ext.filter(ImageFilter.GaussianBlur(radius=max(2, min(hw, hh) / 60)))
+    ext = Image.blend(ext, Image.new("RGB", ext.size, (18, 18, 22)), 0.45)
+    ext.paste(home_img, (mx, my))
+    home = (mx, my, mx + hw, my + hh)
+    return _World(ext, home, _subject_mask(ext.size, home))
+
+
+def _world_from_prompt(prompt: str, seed: int, size: Size, references: Sequence[Path]) -> _World:
+    if references:
+        return _world_from_image(_plate(prompt, seed, size, (0, 0, *size), references), size)
+    hw, hh = round(size[0] * PLATE_DETAIL), round(size[1] * PLATE_DETAIL)
+    mx, my = round(hw * PLATE_MARGIN), round(hh * PLATE_MARGIN)
+    world_size = (hw + 2 * mx, hh + 2 * my)
+    home = (mx, my, mx + hw, my + hh)
+    return _World(_plate(prompt, seed, world_size, home), home, _subject_mask(world_size, home))
+
+
+def _subject_mask(size: Size, home: tuple[int, int, int, int]) -> Image.Image:
+    hx0, hy0, hx1, hy1 = home
+    hw, hh = hx1 - hx0, hy1 - hy0
+    mask = Image.new("L", size, 0)
+    ImageDraw.Draw(mask).ellipse((hx0 + hw * 0.28, hy0 + hh * 0.26, hx0 + hw * 0.72, hy0 + hh * 1.05), fill=255)
+    return mask.filter(ImageFilter.GaussianBlur(radius=min(hw, hh) * 0.05))
+
+
+def _box(world: _World, view: _View) -> tuple[float, float, float, float]:
+    """The plate region this view sees, kept inside the plate."""
+    hx0, hy0, hx1, hy1 = world.home
+    half_w = (hx1 - hx0) / 2 / max(view.zoom, 1e-3)
+    half_h = (hy1 - hy0) / 2 / max(view.zoom, 1e-3)
+    pw, ph = world.image.size
+    half_w, half_h = min(half_w, pw / 2), min(half_h, ph / 2)
+    cx = min(max(hx0 + view.u * (hx1 - hx0), half_w), pw - half_w)
+    cy = min(max(hy0 + view.v * (hy1 - hy0), half_h), ph - half_h)
+    return (cx - half_w, cy - half_h, cx + half_w, cy + half_h)
+
+
+def _render_view(world: _World, view: _View, size: Size, fg: _View | None,
+                 far: _World | None = None) -> Image.Image:
+    """One frame of the move: a box of the plate resampled to the frame (plus the orbit's foreground layer)."""
+    frame = (far or world).image.resize(size, Image.Resampling.BILINEAR, box=_box(world, view))
+    if fg is not None:  # only the part of the frame the subject mask covers is resampled twice
+        bx0, by0, bx1, by1 = _box(world, fg)
+        sx, sy = size[0] / (bx1 - bx0), size[1] / (by1 - by0)
+        mx0, my0, mx1, my1 = world.subject_bbox
+        ox0, oy0 = max(0, math.floor((mx0 - bx0) * sx)), max(0, math.floor((my0 - by0) * sy))
+        ox1, oy1 = min(size[0], math.ceil((mx1 - bx0) * sx)), min(size[1], math.ceil((my1 - by0) * sy))
+        if ox1 - ox0 >= 2 and oy1 - oy0 >= 2:
+            sub = (bx0 + ox0 / sx, by0 + oy0 / sy, bx0 + ox1 / sx, by0 + oy1 / sy)
+            part = (ox1 - ox0, oy1 - oy0)
+            layer = world.image.resize(part, Image.Resampling.BILINEAR, box=sub)
+            mask = world.subject_mask.resize(part, Image.Resampling.BILINEAR, box=sub)
+            frame.paste(layer, (ox0, oy0), mask)
+    return frame
+
+
+# --- animatics -----------------------------------------------------------------------------------------------------
+
+def _draw_talking(draw: ImageDraw.ImageDraw, size: Size, level: float) -> None:
+    """A mouth that opens with the loudness, and a level meter beside it, in a badge above the caption."""
+    w, h = size
+    short = min(w, h)
+    bw, bh = short * 0.42, short * 0.17
+    x0, y0 = w - bw - short * 0.03, h - bh - short * 0.03
+    draw.rounded_rectangle((x0, y0, x0 + bw, y0 + bh), radius=bh * 0.25, fill=(0, 0, 0, 170))
+    mx, my = x0 + bh * 0.75, y0 + bh / 2
+    mw = bh * 0.5
+    opening = 0.05 + 0.4 * level
+    draw.ellipse((mx - mw, my - bh * opening, mx + mw, my + bh * opening), fill=(90, 10, 20, 255),
+                 outline=(235, 90, 100, 255), width=max(2, round(bh / 18)))
+    bars = 7
+    gap = bw * 0.02
+    left = x0 + bh * 1.5
+    bar_w = (x0 + bw - bh * 0.25 - left - gap * (bars - 1)) / bars
+    for k in range(bars):
+        lit = level * bars > k + 0.15
+        colour = (90, 220, 120, 255) if k < 5 else (240, 200, 60, 255)
+        top = y0 + bh * (0.8 - 0.6 * (k + 1) / bars)
+        bx = left + k * (bar_w + gap)
+        draw.rectangle((bx, top, bx + bar_w, y0 + bh * 0.8), fill=colour if lit else (70, 70, 70, 255))
+
+def _timecode(index: int, fps: float) -> str:
+    whole = max(1, round(fps))
+    seconds, frame = divmod(index, whole)
+    minutes, seconds = divmod(seconds, 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours:02d}:{minutes:02d}:{seconds:02d}:{frame:02d}"
+
+
+def _rate(fps: float) -> Fraction:
+    return Fraction(fps).limit_denominator(1001)
+
+
+def make_animatic(first_frame: Path | Image.Image | None, prompt: str, camera: str, duration_s: float, fps: float,
+                  size: Size, seed: int, take: int, label_lines: Sequence[str], out_path: Path,
+                  audio: Path | None = None) -> Path:
+    """An H.264 (yuv420p) MP4 animatic whose camera move follows ``camera``.
+
+    It has exactly ``round(duration_s * fps)`` frames at ``size`` and ``fps``; with ``audio`` the clip is as long as
+    the audio instead (to the nearest frame), the audio is muxed as AAC and a mouth / level badge moves with its
+    loudness. The first frame is ``first_frame`` cover-cropped to ``size`` (or a still generated from the prompt);
+    the seed and take vary the speed, easing and start of the move. Every frame carries "PREVIEW", the label lines
+    and a running timecode.
+    """
+    width, height = size
+    if width % 2 or height % 2 or width < 16 or height < 16:
+        raise ValueError(f"frame size must be even and at least 16x16, got {width}x{height}")
+    if fps <= 0:
+        raise ValueError(f"fps must be positive, got {fps}")
+    samples: np.ndarray | None = None
+    if audio is not None:
+        samples = read_audio(Path(audio))
+        duration_s = len(samples) / AUDIO_RATE
+    frames = max(1, round(duration_s * fps))
+    if isinstance(first_frame, Image.Image):
+        world = _world_from_image(first_frame, size)
+    elif first_frame is not None:
+        with Image.open(Path(first_frame)) as opened:
+            recipe = _preview_recipe(opened)
+            if recipe is not None:  # a preview still is redrawn: no stamp in the moving picture, content off-frame
+                world = _world_from_prompt(recipe[0], recipe[1], size, recipe[2])
+            else:
+                world = _world_from_image(ImageOps.exif_transpose(opened).convert("RGB"), size)
+    else:
+        world = _world_from_prompt(prompt, seed, size, ())
+    move = parse_camera(camera or prompt)
+    far = world.without_subject() if move.kind == "orbit" else None
+    style = _take_style(seed, take)
+    overlay = _overlay_parts(_stamp_overlay(size, label_lines))
+    levels = _levels(samples, AUDIO_RATE, frames, fps) if samples is not None else None
+    grain: list[Image.Image] = []
+    if move.kind == "static" and not move.shake:
+        rng = _rng("grain", seed, take)
+        for _ in range(4):
+            noise = np.clip(rng.normal(128, 6, (height, width, 1)), 0, 255).astype(np.uint8)
+            grain.append(Image.fromarray(np.repeat(noise, 3, axis=2), "RGB"))
+    last: tuple[_View, _View | None, Image.Image] | None = None
+    short = min(width, height)
+    tc_font = _font(max(9, round(short * 0.045)))
+    pad = max(3, round(short * 0.018))
+
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    rate = _rate(fps)
+    with av.open(str(out_path), "w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=rate, options=dict(X264_OPTIONS))
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.codec_context.time_base = 1 / rate
+        astream = container.add_stream("aac", rate=AUDIO_RATE, layout="mono") if samples is not None else None
+        for index in range(frames):
+            t = index / (frames - 1) if frames > 1 else 0.0
+            view, fg = _views(move, style, t, index / fps)
+            if last is not None and last[0] == view and last[1] == fg:
+                image = last[2].copy()
+            else:
+                image = _render_view(world, view, size, fg, far)
+                last = (view, fg, image.copy())
+            if grain:  # a locked-off shot: film grain and a faint exposure flicker
+                flicker = 4.0 * math.sin(index * 2.1 + seed % 7) + 3.0 * math.sin(index * 0.77)
+                image = ImageChops.add(image, grain[index % len(grain)], scale=1.0, offset=round(flicker) - 128)
+            for corner, part in overlay:
+                image.paste(part, corner, part)
+            draw = ImageDraw.Draw(image, "RGBA")
+            code = _timecode(index, fps)
+            tw, th = _text_size(draw, "00:00:00:00", tc_font)
+            draw.rounded_rectangle((width - tw - pad * 3, pad, width - pad, pad * 3 + th), radius=pad,
+                                   fill=(0, 0, 0, 170))
+            draw.text((width - tw - pad * 2, pad * 2), code, font=tc_font, fill=(255, 255, 255, 255), anchor="lt")
+            if levels is not None:
+                _draw_talking(draw, size, float(levels[index]))
+            frame = av.VideoFrame.from_ndarray(np.asarray(image), format="rgb24")
+            frame.pts = index
+            frame.time_base = 1 / rate
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+        if astream is not None and samples is not None:
+            for audio_frame in _audio_frames(samples, AUDIO_RATE):
+                container.mux(astream.encode(audio_frame))
+            container.mux(astream.encode(None))
+    return out_path
+
+
+def read_first_frame(path: Path) -> Image.Image:
+    """The first decodable frame of a video file as an RGB image."""
+    with av.open(str(path)) as container:
+        if not container.streams.video:
+            raise ValueError(f"{Path(path).name} has no video stream")
+        for frame in container.decode(video=0):
+            return frame.to_image().convert("RGB")
+    raise ValueError(f"{Path(path).name} has no decodable video frame")

@@ -1,0 +1,98 @@
+"""Send to VSE, Render Cut and Export Timeline: the finishing room's operators."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import bpy
+
+from ..engine.document import SequenceNode
+from ..engine.otio_export import write_otio
+from ..engine.timeline import Timeline, TimelineError, build_timeline
+from ..operators.bridge import session_for
+from ..operators.render import CanvasActionError, active_tree, base_dir, tree_canvas
+from .build import send_to_vse, sequencer_scene
+from .render import configure_output
+
+OperatorResult = set[Literal["RUNNING_MODAL", "CANCELLED", "FINISHED", "PASS_THROUGH", "INTERFACE"]]
+
+
+def timeline_for(tree: Any, node_name: str) -> Timeline:
+    canvas = tree_canvas(tree)
+    sequences = [n for n in canvas.nodes if isinstance(n, SequenceNode)]
+    sequence = next((n for n in sequences if n.id == node_name), sequences[0] if sequences and not node_name else None)
+    if sequence is None:
+        raise CanvasActionError(f"No Sequence node named '{node_name}'" if node_name else "The canvas has no "
+                                "Sequence node: add one (Shift+A ▸ Sequence) and wire the shots into it")
+    try:
+        return build_timeline(canvas, sequence, session_for(tree).ledger, base_dir())
+    except TimelineError as error:
+        raise CanvasActionError(str(error)) from error
+
+
+class _SequenceOperator(bpy.types.Operator):
+    bl_options = {"REGISTER", "UNDO"}
+
+    tree_name: bpy.props.StringProperty(options={"SKIP_SAVE"})
+    node_name: bpy.props.StringProperty(name="Sequence", options={"SKIP_SAVE"})
+
+    def execute(self, context: Any) -> OperatorResult:
+        try:
+            timeline = timeline_for(active_tree(context, self.tree_name), self.node_name)
+            return self.act(context, timeline)
+        except CanvasActionError as error:
+            self.report({"ERROR"}, str(error))
+            return {"CANCELLED"}
+
+    def act(self, context: Any, timeline: Timeline) -> OperatorResult:
+        raise NotImplementedError
+
+
+class CANVAS_OT_send_to_vse(_SequenceOperator):
+    """Lay the chosen takes out as strips in the sequencer (again: swap changed takes in place)"""
+
+    bl_idname = "canvas.send_to_vse"
+    bl_label = "Send to VSE"
+
+    def act(self, context: Any, timeline: Timeline) -> OperatorResult:
+        report = send_to_vse(sequencer_scene(context), timeline)
+        verb = "Built" if report.rebuilt else f"Swapped {len(report.swapped)}, kept {report.kept}"
+        self.report({"INFO"}, f"{verb}: {len(timeline.shots)} shot(s), {timeline.seconds:.1f} s")
+        return {"FINISHED"}
+
+
+class CANVAS_OT_render_cut(_SequenceOperator):
+    """Send the cut to the VSE and render it to an MP4 (H.264 + AAC) with Blender's own FFmpeg"""
+
+    bl_idname = "canvas.render_cut"
+    bl_label = "Render Cut"
+
+    filepath: bpy.props.StringProperty(subtype="FILE_PATH", default="//final.mp4")
+
+    def act(self, context: Any, timeline: Timeline) -> OperatorResult:
+        scene = sequencer_scene(context)
+        send_to_vse(scene, timeline)
+        configure_output(scene, Path(bpy.path.abspath(self.filepath)))
+        # INVOKE_DEFAULT shows Blender's render window with its progress; headless runs render blocking
+        mode = "INVOKE_DEFAULT" if not bpy.app.background else "EXEC_DEFAULT"
+        bpy.ops.render.render(mode, animation=True, scene=scene.name)
+        return {"FINISHED"}
+
+
+class CANVAS_OT_export_timeline(_SequenceOperator):
+    """Write the cut as OpenTimelineIO (.otio) to conform in Resolve or Premiere"""
+
+    bl_idname = "canvas.export_timeline"
+    bl_label = "Export Timeline (.otio)"
+
+    filepath: bpy.props.StringProperty(subtype="FILE_PATH", default="//cut.otio")
+
+    def act(self, context: Any, timeline: Timeline) -> OperatorResult:
+        path = Path(bpy.path.abspath(self.filepath))
+        write_otio(timeline, path, timeline.sequence_id)
+        self.report({"INFO"}, f"Wrote {path}")
+        return {"FINISHED"}
+
+
+CLASSES: tuple[type, ...] = (CANVAS_OT_send_to_vse, CANVAS_OT_render_cut, CANVAS_OT_export_timeline)
