@@ -201,8 +201,8 @@ def send_to_vse(scene: Any, timeline: Timeline) -> SendReport:
 
 
 def _swap_changed(editor: Any, timeline: Timeline, report: SendReport) -> None:
-    strips = _ours(editor, timeline.sequence_id)
     for shot in timeline.shots:
+        strips = _ours(editor, timeline.sequence_id)  # fresh each time: a swap removes strips
         olds = [s for s in strips if s.get(ROLE) in ("shot", "shot_sound") and s.get(INDEX) == shot.index]
         movie = next((s for s in olds if s.get(ROLE) == "shot"), None)
         if movie is not None and movie.get(TAKE) == shot.take_id:
@@ -213,7 +213,7 @@ def _swap_changed(editor: Any, timeline: Timeline, report: SendReport) -> None:
             editor.strips.remove(old)
         _shot_strips(editor, timeline, shot, frame_start=position[0], offsets=position[1])
         report.swapped.append(shot.node_id)
-    for sound in [s for s in strips if s.get(ROLE) == "sound"]:
+    for sound in [s for s in _ours(editor, timeline.sequence_id) if s.get(ROLE) == "sound"]:
         placement = timeline.sounds[sound.get(INDEX)] if 0 <= sound.get(INDEX, -1) < len(timeline.sounds) else None
         if placement is not None and placement.take_id != sound.get(TAKE):
             start, channel = sound.frame_start, sound.channel
