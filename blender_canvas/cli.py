@@ -127,9 +127,11 @@ def cmd_estimate(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from .demo import DEMO_CANVAS
+    from .demo import DEMO_CANVAS, write_logo
 
-    return _headless(lambda h: h.run(None, Path(args.out), data=DEMO_CANVAS, draft=True))
+    out = Path(args.out)
+    write_logo(out / "assets" / "logo.png")
+    return _headless(lambda h: h.run(None, out, data=DEMO_CANVAS, draft=True))
 
 
 def _budget(text: str) -> float:

@@ -1,12 +1,14 @@
-"""The built-in demo: a bake-off on the offline preview backend, no key and no network needed."""
+"""The built-in demo, on the offline preview backend (no key, no network): a four-model bake-off, and the seed's
+product-launch film (environmental opener, product hero, spoken hook, finale, logo end card, one grade)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 DEMO_CANVAS: dict[str, Any] = {
     "version": 1,
-    "title": "Demo bake-off: one still, one shot-list prompt, four video models, three takes each",
+    "title": "Demo: a four-model bake-off and a product-launch film",
     "draft": True,
     "defaults": {"aspect_ratio": "16:9", "duration_s": 4, "seed": 7, "fps": 24},
     "nodes": [
@@ -24,5 +26,43 @@ DEMO_CANVAS: dict[str, Any] = {
          "inputs": {"image": "still", "shot": "shot"}, "prompt": {"camera": "orbit around her"}},
         {"id": "veo", "kind": "video", "model": "veo-3.1", "variant": "standard", "takes": 3,
          "inputs": {"image": "still", "shot": "shot"}, "prompt": {"camera": "slow pull out"}},
+        # the product-launch film
+        {"id": "product", "kind": "image", "model": "gpt-image-2",
+         "prompt": {"subject": "a matte-black insulated bottle with a small white logo on a stone plinth",
+                    "lighting": "soft front key plus rim light", "atmosphere": "clean studio, warm grey"}},
+        {"id": "spokes", "kind": "image", "model": "nano-banana-2",
+         "prompt": {"subject": "a friendly spokesperson in a warm grey sweater, chest-up portrait",
+                    "lighting": "soft front key"}},
+        {"id": "opener", "kind": "video", "model": "veo-3.1", "variant": "fast",
+         "prompt": {"subject": "a city rooftop at dawn", "action": "first light spreads over the skyline",
+                    "camera": "wide aerial drift, pan right", "atmosphere": "haze over the river"}},
+        {"id": "hero", "kind": "video", "model": "seedance-2", "variant": "pro", "inputs": {"image": "product"},
+         "prompt": {"subject": "the bottle, label locked", "camera": "slow 360-degree orbit"}},
+        {"id": "line", "kind": "audio", "model": "elevenlabs",
+         "text": "Cold for a day, hot for twelve hours. Built for every mile."},
+        {"id": "hook", "kind": "video", "model": "kling-avatar", "inputs": {"image": "spokes", "audio": "line"},
+         "prompt": {"action": "looks into camera, slight smile, gentle nod on the last word"}},
+        {"id": "finale", "kind": "video", "model": "kling-3", "variant": "3.0-pro", "inputs": {"image": "product"},
+         "prompt": {"subject": "the bottle on the plinth", "camera": "slow pull out"}},
+        {"id": "film", "kind": "sequence",
+         "shots": ["opener", {"node": "hero", "crossfade_frames": 12}, "hook",
+                   {"node": "finale", "crossfade_frames": 12, "trim_out_s": 0.5}],
+         "grade": {"lift": [0.98, 0.98, 1.0], "gain": [1.06, 1.0, 0.94], "saturation": 1.08, "contrast": 1.05},
+         "end_card": {"text": "MILE", "image": "assets/logo.png", "seconds": 2, "background": [0.05, 0.05, 0.06]}},
     ],
 }
+
+
+def write_logo(path: Path) -> Path:
+    """The demo brand's logo: a small wordmark, drawn here so the demo needs no asset on disk."""
+    from PIL import Image, ImageDraw
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image = Image.new("RGBA", (512, 256), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(image)
+    draw.rounded_rectangle((16, 16, 496, 240), radius=48, outline=(240, 240, 240, 255), width=14)
+    for index in range(5):
+        x = 96 + index * 72
+        draw.polygon([(x, 184), (x + 36, 72), (x + 72, 184)], fill=(240, 240, 240, 255 - index * 30))
+    image.save(path, format="PNG")
+    return path

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +31,27 @@ def configure_output(scene: Any, path: Path) -> None:
     render.filepath = str(path)
 
 
-def render_cut(scene: Any, path: Path) -> Path:
+def render_cut(scene: Any, path: Path, *, quiet: bool = True) -> Path:
     """Render the whole frame range of `scene` to `path` (blocking; headless and tests)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     configure_output(scene, path)
-    bpy.ops.render.render(animation=True, scene=scene.name)
+    with _quiet_stdout(quiet):
+        bpy.ops.render.render(animation=True, scene=scene.name)
     return path
+
+
+@contextmanager
+def _quiet_stdout(enabled: bool) -> Iterator[None]:
+    """Blender prints a line per rendered frame straight to file descriptor 1; a headless run has its own progress."""
+    if not enabled:
+        yield
+        return
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), 1)
+            yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)

@@ -48,14 +48,18 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess
 def test_demo_lands_every_take_in_trays_ledger_and_manifest(demo_run: tuple[Path, Any]) -> None:
     out, proc = demo_run
     assert proc.returncode == 0, proc.stderr
-    assert "13 take(s)" in proc.stdout and "Traceback" not in proc.stderr
+    assert "20 take(s)" in proc.stdout and "Traceback" not in proc.stderr
     manifest = json.loads((out / "manifest.json").read_text())
     takes = manifest["takes"]
-    assert len(takes) == 13 and {t["status"] for t in takes} == {"landed"}
+    assert len(takes) == 20 and {t["status"] for t in takes} == {"landed"}
     with sqlite3.connect(out / "ledger.sqlite") as db:
         ledger_ids = {row[0] for row in db.execute("SELECT take_id FROM takes")}
     assert ledger_ids == {t["id"] for t in takes}
     trays = run_blender_script(TRAY_SCRIPT, str(out / "canvas.blend"))["trays"]
+    assert "film: final.mp4" in proc.stdout
+    with av.open(str(out / "final.mp4")) as film:  # the product-launch film, with its voice
+        assert film.streams.audio and film.streams.video[0].codec_context.width == 640
+    assert (out / "cut.otio").is_file()
     for node_id in ("kling", "kling_o3", "seedance", "veo"):
         tray = trays[node_id]
         assert sorted(tray["takes"]) == sorted(t["id"] for t in takes if t["node"] == node_id)
@@ -75,11 +79,13 @@ def test_demo_takes_decode_at_the_requested_duration_and_size_and_differ(demo_ru
             frames = list(container.decode(stream))
             assert (stream.codec_context.width, stream.codec_context.height) == (640, 360)
             assert stream.average_rate == 24
-            assert len(frames) == 96  # 4 s at 24 fps
+            assert len(frames) == round(take["duration_s"] * 24)
+            if take["node"] in ("kling", "kling_o3", "seedance", "veo", "opener", "hero", "finale"):
+                assert len(frames) == 96  # the requested 4 s at 24 fps; the talking hook follows its voice
             middles.setdefault(take["node"], []).append(frames[48].to_ndarray(format="rgb24").tobytes())
-    assert len(middles) == 4
-    for node, frames in middles.items():
-        assert len(set(frames)) == 3, f"takes of {node} are identical"
+    assert len(middles) == 8  # four bake-off nodes, four shots of the film
+    for node in ("kling", "kling_o3", "seedance", "veo"):
+        assert len(set(middles[node])) == 3, f"takes of {node} are identical"
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in CANVASES.glob("*.json")))
