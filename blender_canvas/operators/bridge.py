@@ -229,6 +229,10 @@ def drain_all() -> float | None:
 
 
 def ensure_timer() -> None:
+    # As a Python module Blender has no event loop: timers never fire (the caller drains), and a timer left across
+    # a file load makes bpy 4.5 hang at exit.
+    if getattr(bpy.app, "module", False):
+        return
     if not bpy.app.timers.is_registered(drain_all):
         bpy.app.timers.register(drain_all, first_interval=TIMER_INTERVAL_S)
 

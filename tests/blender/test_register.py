@@ -38,7 +38,8 @@ blender_canvas.unregister(); steps["unregistered"] = state()
 blender_canvas.register(); steps["registered_again"] = state()
 bpy.ops.wm.read_homefile(use_empty=True); steps["after_new_file"] = state()
 from blender_canvas.operators import bridge
-bridge.ensure_timer(); bridge.ensure_timer()
+bpy.app.timers.register(bridge.drain_all, first_interval=60)  # as the add-on does in a real Blender
+bridge.ensure_timer()
 timer_armed = bpy.app.timers.is_registered(bridge.drain_all)
 blender_canvas.unregister(); steps["unregistered_again"] = state()
 steps["timer_left"] = bpy.app.timers.is_registered(__import__("blender_canvas.operators.bridge",
