@@ -79,16 +79,12 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 
 def read_canvas_file(path: Path) -> Any:
+    from .engine.validation import CanvasFileError, read_json_file
+
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError as error:
-        raise UserError(f"{path}: no such file") from error
-    except (OSError, UnicodeDecodeError) as error:
-        raise UserError(f"{path}: cannot read it ({error.__class__.__name__}: {error})") from error
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as error:
-        raise UserError(f"{path}: not valid JSON at line {error.lineno}, column {error.colno}: {error.msg}") from error
+        return read_json_file(path)
+    except CanvasFileError as error:
+        raise UserError(str(error)) from error
 
 
 def cmd_validate(args: argparse.Namespace) -> int:

@@ -16,7 +16,7 @@ from .engine.document import Canvas
 from .engine.planner import Plan, PlanError
 from .engine.runner import Event
 from .engine.session import Session, keys_from_environment
-from .engine.validation import load_canvas
+from .engine.validation import CanvasFileError, load_canvas, read_json_file
 from .providers.catalog import load_catalog
 
 EXIT_OK, EXIT_FAILED_TAKES, EXIT_USAGE = 0, 1, 2
@@ -62,13 +62,9 @@ def estimate(canvas_path: Path, *, draft: bool, out: Path | None) -> int:
 
 def _read_json(path: Path) -> Any:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as error:
-        raise RunRefused(f"{path}: no such file") from error
-    except (OSError, UnicodeDecodeError) as error:
-        raise RunRefused(f"{path}: cannot read it ({error})") from error
-    except json.JSONDecodeError as error:
-        raise RunRefused(f"{path}: not valid JSON at line {error.lineno}, column {error.colno}: {error.msg}") from error
+        return read_json_file(path)
+    except CanvasFileError as error:
+        raise RunRefused(str(error)) from error
 
 
 class Progress:

@@ -177,11 +177,15 @@ class Ledger:
                    (job_id, time.time(), state, detail))
 
     # --- jobs ---------------------------------------------------------------------------------------------
+    @staticmethod
+    def _insert(db: sqlite3.Connection, table: str, row: BaseModel) -> None:
+        data = row.model_dump()
+        db.execute(f"INSERT INTO {table}({', '.join(data)}) VALUES ({', '.join('?' * len(data))})",
+                   tuple(data.values()))
+
     def add_job(self, record: JobRecord) -> None:
-        data = record.model_dump()
         with self._tx() as db:
-            db.execute(f"INSERT INTO jobs({', '.join(data)}) VALUES ({', '.join('?' * len(data))})",
-                       tuple(data.values()))
+            self._insert(db, "jobs", record)
             self._event(db, record.job_id, record.state)
 
     def set_state(self, job_id: str, state: str, detail: str = "", **fields: Any) -> None:
@@ -226,10 +230,8 @@ class Ledger:
 
     # --- takes --------------------------------------------------------------------------------------------
     def add_take(self, take: TakeRecord) -> None:
-        data = take.model_dump()
         with self._tx() as db:
-            db.execute(f"INSERT INTO takes({', '.join(data)}) VALUES ({', '.join('?' * len(data))})",
-                       tuple(data.values()))
+            self._insert(db, "takes", take)
             db.execute("UPDATE jobs SET state = ?, finished_at = ? WHERE job_id = ?",
                        (LANDED, time.time(), take.take_id))
             self._event(db, take.take_id, LANDED, take.file)

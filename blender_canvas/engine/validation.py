@@ -7,6 +7,7 @@ message. Nothing here raises on bad input.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -149,6 +150,29 @@ def _pydantic_problems(error: ValidationError, node_id: str | None) -> list[Prob
             from_union.add((field, message))
         problems.append(problem)
     return problems
+
+
+class CanvasFileError(Exception):
+    """A canvas file that cannot be read, or does not validate; the message says why. Nothing was changed."""
+
+    def __init__(self, message: str, report: Report | None = None) -> None:
+        super().__init__(message)
+        self.report = report
+
+
+def read_json_file(path: Path) -> Any:
+    """A JSON file's data, or CanvasFileError with a one-line reason (missing, unreadable, where the JSON breaks)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as error:
+        raise CanvasFileError(f"{path}: no such file") from error
+    except (OSError, UnicodeDecodeError) as error:
+        raise CanvasFileError(f"{path}: cannot read it ({error.__class__.__name__}: {error})") from error
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise CanvasFileError(f"{path}: not valid JSON at line {error.lineno}, column {error.colno}: "
+                              f"{error.msg}") from error
 
 
 def load_canvas(data: Any, catalog: Catalog, base_dir: Path | None = None) -> Report:

@@ -9,7 +9,7 @@ from typing import Any, Literal
 import bpy
 from bpy_extras.io_utils import ExportHelper, ImportHelper
 
-from ..engine.validation import Report, load_canvas
+from ..engine.validation import CanvasFileError, Report, load_canvas, read_json_file
 from ..nodes.base import TREE_ID
 from ..nodes.convert import canvas_to_tree, new_canvas_tree, tree_to_data
 from ..providers.catalog import load_catalog
@@ -17,24 +17,8 @@ from ..providers.catalog import load_catalog
 OperatorResult = set[Literal["RUNNING_MODAL", "CANCELLED", "FINISHED", "PASS_THROUGH", "INTERFACE"]]
 
 
-class CanvasFileError(Exception):
-    """A canvas file that cannot be read or does not validate; the message says why, nothing was changed."""
-
-    def __init__(self, message: str, report: Report | None = None) -> None:
-        super().__init__(message)
-        self.report = report
-
-
 def read_canvas(path: Path) -> Report:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as error:
-        raise CanvasFileError(f"{path}: no such file") from error
-    except (OSError, UnicodeDecodeError) as error:
-        raise CanvasFileError(f"{path}: cannot read it ({error})") from error
-    except json.JSONDecodeError as error:
-        raise CanvasFileError(f"{path}: not valid JSON at line {error.lineno}, column {error.colno}") from error
-    return load_canvas(data, load_catalog(), base_dir=path.parent)
+    return load_canvas(read_json_file(path), load_catalog(), base_dir=path.parent)
 
 
 def import_canvas_file(path: Path, tree: Any = None) -> tuple[Any, Report]:
