@@ -14,8 +14,8 @@ from typing import Any
 
 import av
 import pytest
-from conftest import CANVASES, ROOT, run_blender_script
 
+from tests.blender.helpers import CANVASES, ROOT, run_blender_script
 from tests.fakes.fal_server import DEFAULT_KEY, FakeFal
 
 

@@ -11,7 +11,6 @@ from typing import Any
 
 import bpy
 import pytest
-from conftest import CANVASES, run_blender_script
 
 from blender_canvas.engine.settings import resolve_settings, wired_shot
 from blender_canvas.engine.validation import load_canvas
@@ -20,6 +19,7 @@ from blender_canvas.nodes.convert import new_canvas_tree, tree_to_data
 from blender_canvas.nodes.menus import draw_add_menu
 from blender_canvas.operators.canvas_io import import_canvas_file
 from blender_canvas.providers.catalog import load_catalog
+from tests.blender.helpers import CANVASES, run_blender_script
 
 
 class RecordingLayout:

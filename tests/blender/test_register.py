@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import run_blender_script
+from tests.blender.helpers import run_blender_script
 
 SCRIPT = """
 import json

@@ -8,12 +8,12 @@ from typing import Any
 
 import bpy
 import pytest
-from conftest import CANVASES
-from test_nodes import RecordingLayout
 
 from blender_canvas.nodes.panel import CANVAS_UL_tray, draw_tray
 from blender_canvas.operators import bridge
 from blender_canvas.operators.canvas_io import import_canvas_file
+from tests.blender.helpers import CANVASES
+from tests.blender.test_nodes import RecordingLayout
 
 
 @pytest.fixture
@@ -148,7 +148,7 @@ print("RESULT " + json.dumps({"before": before, "after": after,
 
 
 def test_first_save_moves_an_unsaved_project_beside_the_blend(tmp_path: Path) -> None:
-    from conftest import run_blender_script
+    from tests.blender.helpers import run_blender_script
 
     result = run_blender_script(SAVE_ADOPTS_SCRIPT, str(CANVASES / "spokesperson-in-place.json"),
                                 str(tmp_path / "film.blend"))
@@ -196,7 +196,7 @@ def test_a_crash_before_the_first_save_loses_no_take(tmp_path: Path) -> None:
     import subprocess
     import sys
 
-    from conftest import ROOT, run_blender_script
+    from tests.blender.helpers import ROOT, run_blender_script
 
     user = tmp_path / "user"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "BLENDER_USER_RESOURCES": str(user)}

@@ -8,11 +8,11 @@ from typing import Any
 
 import bpy
 import pytest
-from conftest import CANVASES, run_blender_script
 
 from blender_canvas.engine.validation import load_canvas
 from blender_canvas.operators.canvas_io import CanvasFileError, export_canvas_file, import_canvas_file
 from blender_canvas.providers.catalog import InputName, load_catalog
+from tests.blender.helpers import CANVASES, run_blender_script
 
 
 def canonical(data: dict[str, Any], base_dir: Path | None = None) -> dict[str, Any]:

@@ -10,8 +10,9 @@ import av
 import numpy as np
 import opentimelineio as otio
 import pytest
-from conftest import CANVASES, run_blender_script
-from test_headless_run import cli
+
+from tests.blender.helpers import CANVASES, run_blender_script
+from tests.blender.test_headless_run import cli
 
 CUT_CANVAS = {
     "version": 1, "title": "cut", "defaults": {"aspect_ratio": "16:9", "seed": 3, "fps": 24},
