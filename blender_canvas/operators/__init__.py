@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import bpy
 
-from . import bridge, canvas_io, render
+from . import bridge, canvas_io, preferences, render
 
-_CLASSES: tuple[type, ...] = (*canvas_io.CLASSES, *render.CLASSES)
+_CLASSES: tuple[type, ...] = (*preferences.CLASSES, *canvas_io.CLASSES, *render.CLASSES)
 _MENU_APPENDS = canvas_io.MENU_APPENDS
 
 

@@ -231,3 +231,16 @@ blender_canvas.unregister()
 
 def test_a_canvas_made_in_the_editor_survives_save(tmp_path: Path) -> None:
     assert run_blender_script(SAVE_SCRIPT, str(tmp_path / "saved.blend")) == {"kept": True}
+
+
+def test_preferences_hold_every_vendor_key_as_a_password_field() -> None:
+    from blender_canvas.operators.preferences import CanvasPreferences
+
+    names = {name.lower() for b in load_catalog().backends for name in b.env_keys}
+    properties = CanvasPreferences.bl_rna.properties
+    assert names <= {p.identifier for p in properties}
+    assert {properties[name].subtype for name in names} == {"PASSWORD"}
+    layout = RecordingLayout()
+    layout.box = lambda: layout  # type: ignore[attr-defined]
+    CanvasPreferences.draw(SimpleNamespace(layout=layout), bpy.context)  # type: ignore[arg-type]
+    assert names <= set(layout.of("prop"))
