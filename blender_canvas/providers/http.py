@@ -106,7 +106,8 @@ def rehost(url: str, backend_id: str, *, hosts: Collection[str] | None = None) -
     if hosts is not None and (parts.hostname or "").lower() not in {h.lower() for h in hosts}:
         return url
     prefix = new.path.rstrip("/")
-    path = parts.path if not prefix or parts.path.startswith(prefix + "/") else prefix + parts.path
+    already = parts.path == prefix or parts.path.startswith(prefix + "/")
+    path = parts.path if not prefix or already else prefix + parts.path
     return urlunsplit((new.scheme, new.netloc, path, parts.query, parts.fragment))
 
 

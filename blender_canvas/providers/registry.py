@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from importlib import import_module
 from pathlib import Path
 
 from .backend import Backend, BackendError, ErrorKind
@@ -21,9 +22,22 @@ def _fal(keys: Mapping[str, str], work_dir: Path) -> Backend:
     return FalBackend(keys["FAL_KEY"])
 
 
+def _adapter(module: str, name: str) -> Callable[[Mapping[str, str], Path], Backend]:
+    """A vendor adapter built as `Class(keys, work_dir)`, imported only when first used."""
+
+    def factory(keys: Mapping[str, str], work_dir: Path) -> Backend:
+        backend: Backend = getattr(import_module(f".{module}", __package__), name)(keys, work_dir)
+        return backend
+
+    return factory
+
+
 FACTORIES: dict[str, Callable[[Mapping[str, str], Path], Backend]] = {
     "preview": _preview,
     "fal": _fal,
+    "kling": _adapter("kling", "KlingBackend"),
+    "openai": _adapter("openai_api", "OpenAIBackend"),
+    "replicate": _adapter("replicate", "ReplicateBackend"),
 }
 IMPLEMENTED: tuple[str, ...] = tuple(FACTORIES)
 

@@ -1,0 +1,519 @@
+"""Kling AI direct (``api-singapore.klingai.com``): Kling 3.0 / O3 video, Kling Avatar and lip-sync.
+
+Checked against (cited, not copied):
+
+* Auth and error codes: Kling's "General Information" page (mirror of app.klingai.com/global/dev/document-api/
+  apiReference/commonInfo, pages corpus): HS256 JWT, header ``{"alg": "HS256", "typ": "JWT"}``, payload ``{"iss":
+  access key, "exp": now + 1800, "nbf": now - 5}`` signed with the secret key, sent as ``Bearer``; body codes
+  1000-1004 (401, auth), 1100-1102 (429, account / arrears / resource pack depleted). vercel/ai
+  ``packages/klingai/src/klingai-auth.ts`` (ed857f50, 2026-08-22) signs the same; ``klingai-provider.ts`` defaults
+  to this host. The mirrored rate-limit page: no QPS limit, one slot per video task, over it ``code 1303
+  "parallel task over resource pack limit"``, back off from >= 1 s; no Retry-After is documented.
+* 3.0 bodies: vercel ``klingai-video-model.ts`` (``/v1/videos/{text2video,image2video}``, ``model_name: kling-v3``,
+  ``image`` / ``image_tail`` raw base64 without ``data:``, ``duration`` a string, ``sound: on|off``,
+  ``aspect_ratio`` only without a first frame, poll ``GET <create path>/<task_id>``, the ``{code, message,
+  request_id, data: {task_id, task_status, task_status_msg, task_result.videos[{id, url, duration}]}}``
+  envelope); ComfyUI ``comfy_api_nodes/apis/kling.py`` (``ImageToVideoWithAudioRequest``, ``KlingAvatarRequest
+  {image, sound_file, prompt?, mode}``, ``OmniParamImage {image_url, type}``, ``TaskStatusResponse``).
+* O3 ``POST /v1/videos/omni-video`` — UNCONFIRMED on Kling's own page: ComfyUI's ``OmniProFirstLastFrameRequest``
+  and reseller copies of kling.ai/document-api OmniVideo (anyfast, powertokens, cometapi, ezmodel) agree on
+  ``model_name: kling-v3-omni``, ``image_list[{image_url: URL or raw base64, type: first_frame|end_frame}]``,
+  ``duration`` "3".."15", ``aspect_ratio`` only without a first frame.
+* Avatar ``POST /v1/videos/avatar/image2video`` (fast-token, cometapi, kkiai copies): ``image``, ``sound_file``
+  (raw base64 or URL; mp3/wav/m4a/aac <= 5 MB, 2-300 s; one copy says 2-60 s), ``prompt``, ``mode``.
+* Lip-sync ``POST /v1/videos/lip-sync`` ``{input: {mode: audio2video, video_id | video_url, audio_type: file,
+  audio_file}}`` (aimanyi / yutoai / acedata copies; the mirrored official lip-sync page treats identify-face the
+  same way): the video is only ever a Kling video id or a public URL. There is no upload, so a local file cannot
+  be sent (``_lip_sync_body`` says so).
+* Moderation: code 1301 (400) refuses the input; a failed task whose message speaks of risk control / policy was
+  flagged on the output. The exact failure strings are undocumented (UNCONFIRMED): ``_classify_failure``.
+
+Stills are fitted to Kling's limits with Pillow before upload (short side >= 300 px, <= 10 MB, aspect 1:2.5 to
+2.5:1 by centre-CROPPING, never padding, so no bars end up in the clip); every change is reported in
+``RemoteJob.data["input_notes"]``. Result URLs are pre-signed CDN URLs, fetched with no credential.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import itertools
+import math
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jwt
+from PIL import Image, ImageOps
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from . import downloads, http, redaction
+from .backend import Artifact, BackendError, ErrorKind, JobRequest, JobState, JobStatus, RemoteJob
+
+BACKEND_ID = "kling"
+LABEL = "Kling"
+API_URL = "https://api-singapore.klingai.com"
+KLING_HOSTS = frozenset({"api-singapore.klingai.com", "api.klingai.com", "api-beijing.klingai.com"})
+TOKEN_TTL_S = 1800
+TOKEN_REFRESH_S = 300  # mint a new token when the cached one has less than this left
+PROMPT_MAX = 2500
+MIN_SIDE = 300
+MAX_IMAGE_BYTES = 10 << 20
+MAX_ASPECT = 2.5
+MAX_AUDIO_BYTES = 5 << 20
+AUDIO_SECONDS = (2.0, 300.0)
+RATE_MIN_WAIT_S = 1.0
+MAX_VIDEO_BYTES = 4 << 30
+AUTH_CODES = range(1000, 1005)
+CREDIT_CODES = frozenset({1101, 1102})
+RATE_CODES = frozenset({1302, 1303})
+_MODERATION_WORDS = ("risk", "flag", "violat", "sensitive", "policy", "moderat", "inappropriate", "prohibit")
+_INPUT_WORDS = ("input", "prompt", "image", "picture", "audio", "text")
+
+log = redaction.get_logger(__name__)
+
+
+# --- auth ------------------------------------------------------------------------------------------------------------
+
+
+class TokenSigner:
+    """Mints and caches the JWT; a new one is made when less than ``TOKEN_REFRESH_S`` of its life is left."""
+
+    def __init__(self, access_key: str, secret_key: str, clock: Callable[[], float] = time.time) -> None:
+        self._ak, self._sk, self._clock = access_key, secret_key, clock
+        self._token, self._exp, self._lock = "", 0, threading.Lock()
+
+    def token(self) -> str:
+        with self._lock:
+            now = int(self._clock())
+            if not self._token or now >= self._exp - TOKEN_REFRESH_S:
+                self._exp = now + TOKEN_TTL_S
+                self._token = jwt.encode({"iss": self._ak, "exp": self._exp, "nbf": now - 5}, self._sk,
+                                         algorithm="HS256", headers={"typ": "JWT"})
+                redaction.register_secret(self._token)
+            return self._token
+
+
+# --- the retry policy with Kling's rate-limit rules ------------------------------------------------------------------
+
+
+def _body_code(response: httpx.Response) -> int | None:
+    try:
+        response.read()
+        code = response.json().get("code")
+    except (ValueError, AttributeError, httpx.HTTPError):
+        return None
+    return code if isinstance(code, int) else None
+
+
+@dataclass(frozen=True)
+class KlingRetryPolicy(http.RetryPolicy):
+    """The shared policy, plus: a 429 that says the account is out of credits (1101 / 1102) is never retried, and a
+    rate or concurrency 429 without Retry-After waits at least 1 s, doubling (Kling's documented advice)."""
+
+    def should_retry_status(self, response: httpx.Response) -> bool:
+        if response.status_code == 429 and _body_code(response) in (*CREDIT_CODES, 1100):
+            return False
+        return super().should_retry_status(response)
+
+    def wait_for(self, attempt: int, response: httpx.Response | None) -> float:
+        if response is None or response.status_code != 429 or http.parse_retry_after(response.headers) is not None:
+            return super().wait_for(attempt, response)
+        floor = min(self.max_backoff_s, RATE_MIN_WAIT_S * 2 ** max(0, attempt - 1))
+        return min(self.max_wait_s, floor * (1.0 + self.rng.uniform(0.0, 0.25)))
+
+
+def kling_policy(policy: http.RetryPolicy | None) -> KlingRetryPolicy:
+    base = policy or http.DEFAULT_POLICY
+    if isinstance(base, KlingRetryPolicy):
+        return base
+    return KlingRetryPolicy(**{f.name: getattr(base, f.name) for f in fields(base)})
+
+
+def _refused(response: httpx.Response) -> bool:
+    """A submit Kling turned away before creating a task (so resending cannot bill twice): rate / concurrency."""
+    return response.status_code == 429 and _body_code(response) in RATE_CODES
+
+
+def kling_error(response: httpx.Response) -> BackendError:
+    """A failed Kling answer classified by its body code first (the HTTP status is too coarse: 429 carries both
+    'out of credits' and 'too many tasks'), with Kling's own message."""
+    base = http.error_for(response, LABEL)
+    code = _body_code(response)
+    message, _ = http.vendor_message(response)
+    kind, what, wait = base.kind, "", base.retry_after_s
+    if code in AUTH_CODES or code == 1100:
+        kind, what = ErrorKind.AUTH, "the account or its keys were refused; check KLING_ACCESS_KEY / KLING_SECRET_KEY"
+    elif code in CREDIT_CODES:
+        kind, what = ErrorKind.OUT_OF_CREDITS, "out of credits (resource pack depleted or expired, or in arrears)"
+    elif code == 1301:
+        kind, what = ErrorKind.MODERATED_INPUT, "the input was refused by Kling's content policy"
+    elif code in RATE_CODES:
+        kind = ErrorKind.RATE_LIMITED
+        what = "too many tasks at once for the account's resource pack" if code == 1303 else "requests too fast"
+        # no Retry-After from Kling: leave the hint empty so the runner's own back-off (1, 2, 4 … 60 s) applies
+    elif code is not None and 1200 <= code < 1300:
+        kind, what = ErrorKind.INVALID_REQUEST, "the request was rejected"
+    elif code is not None and code >= 5000:
+        kind, what = ErrorKind.VENDOR_DOWN, "the service is unavailable"
+    if not what:
+        return base
+    text = f"{LABEL}: {what} (HTTP {response.status_code})" + (f": {message}" if message else "")
+    return BackendError(kind, redaction.redact(text), status=response.status_code,
+                        vendor_code=str(code) if code is not None else None, retry_after_s=wait)
+
+
+# --- inputs ----------------------------------------------------------------------------------------------------------
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _mb(n: int) -> str:
+    return f"{n / (1 << 20):.1f} MB"
+
+
+def prepare_image(path: Path, role: str) -> tuple[str, list[str]]:
+    """``path`` as raw base64 fitted to Kling's limits, and a note for each change made."""
+    raw = Path(path).read_bytes()
+    notes: list[str] = []
+    try:
+        src = Image.open(io.BytesIO(raw))
+        src.load()
+    except OSError as exc:
+        raise BackendError(ErrorKind.INVALID_REQUEST, f"{LABEL}: the {role} is not a readable image ({exc})") from None
+    fmt = src.format or "unknown"
+    img = ImageOps.exif_transpose(src) or src
+    if src.getexif().get(0x0112, 1) != 1:
+        notes.append(f"{role} rotated by its EXIF orientation")
+    w, h = img.size
+    if w > h * MAX_ASPECT or h > w * MAX_ASPECT:
+        nw, nh = (math.floor(h * MAX_ASPECT), h) if w > h else (w, math.floor(w * MAX_ASPECT))
+        left, top = (w - nw) // 2, (h - nh) // 2
+        img = img.crop((left, top, left + nw, top + nh))
+        notes.append(f"{role} centre-cropped from {w}x{h} to {nw}x{nh} (Kling takes 1:2.5 to 2.5:1)")
+        w, h = nw, nh
+    if min(w, h) < MIN_SIDE:
+        scale = MIN_SIDE / min(w, h)
+        nw, nh = max(MIN_SIDE, math.ceil(w * scale)), max(MIN_SIDE, math.ceil(h * scale))
+        nw, nh = min(nw, math.floor(nh * MAX_ASPECT)), min(nh, math.floor(nw * MAX_ASPECT))
+        img = img.resize((nw, nh), Image.Resampling.LANCZOS)
+        notes.append(f"{role} upscaled from {w}x{h} to {nw}x{nh} (Kling needs {MIN_SIDE} px on the short side)")
+    if not notes and fmt in ("JPEG", "PNG") and len(raw) <= MAX_IMAGE_BYTES:
+        return _b64(raw), notes
+    data, out_fmt = _encode(img, prefer_png=fmt == "PNG")
+    if fmt not in ("JPEG", "PNG"):
+        notes.append(f"{role} converted from {fmt} to {out_fmt} (Kling takes JPEG or PNG)")
+    elif len(raw) > MAX_IMAGE_BYTES:
+        notes.append(f"{role} re-encoded from {_mb(len(raw))} {fmt} to {_mb(len(data))} {out_fmt} "
+                     f"(Kling takes up to 10 MB)")
+    return _b64(data), notes
+
+
+def _encode(img: Image.Image, *, prefer_png: bool) -> tuple[bytes, str]:
+    """PNG when it fits (and the source was PNG), else JPEG at falling quality, then smaller, never < 300 px."""
+    if prefer_png:
+        buf = io.BytesIO()
+        img.save(buf, format="PNG", optimize=False)
+        if buf.tell() <= MAX_IMAGE_BYTES:
+            return buf.getvalue(), "PNG"
+    rgb = Image.alpha_composite(Image.new("RGBA", img.size, "white"), img.convert("RGBA")).convert("RGB")
+    while True:
+        for quality in (95, 88, 80, 70):
+            buf = io.BytesIO()
+            rgb.save(buf, format="JPEG", quality=quality)
+            if buf.tell() <= MAX_IMAGE_BYTES:
+                return buf.getvalue(), "JPEG"
+        w, h = rgb.size
+        scale = max(0.8, MIN_SIDE / min(w, h))
+        if scale >= 1.0:
+            raise BackendError(ErrorKind.INVALID_REQUEST, f"{LABEL}: the image cannot be made smaller than 10 MB")
+        rgb = rgb.resize((max(MIN_SIDE, int(w * scale)), max(MIN_SIDE, int(h * scale))), Image.Resampling.LANCZOS)
+
+
+def prepare_audio(path: Path) -> tuple[str, list[str]]:
+    """A voice clip as raw base64: mp3 / wav / m4a / aac up to 5 MB as-is, anything else re-encoded to AAC (m4a)."""
+    import av
+
+    raw = Path(path).read_bytes()
+    sniffed = downloads.sniff(raw[:64])
+    try:
+        with av.open(str(path)) as container:
+            container.streams.audio[0]  # IndexError when there is no sound in it
+            seconds = float(container.duration or 0) / 1e6  # microseconds (AV_TIME_BASE)
+    except (av.error.FFmpegError, IndexError, OSError):
+        raise BackendError(ErrorKind.INVALID_REQUEST, f"{LABEL}: the voice clip is not a readable audio file") from None
+    if seconds and not AUDIO_SECONDS[0] <= seconds <= AUDIO_SECONDS[1]:
+        raise BackendError(ErrorKind.INVALID_REQUEST, f"{LABEL}: the voice clip is {seconds:.1f} s long; Kling "
+                           f"takes {AUDIO_SECONDS[0]:g} to {AUDIO_SECONDS[1]:g} s")
+    ok = sniffed is not None and sniffed[1] in ("audio/wav", "audio/mpeg", "audio/mp4")
+    if ok and len(raw) <= MAX_AUDIO_BYTES:
+        return _b64(raw), []
+    data = _to_m4a(path)
+    if len(data) > MAX_AUDIO_BYTES:
+        raise BackendError(ErrorKind.INVALID_REQUEST, f"{LABEL}: the voice clip is over 5 MB even as AAC")
+    what = sniffed[1] if sniffed else "an unknown format"
+    return _b64(data), [f"voice clip re-encoded from {what} ({_mb(len(raw))}) to AAC m4a ({_mb(len(data))}); "
+                        "Kling takes mp3 / wav / m4a / aac up to 5 MB"]
+
+
+def _to_m4a(path: Path) -> bytes:
+    import av
+
+    buf = io.BytesIO()
+    with av.open(str(path)) as src, av.open(buf, "w", format="ipod") as dst:
+        out = dst.add_stream("aac", rate=44100, layout="mono")
+        out.bit_rate = 96000
+        resampler = av.AudioResampler(format="fltp", layout="mono", rate=44100)
+        for frame in itertools.chain(src.decode(audio=0), [None]):  # None flushes the resampler
+            for chunk in resampler.resample(frame):
+                dst.mux(out.encode(chunk))
+        dst.mux(out.encode(None))
+    return buf.getvalue()
+
+
+# --- request bodies --------------------------------------------------------------------------------------------------
+
+_Body = tuple[str, dict[str, Any], list[str]]  # (create path under /v1/videos, JSON body, input notes)
+
+
+def _first(request: JobRequest, name: str) -> Path | None:
+    files = request.inputs.get(name) or []
+    return Path(files[0]) if files else None
+
+
+def _refuse_extra(request: JobRequest, takes: set[str]) -> None:
+    extra = sorted(n for n, files in request.inputs.items() if files and n not in takes)
+    if extra:
+        raise BackendError(ErrorKind.INVALID_REQUEST, f"{LABEL}: {request.backend_model_id} takes no "
+                           f"{', '.join(extra)} input")
+
+
+def _prompt(request: JobRequest) -> str:
+    if len(request.prompt) > PROMPT_MAX:
+        raise BackendError(ErrorKind.INVALID_REQUEST, f"{LABEL}: the prompt is {len(request.prompt)} characters; "
+                           f"Kling takes at most {PROMPT_MAX}")
+    return request.prompt
+
+
+def _video_body(request: JobRequest, omni: bool) -> _Body:
+    _refuse_extra(request, {"image", "last_frame"})
+    params, notes = request.params, []
+    first, last = _first(request, "image"), _first(request, "last_frame")
+    if last is not None and first is None:
+        raise BackendError(ErrorKind.INVALID_REQUEST, f"{LABEL}: a last frame needs a first frame too")
+    body: dict[str, Any] = {"model_name": request.backend_model_id}
+    if request.prompt:
+        body["prompt"] = _prompt(request)
+    if params.get("negative_prompt"):
+        body["negative_prompt"] = str(params["negative_prompt"])[:PROMPT_MAX]
+    if params.get("duration_s") is not None:
+        body["duration"] = str(int(params["duration_s"]))
+    if first is None and params.get("aspect_ratio"):
+        body["aspect_ratio"] = str(params["aspect_ratio"])
+    if params.get("audio") is not None:
+        body["sound"] = "on" if params["audio"] else "off"
+    frames: list[tuple[str, str]] = []
+    for file, role, kind in ((first, "first frame", "first_frame"), (last, "last frame", "end_frame")):
+        if file is not None:
+            data, more = prepare_image(file, role)
+            frames.append((kind, data))
+            notes += more
+    if omni:
+        if frames:  # omni-video: frames go in image_list with a type (secondary sources, see module docstring)
+            body["image_list"] = [{"image_url": data, "type": kind} for kind, data in frames]
+        endpoint = "omni-video"
+    elif frames:
+        body["image"] = frames[0][1]
+        if len(frames) > 1:
+            body["image_tail"] = frames[1][1]
+        endpoint = "image2video"
+    else:
+        endpoint = "text2video"
+    body.update(request.fixed)
+    return endpoint, body, notes
+
+
+def _avatar_body(request: JobRequest) -> _Body:
+    _refuse_extra(request, {"image", "audio"})
+    image, audio = _first(request, "image"), _first(request, "audio")
+    if image is None or audio is None:
+        raise BackendError(ErrorKind.INVALID_REQUEST, f"{LABEL}: Kling Avatar needs a portrait and a voice clip")
+    image_b64, notes = prepare_image(image, "portrait")
+    sound_b64, more = prepare_audio(audio)
+    body: dict[str, Any] = {"image": image_b64, "sound_file": sound_b64}
+    if request.prompt:
+        body["prompt"] = _prompt(request)
+    body.update(request.fixed)
+    return "avatar/image2video", body, notes + more
+
+
+def _lip_sync_body(request: JobRequest) -> _Body:
+    """Kling lip-sync takes the video only as ``video_id`` (a Kling take) or a public ``video_url``: it has no
+    upload. A caller that knows either passes it in ``params``; a local file alone cannot be sent."""
+    _refuse_extra(request, {"video", "audio"})
+    audio = _first(request, "audio")
+    if audio is None:
+        raise BackendError(ErrorKind.INVALID_REQUEST, f"{LABEL}: lip-sync needs a voice clip")
+    source = {k: str(request.params[k]) for k in ("video_id", "video_url") if request.params.get(k)}
+    if not source:
+        raise BackendError(ErrorKind.INVALID_REQUEST, f"{LABEL}: lip-sync cannot send a local video file: the Kling "
+                           "API takes the video only as a public URL or as the id of a video Kling made in the last "
+                           "30 days. Use the fal route for kling-lipsync, which accepts the file itself")
+    sound_b64, notes = prepare_audio(audio)
+    body = {"input": {"mode": "audio2video", **source, "audio_type": "file", "audio_file": sound_b64}}
+    body["input"].update(request.fixed)
+    return "lip-sync", body, notes
+
+
+def build_request(request: JobRequest) -> _Body:
+    """(path under ``/v1/videos``, JSON body, input notes) for a request, chosen by the route's model id."""
+    model = request.backend_model_id
+    if model == "avatar":
+        return _avatar_body(request)
+    if model == "lip-sync":
+        return _lip_sync_body(request)
+    if model.startswith("kling-"):
+        return _video_body(request, omni="omni" in model or model.startswith("kling-video-o"))
+    raise BackendError(ErrorKind.INVALID_REQUEST, f"{LABEL}: unknown Kling model id {model!r}")
+
+
+# --- Kling's answers -------------------------------------------------------------------------------------------------
+
+
+class TaskData(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    task_id: str
+    task_status: str | None = None
+    task_status_msg: str | None = None
+    task_result: dict[str, Any] | None = None  # {"videos": [{"id", "url", "duration"}]}
+
+
+class Envelope(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    code: int
+    message: str | None = None
+    request_id: str | None = None
+    data: TaskData | None = None
+
+
+def _classify_failure(message: str) -> ErrorKind:
+    lowered = message.lower()
+    if any(w in lowered for w in _MODERATION_WORDS):
+        says_input = any(w in lowered for w in _INPUT_WORDS) and "output" not in lowered
+        return ErrorKind.MODERATED_INPUT if says_input else ErrorKind.MODERATED_OUTPUT
+    return ErrorKind.UNKNOWN
+
+
+# --- the backend -----------------------------------------------------------------------------------------------------
+
+
+class KlingBackend:
+    """Kling's task API as a :class:`~blender_canvas.providers.backend.Backend`."""
+
+    id = BACKEND_ID
+    poll_interval_s = 5.0
+
+    def __init__(self, keys: Mapping[str, str], work_dir: Path | None = None, *, client: httpx.Client | None = None,
+                 policy: http.RetryPolicy | None = None, clock: Callable[[], float] = time.time) -> None:
+        missing = [k for k in ("KLING_ACCESS_KEY", "KLING_SECRET_KEY") if not (keys.get(k) or "").strip()]
+        if missing:
+            raise BackendError(ErrorKind.AUTH, f"{LABEL}: needs {' and '.join(missing)} (add-on preferences or "
+                                               "environment)")
+        access, secret = keys["KLING_ACCESS_KEY"].strip(), keys["KLING_SECRET_KEY"].strip()
+        redaction.register_secret(access)
+        redaction.register_secret(secret)
+        self._signer = TokenSigner(access, secret, clock)
+        self._client = client or http.make_client(BACKEND_ID)
+        self._policy = kling_policy(policy)
+        self.work_dir = work_dir
+
+    def __repr__(self) -> str:  # never show a key
+        return f"KlingBackend(api={self.api_url!r})"
+
+    @property
+    def api_url(self) -> str:
+        return http.base_url(BACKEND_ID, API_URL)
+
+    def own_origins(self) -> set[str]:
+        """``host:port`` of Kling's API hosts after rehosting: the only places the token may go."""
+        return {http.origin(http.rehost(f"https://{host}/", BACKEND_ID)) for host in KLING_HOSTS}
+
+    def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        if http.origin(url) not in self.own_origins():
+            raise BackendError(ErrorKind.INVALID_REQUEST, f"{LABEL}: refusing to send credentials to "
+                               f"{httpx.URL(url).host}, which is not a Kling API host")
+        headers = {"Authorization": f"Bearer {self._signer.token()}"}
+        return http.send(self._client, method, url, policy=self._policy, backend_label=LABEL, headers=headers,
+                         **kwargs)
+
+    def _task(self, response: httpx.Response) -> TaskData:
+        if response.status_code >= 400:
+            raise kling_error(response)
+        http.check(response, LABEL)
+        try:
+            envelope = Envelope.model_validate(response.json())
+        except (ValueError, ValidationError):
+            raise BackendError(ErrorKind.VENDOR_DOWN, f"{LABEL}: unexpected answer (HTTP {response.status_code})",
+                               status=response.status_code) from None
+        if envelope.code != 0:  # an error in a 200 envelope is classified like an HTTP one
+            raise kling_error(httpx.Response(200, json={"code": envelope.code, "message": envelope.message or ""}))
+        if envelope.data is None:
+            raise BackendError(ErrorKind.VENDOR_DOWN, f"{LABEL}: the answer carries no task")
+        return envelope.data
+
+    # -- Backend --
+    def submit(self, request: JobRequest) -> RemoteJob:
+        path, body, notes = build_request(request)
+        url = f"{self.api_url}/v1/videos/{path}"
+        data = self._task(self._send("POST", url, json=body, refused=_refused))
+        for note in notes:
+            log.info("%s: %s", LABEL, note)
+        log.info("%s: submitted %s as task %s", LABEL, path, data.task_id)
+        return RemoteJob(backend=BACKEND_ID, remote_id=data.task_id, urls={"status": f"{url}/{data.task_id}"},
+                         data={"kind": path, "model": request.backend_model_id, "media": request.media,
+                               "input_notes": notes})
+
+    def poll(self, job: RemoteJob) -> JobStatus:
+        kind = str(job.data.get("kind") or "")
+        if not kind:
+            raise BackendError(ErrorKind.UNKNOWN, f"{LABEL}: the job handle does not say which endpoint made it")
+        data = self._task(self._send("GET", f"{self.api_url}/v1/videos/{kind}/{job.remote_id}"))
+        status = data.task_status or ""
+        if status == "submitted":
+            return JobStatus(state=JobState.QUEUED, message="queued at Kling")
+        if status == "processing":
+            return JobStatus(state=JobState.RUNNING, message="generating")
+        if status == "failed":
+            reason = redaction.redact(data.task_status_msg or "the task failed")
+            error = _classify_failure(reason)
+            what = {ErrorKind.MODERATED_OUTPUT: "the generated video was flagged by Kling's content policy",
+                    ErrorKind.MODERATED_INPUT: "the input was refused by Kling's content policy"}.get(error, "failed")
+            return JobStatus(state=error.state, error_kind=error, message=f"{LABEL}: {what}: {reason}")
+        if status != "succeed":
+            raise BackendError(ErrorKind.UNKNOWN, f"{LABEL}: unknown task status {status!r}")
+        videos = (data.task_result or {}).get("videos") or []
+        urls = [v["url"] for v in videos if isinstance(v, dict) and isinstance(v.get("url"), str) and v["url"]]
+        if not urls:
+            return JobStatus(state=JobState.FAILED, error_kind=ErrorKind.UNKNOWN,
+                             message=f"{LABEL}: the task succeeded without a video")
+        return JobStatus(state=JobState.SUCCEEDED, progress=1.0,
+                         artifacts=[Artifact(media="video", url=url, mime_type="video/mp4") for url in urls])
+
+    def fetch(self, job: RemoteJob, artifact: Artifact, dest: Path) -> Path:
+        if artifact.url is None:
+            raise BackendError(ErrorKind.UNKNOWN, f"{LABEL}: the artifact has no URL")
+        # pre-signed CDN URLs: no credential is sent anywhere, whatever the host
+        return downloads.download(self._client, artifact.url, dest, media=artifact.media, max_bytes=MAX_VIDEO_BYTES,
+                                  policy=self._policy, backend_label=LABEL)
+
+    def cancel(self, job: RemoteJob) -> bool:
+        return False  # Kling's API has no cancel; the task runs to the end (and is billed)
+
+    def close(self) -> None:
+        self._client.close()
