@@ -73,7 +73,9 @@ GPT_IMAGE_2 = Model(
                 Route(backend="openai", model_id="gpt-image-2", price=per_image(usd, GPT_IMAGE_PRICE)),
                 Route(backend="fal", model_id="openai/gpt-image-2", image_model_id="openai/gpt-image-2/edit",
                       price=per_image(usd, GPT_IMAGE_PRICE)),
-                Route(backend="runway", model_id="gpt_image_2", price=per_image(usd, UNPRICED)),
+                # Runway defaults to "high": the variant's quality is sent so low / medium are billed as chosen
+                Route(backend="runway", model_id="gpt_image_2", fixed={"quality": quality},
+                      price=per_image(usd, UNPRICED)),
             ),
         )
         for quality, usd in (("medium", 0.053), ("low", 0.006), ("high", 0.211))

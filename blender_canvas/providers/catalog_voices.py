@@ -33,7 +33,9 @@ ELEVENLABS = Model(
     ),
 )
 
-FISH_DEPRECATED = Lifecycle(status="deprecated", note="Fish Audio marks speech-1.5 / 1.6 deprecated", source=FISH_SDK)
+FISH_DEPRECATED = Lifecycle(status="deprecated", source=FISH_SDK,
+                            note="Fish's model list no longer has speech-1.6; an unknown model header is served and "
+                                 "billed as s2.1-pro")
 
 FISH_AUDIO = Model(
     id="fish-audio", label="Fish Audio", vendor="Fish Audio", kind=Kind.AUDIO, default_variant="s2-pro",

@@ -35,8 +35,15 @@ def _adapter(module: str, name: str) -> Callable[[Mapping[str, str], Path], Back
 FACTORIES: dict[str, Callable[[Mapping[str, str], Path], Backend]] = {
     "preview": _preview,
     "fal": _fal,
-    "kling": _adapter("kling", "KlingBackend"),
     "openai": _adapter("openai_api", "OpenAIBackend"),
+    "gemini": _adapter("gemini", "GeminiBackend"),
+    "vertex": _adapter("vertex", "VertexBackend"),
+    "kling": _adapter("kling", "KlingBackend"),
+    "byteplus": _adapter("byteplus", "BytePlusBackend"),
+    "runway": _adapter("runway", "RunwayBackend"),
+    "bfl": _adapter("bfl", "BflBackend"),
+    "elevenlabs": _adapter("elevenlabs", "ElevenLabsBackend"),
+    "fishaudio": _adapter("fishaudio", "FishAudioBackend"),
     "replicate": _adapter("replicate", "ReplicateBackend"),
 }
 IMPLEMENTED: tuple[str, ...] = tuple(FACTORIES)
