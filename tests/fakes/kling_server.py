@@ -37,7 +37,7 @@ from PIL import Image
 from tests.fakes.fal_server import Recorded, _Handler, _Server, mp4_bytes
 
 ACCESS_KEY = "kling-access-MARKER-ak-0123456789"
-SECRET_KEY = "kling-secret-MARKER-sk-0123456789abcdef0123"
+SECRET_KEY = "kling-secret-MARKER-0123456789abcdef0123"
 KINDS = ("text2video", "image2video", "omni-video", "avatar/image2video", "lip-sync")
 MODELS = ("kling-v3", "kling-v3-omni")
 Stage = Literal["submit", "status", "download"]
