@@ -243,8 +243,11 @@ class Runner:
                     self._fail(record, error)
                     return
                 self.ledger.record_remote(job_id, remote)
+                # what the adapter changed to fit the vendor's limits (a resized first frame...) is the user's to see
+                notes = remote.data.get("input_notes") or []
                 self._emit(Event(kind="submitted", node_id=job.node_id, job_id=job_id, take_index=job.take_index,
-                                 state=JobState.QUEUED.value, submitted_at=time.time(), message=remote.remote_id))
+                                 state=JobState.QUEUED.value, submitted_at=time.time(),
+                                 message="; ".join(str(n) for n in notes) if notes else ""))
                 self._after_submit(record, request, remote, hashes, started)  # the slot stays held while polling
             finally:
                 with self._lock:

@@ -40,6 +40,8 @@ def draw_render_state(node: Any, layout: Any) -> None:
     state = node.render_state
     if state == "running":
         layout.label(text=f"Running {round(node.progress * 100)} %" if node.progress else "Running", icon="SORTTIME")
+        if node.status_message:
+            layout.label(text=node.status_message, icon="INFO")
     elif state == "queued":
         layout.label(text=node.status_message or "Queued", icon="TIME")
     elif state == "failed":

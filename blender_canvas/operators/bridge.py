@@ -128,10 +128,14 @@ def apply_events(tree: Any, session: Session, events: Iterable[Event]) -> int:
             continue
         if event.kind == "queued":
             node.render_state, node.progress, node.status_message = "queued", 0.0, "Queued"
-        elif event.kind in ("submitted", "progress"):
+        elif event.kind == "submitted":
+            node.render_state, node.progress = "queued", 0.0
+            node.status_message = event.message[:500]  # the adapter's notes on inputs it had to fit, if any
+        elif event.kind == "progress":
             node.render_state = "running" if event.state == "running" else "queued"
             node.progress = event.progress or 0.0
-            node.status_message = f"In queue, position {event.queue_position}" if event.queue_position else ""
+            if event.queue_position:
+                node.status_message = f"In queue, position {event.queue_position}"
         elif event.kind in ("landed", "cached") and event.take is not None:
             add_take_to_tray(node, session, event.take)
             if event.kind == "landed" or not node.chosen_take:

@@ -207,3 +207,22 @@ def test_a_crash_before_the_first_save_loses_no_take(tmp_path: Path) -> None:
     result = run_blender_script(RECOVER_SCRIPT, env_extra={"BLENDER_USER_RESOURCES": str(user)})
     assert result["result"] == ["FINISHED"]
     assert result["trays"] == {"portrait": 1, "plate": 2, "line": 1, "speaker": 2}
+
+
+def test_the_node_shows_what_the_adapter_changed_in_its_inputs(tmp_path: Path) -> None:
+    from blender_canvas.engine.runner import Event
+    from blender_canvas.engine.session import Session
+    from blender_canvas.nodes.convert import new_canvas_tree
+
+    tree = new_canvas_tree("notes")
+    node = tree.nodes.new("CanvasVideoNode")
+    session = Session(tmp_path / "project")
+    note = "first frame upscaled from 240x240 to 300x300"
+    bridge.apply_events(tree, session, [Event(kind="queued", node_id=node.name),
+                                        Event(kind="submitted", node_id=node.name, message=note),
+                                        Event(kind="progress", node_id=node.name, state="running", progress=0.4)])
+    assert (node.render_state, node.status_message, round(node.progress, 2)) == ("running", note, 0.4)
+    layout = RecordingLayout()
+    node.draw_buttons(bpy.context, layout)
+    assert "Running 40 %" in layout.of("label") and note in layout.of("label")
+    session.close()

@@ -263,3 +263,19 @@ def test_rerendering_one_node_marks_downstream_stale_without_running_it(tmp_path
     assert {e.node_id for e in events if e.kind == "stale"} == {"a", "b"}
     assert stale_nodes(canvas(), session.ledger, tmp_path) == {"a", "b"}
     assert len(session.ledger.takes("a")) == 2  # untouched
+
+
+class NotingBackend(ScriptedBackend):
+    """A vendor adapter that had to fit an input to the vendor's limits, and says so in the job handle."""
+
+    def submit(self, request: JobRequest) -> RemoteJob:
+        job = super().submit(request)
+        job.data["input_notes"] = ["first frame upscaled from 240x240 to 300x300"]
+        return job
+
+
+def test_an_adapters_input_notes_reach_the_user(tmp_path: Path) -> None:
+    session = make_session(tmp_path, NotingBackend())
+    events = render(session, Canvas.model_validate({"version": 1, "nodes": [canvas().nodes[0]]}), tmp_path)
+    submitted = [e for e in events if e.kind == "submitted"]
+    assert [e.message for e in submitted] == ["first frame upscaled from 240x240 to 300x300"]
