@@ -37,7 +37,7 @@ import httpx
 
 from . import redaction
 from .backend import BackendError, ErrorKind, JobRequest, RemoteJob
-from .elevenlabs import SyncAudioBackend, classify_with, text_of
+from .sync_audio import SyncAudioBackend, classify_with, text_of
 
 BACKEND_ID = "fishaudio"
 LABEL = "Fish Audio"
