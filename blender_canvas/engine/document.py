@@ -39,6 +39,7 @@ class Prompt(_Strict):
     lens: str = ""
     lighting: str = ""
     atmosphere: str = ""
+    mood: str = ""  # emotional direction; each model's grammar decides where it goes
 
 
 PROMPT_FIELDS: tuple[str, ...] = tuple(Prompt.model_fields)
@@ -107,6 +108,7 @@ class ShotNode(_Node):
     lens: str = ""
     lighting: str = ""
     atmosphere: str = ""
+    mood: str = ""
     seed: Seed | None = None
     aspect_ratio: AspectRatio | None = None
     duration_s: Seconds | None = None
@@ -225,6 +227,48 @@ NODE_TYPES: dict[str, type[BaseModel]] = {
 NODE_KINDS: tuple[str, ...] = tuple(NODE_TYPES)
 
 
+DEFAULT_AXES: tuple[str, ...] = (
+    "motion realism on faces",
+    "hand articulation",
+    "environmental coherence over the take",
+    "response to camera-move language",
+    "identity hold",
+    "prompt adherence",
+)
+AxisName = Annotated[str, Field(min_length=1, max_length=60)]
+Score = Annotated[int, Field(ge=1, le=5)]
+TakeId = Annotated[str, Field(min_length=1, max_length=100)]
+
+
+class Verdict(_Strict):
+    """A person's (or, marked ``sample``, a script's) judgement of one take, axis by axis, 1 (poor) to 5 (best)."""
+
+    take_id: TakeId
+    node: NodeId
+    take: Annotated[int, Field(ge=1)] = 1  # the take's number in its node's tray, as people say it
+    scores: dict[AxisName, Score] = Field(default_factory=dict)
+    note: str = Field(default="", max_length=2000)
+    sample: bool = False
+
+
+class BakeOff(_Strict):
+    """A controlled comparison: one image, one shot skeleton, one aspect ratio and seed, several models.
+
+    The controlled settings live on the shot node (aspect ratio, seed, duration); entrants inherit them. Verdicts
+    and pins are the ledger's; the copy here is what an exported canvas carries to another machine.
+    """
+
+    brief: str = Field(default="", max_length=4000)
+    image: NodeId
+    shot: NodeId
+    entrants: list[NodeId] = Field(min_length=2, max_length=24)
+    takes: Annotated[int, Field(ge=1, le=10)] = 3
+    axes: list[AxisName] = Field(default_factory=lambda: list(DEFAULT_AXES), min_length=1, max_length=16)
+    verdicts: list[Verdict] = Field(default_factory=list, max_length=2000)
+    best: dict[NodeId, TakeId] = Field(default_factory=dict)  # node -> the take pinned as its best
+    best_per_axis: dict[AxisName, TakeId] = Field(default_factory=dict)
+
+
 class Canvas(_Strict):
     version: Literal[1] = 1
     title: str = Field(default="", max_length=500)
@@ -232,6 +276,7 @@ class Canvas(_Strict):
     budget_usd: Annotated[float, Field(ge=0)] | None = None
     defaults: Defaults = Field(default_factory=Defaults)
     nodes: list[Node] = Field(default_factory=list, max_length=2000)
+    bakeoff: BakeOff | None = None
 
     def node(self, node_id: str) -> Node | None:
         return next((n for n in self.nodes if n.id == node_id), None)

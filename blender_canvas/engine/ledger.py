@@ -12,10 +12,10 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
@@ -82,6 +82,20 @@ CREATE TABLE IF NOT EXISTS choices (
     node_id TEXT PRIMARY KEY,
     take_id TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS verdicts (
+    take_id TEXT PRIMARY KEY REFERENCES takes(take_id),
+    node_id TEXT NOT NULL,
+    scores_json TEXT NOT NULL,
+    note TEXT NOT NULL DEFAULT '',
+    sample INTEGER NOT NULL DEFAULT 0,
+    updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS pins (
+    scope TEXT NOT NULL,
+    key TEXT NOT NULL,
+    take_id TEXT NOT NULL,
+    PRIMARY KEY (scope, key)
+);
 """
 
 # "submitting": the job row exists and the submit call is in flight. A crash here leaves a job we cannot poll.
@@ -142,6 +156,24 @@ class TakeRecord(BaseModel):
     timings_json: str
     created_at: float
     removed: int = 0
+
+
+class VerdictRecord(BaseModel):
+    """Scores 1..5 per axis of the bake-off's brief, and a note; ``sample`` marks scores a script filled in."""
+
+    take_id: str
+    node_id: str
+    scores: dict[str, int]
+    note: str = ""
+    sample: bool = False
+    updated_at: float
+
+
+PinScope = Literal["node", "axis"]
+
+
+class LedgerError(ValueError):
+    """A request the ledger refuses (an unknown take, a score out of range); the message says which."""
 
 
 class Ledger:
@@ -281,6 +313,72 @@ class Ledger:
         with self._tx() as db:
             db.execute("UPDATE takes SET removed = 1, file = ? WHERE take_id = ?", (new_file, take_id))
             self._event(db, take_id, "removed", new_file)
+
+    def take_number(self, take_id: str) -> int:
+        """The take's number as people say it ("take 2"): its index among its node's takes, from 1."""
+        job = self.job(take_id)
+        return job.take_index + 1 if job else 1
+
+    # --- verdicts -----------------------------------------------------------------------------------------
+    def set_verdict(self, take_id: str, scores: dict[str, int], note: str = "", *, sample: bool = False,
+                    updated_at: float | None = None) -> VerdictRecord:
+        """Replace the take's verdict. Scores outside 1..5 are refused; an empty verdict removes it."""
+        take = self.take(take_id)
+        if take is None:
+            raise LedgerError(f"no take '{take_id}' in this project")
+        bad = {axis: score for axis, score in scores.items() if not 1 <= int(score) <= 5}
+        if bad:
+            raise LedgerError(f"take '{take_id}': scores must be 1 (poor) to 5 (best), got {bad}")
+        record = VerdictRecord(take_id=take_id, node_id=take.node_id, scores={k: int(v) for k, v in scores.items()},
+                               note=note.strip(), sample=sample, updated_at=updated_at or time.time())
+        with self._tx() as db:
+            if not record.scores and not record.note:
+                db.execute("DELETE FROM verdicts WHERE take_id = ?", (take_id,))
+            else:
+                db.execute("INSERT INTO verdicts(take_id, node_id, scores_json, note, sample, updated_at) "
+                           "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(take_id) DO UPDATE SET scores_json = "
+                           "excluded.scores_json, note = excluded.note, sample = excluded.sample, "
+                           "updated_at = excluded.updated_at",
+                           (take_id, take.node_id, dumps(record.scores), record.note, int(sample),
+                            record.updated_at))
+            self._event(db, take_id, "verdict", dumps(record.scores))
+        return record
+
+    def verdict(self, take_id: str) -> VerdictRecord | None:
+        found = self.verdicts(take_ids=[take_id])
+        return found[0] if found else None
+
+    def verdicts(self, node_ids: Collection[str] | None = None,
+                 take_ids: Collection[str] | None = None) -> list[VerdictRecord]:
+        clauses, params = [], []
+        for column, values in (("node_id", node_ids), ("take_id", take_ids)):
+            if values is not None:
+                values = list(values)
+                clauses.append(f"{column} IN ({', '.join('?' * len(values))})")
+                params.extend(values)
+        where = " AND ".join(clauses) or "1"
+        with self._lock:
+            rows = self._db.execute(f"SELECT * FROM verdicts WHERE {where} ORDER BY node_id, updated_at",
+                                    tuple(params)).fetchall()
+        return [VerdictRecord(take_id=r["take_id"], node_id=r["node_id"], scores=json.loads(r["scores_json"]),
+                              note=r["note"], sample=bool(r["sample"]), updated_at=r["updated_at"]) for r in rows]
+
+    def pin(self, scope: PinScope, key: str, take_id: str | None) -> None:
+        """Pin a take as the best of a node (scope "node") or on an axis (scope "axis"); None unpins."""
+        if take_id is not None and self.take(take_id) is None:
+            raise LedgerError(f"no take '{take_id}' in this project")
+        with self._tx() as db:
+            if take_id is None:
+                db.execute("DELETE FROM pins WHERE scope = ? AND key = ?", (scope, key))
+            else:
+                db.execute("INSERT INTO pins(scope, key, take_id) VALUES (?, ?, ?) ON CONFLICT(scope, key) "
+                           "DO UPDATE SET take_id = excluded.take_id", (scope, key, take_id))
+
+    def pins(self, scope: PinScope) -> dict[str, str]:
+        with self._lock:
+            rows = self._db.execute("SELECT key, take_id FROM pins WHERE scope = ? ORDER BY key",
+                                    (scope,)).fetchall()
+        return {r[0]: r[1] for r in rows}
 
     # --- money --------------------------------------------------------------------------------------------
     def spent_usd(self) -> float:

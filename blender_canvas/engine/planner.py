@@ -239,7 +239,8 @@ def plan_run(canvas: Canvas, catalog: Catalog, ledger: Ledger, *, base_dir: Path
             backend_model_id = route.image_model_id if with_image and route.image_model_id else route.model_id
             fixed, price = dict(route.fixed), route
         params = _params(canvas, node, model, variant, backend)
-        prompt = "" if isinstance(node, AudioNode) else compose(merged_prompt(wired_shot(canvas, node), node.prompt))
+        prompt = "" if isinstance(node, AudioNode) else compose(merged_prompt(wired_shot(canvas, node), node.prompt),
+                                                                    model.prompt_style)
         if isinstance(node, VideoNode):
             params["camera"] = merged_prompt(wired_shot(canvas, node), node.prompt).camera
         estimate = _estimate(canvas, node, variant, price, params, ledger) if price is not None else 0.0

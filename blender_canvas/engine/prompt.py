@@ -1,9 +1,23 @@
-"""The shot-list prompt: subject + action + camera move + lens + lighting + atmosphere, in that order.
+"""The shot-list prompt: subject + action + camera move + lens + lighting + atmosphere (+ mood), and the grammar
+each model family reads best.
 
 A shot node gives every model wired to it the same clauses; a model node's own prompt fills or overrides them.
+The clauses are the controlled skeleton of a bake-off; only their order and phrasing change per model, following
+each vendor's own prompting guide:
+
+- ``plain``: clause by clause, in shot-list order.
+- ``sora``: OpenAI's Sora guide reads a prompt like a cinematographer's shot description, action first and the
+  world around it last: the environmental tail (lighting, atmosphere) closes the prompt.
+- ``kling``: Kling's formula puts the emotional direction inside the action (subject + motion + emotion), then
+  scene, camera language, lighting.
+- ``veo``: Google's Veo guide leads with camera position and motion, then subject and action, then ambiance.
+- ``seedance``: short plain sentences, scene before camera, camera move spelled out last.
+- ``runway``: Runway's guide favours the camera move first, then the subject's motion, then the scene.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from .document import PROMPT_FIELDS, Prompt, ShotNode
 
@@ -16,17 +30,56 @@ def merged_prompt(shot: ShotNode | None, own: Prompt | None) -> Prompt:
     return Prompt(**{f: getattr(own, f) or getattr(base, f) for f in PROMPT_FIELDS})
 
 
-def compose(prompt: Prompt) -> str:
-    """One sentence per clause group, in shot-list order; empty clauses are left out."""
-    parts: list[str] = []
-    lead = ", ".join(p for p in (prompt.subject.strip(), prompt.action.strip()) if p)
-    if lead:
-        parts.append(lead[0].upper() + lead[1:])
-    camera = ", ".join(p for p in (prompt.camera.strip(), prompt.lens.strip()) if p)
-    if camera:
-        parts.append(f"Camera: {camera}")
-    if prompt.lighting.strip():
-        parts.append(f"Lighting: {prompt.lighting.strip()}")
-    if prompt.atmosphere.strip():
-        parts.append(f"Atmosphere: {prompt.atmosphere.strip()}")
-    return ". ".join(p.rstrip(".") for p in parts) + ("." if parts else "")
+def _join(*parts: str, sep: str = ", ") -> str:
+    return sep.join(p.strip().rstrip(".") for p in parts if p and p.strip())
+
+
+def _sentences(*parts: str) -> str:
+    kept = [p.strip().rstrip(".") for p in parts if p and p.strip()]
+    kept = [p[0].upper() + p[1:] for p in kept]
+    return ". ".join(kept) + ("." if kept else "")
+
+
+def _labelled(label: str, text: str) -> str:
+    return f"{label}: {text}" if text else ""
+
+
+def _plain(p: Prompt) -> str:
+    return _sentences(_join(p.subject, p.action, p.mood), _labelled("Camera", _join(p.camera, p.lens)),
+                      _labelled("Lighting", p.lighting.strip()), _labelled("Atmosphere", p.atmosphere.strip()))
+
+
+def _sora(p: Prompt) -> str:
+    lens = f"{p.lens.strip()} lens" if p.lens.strip() and "lens" not in p.lens.lower() else p.lens
+    return _sentences(_join(p.subject, p.action, p.mood), _labelled("Cinematography", _join(p.camera, lens)),
+                      _labelled("Environment", _join(p.lighting, p.atmosphere, sep="; ")))
+
+
+def _kling(p: Prompt) -> str:
+    return _sentences(_join(p.subject, _join(p.action, p.mood)), p.atmosphere,
+                      _join(p.camera, p.lens), p.lighting)
+
+
+def _veo(p: Prompt) -> str:
+    camera = _join(p.camera, p.lens)
+    return _sentences(camera, _join(p.subject, p.action, p.mood), _labelled("Ambiance", _join(p.lighting,
+                                                                                             p.atmosphere)))
+
+
+def _seedance(p: Prompt) -> str:
+    return _sentences(_join(p.subject, p.action), p.mood, p.atmosphere, p.lighting,
+                      _labelled("Camera", _join(p.camera, p.lens)))
+
+
+def _runway(p: Prompt) -> str:
+    return _sentences(_join(p.camera, p.lens), _join(p.subject, p.action, p.mood), _join(p.lighting, p.atmosphere))
+
+
+GRAMMARS: dict[str, Callable[[Prompt], str]] = {
+    "plain": _plain, "sora": _sora, "kling": _kling, "veo": _veo, "seedance": _seedance, "runway": _runway,
+}
+
+
+def compose(prompt: Prompt, style: str = "plain") -> str:
+    """The prompt a model receives: the same clauses, in the order and phrasing its vendor's guide asks for."""
+    return GRAMMARS.get(style, _plain)(prompt)

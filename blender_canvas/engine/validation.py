@@ -234,6 +234,9 @@ def check_canvas(canvas: Canvas, catalog: Catalog, base_dir: Path | None = None)
         elif isinstance(node, SequenceNode):
             problems.extend(_check_sequence(node, by_id, base_dir))
     problems.extend(_check_cycles(canvas))
+    from .bakeoff import check_bakeoff  # it builds on this module's checks
+
+    problems.extend(check_bakeoff(canvas, catalog))
     return problems
 
 

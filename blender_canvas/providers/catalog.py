@@ -173,6 +173,8 @@ class Model(_Frozen):
     default_variant: str
     aliases: tuple[str, ...] = ()
     preview_only: bool = False  # the offline preview models
+    # how the shot-list clauses are ordered and phrased for this model (engine/prompt.py); see each vendor's guide
+    prompt_style: Literal["plain", "sora", "kling", "veo", "seedance", "runway"] = "plain"
 
     @model_validator(mode="after")
     def _default_variant_exists(self) -> Model:

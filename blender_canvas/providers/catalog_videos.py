@@ -61,6 +61,7 @@ def _sora(variant: str, label: str, openai: str, fal_tier: str, usd: float, reso
 
 
 SORA_2 = Model(
+    prompt_style="sora",
     id="sora-2", label="Sora 2", vendor="OpenAI", kind=Kind.VIDEO, default_variant="standard",
     variants=(
         _sora("standard", "Sora 2", "sora-2", "", 0.10, ("720p",), {}),
@@ -87,6 +88,7 @@ def _kling(variant: str, label: str, kling: str, mode: str, fal: str, runway: st
 
 
 KLING_3 = Model(
+    prompt_style="kling",
     id="kling-3", label="Kling 3.0 / O3", vendor="Kuaishou", kind=Kind.VIDEO, default_variant="3.0",
     variants=(
         _kling("3.0", "Kling 3.0 (std)", "kling-v3", "std", "fal-ai/kling-video/v3/standard", "kling3.0_standard",
@@ -116,6 +118,7 @@ def _avatar(variant: str, label: str, fal: str, usd: float) -> Variant:
 
 
 KLING_AVATAR = Model(
+    prompt_style="kling",
     id="kling-avatar", label="Kling Avatar", vendor="Kuaishou", kind=Kind.VIDEO, default_variant="std",
     variants=(
         _avatar("std", "Kling Avatar (std)", "fal-ai/kling-video/ai-avatar/v2/standard", 0.0562),
@@ -163,6 +166,7 @@ def _seedance(variant: str, label: str, ark: str, fal: str, runway: str, replica
 # ByteDance sells no "Seedance 2 Pro": the seed's "Seedance 2 Pro" is the full Seedance 2.0 and "Seedance 2" the
 # Fast tier of the same generation (the only two 2.0 tiers with the same inputs; only the full one goes to 1080p).
 SEEDANCE_2 = Model(
+    prompt_style="seedance",
     id="seedance-2", label="Seedance 2.0", vendor="ByteDance", kind=Kind.VIDEO, default_variant="pro",
     variants=(
         _seedance("pro", "Seedance 2.0 (full)", "dreamina-seedance-2-0-260128", "bytedance/seedance-2.0",
@@ -192,6 +196,7 @@ def _veo(variant: str, label: str, vertex: str, fal: str, runway: str, usd: floa
 
 
 VEO_3_1 = Model(
+    prompt_style="veo",
     id="veo-3.1", label="Veo 3.1", vendor="Google", kind=Kind.VIDEO, default_variant="standard", aliases=("veo",),
     variants=(
         _veo("standard", "Veo 3.1", "veo-3.1-generate-001", "fal-ai/veo3.1", "veo3.1", 0.20, 0.40),
@@ -203,6 +208,7 @@ VEO_3_1 = Model(
 RUNWAY_RATIOS = ("16:9", "9:16", "4:3", "3:4", "1:1", "21:9")
 
 RUNWAY_ALEPH = Model(
+    prompt_style="runway",
     id="runway-aleph", label="Runway Aleph", vendor="Runway", kind=Kind.VIDEO, default_variant="aleph2",
     aliases=("aleph",),
     variants=(
@@ -217,6 +223,7 @@ RUNWAY_ALEPH = Model(
 )
 
 RUNWAY_GEN45 = Model(
+    prompt_style="runway",
     id="runway-gen-4.5", label="Runway Gen-4.5", vendor="Runway", kind=Kind.VIDEO, default_variant="standard",
     variants=(
         Variant(
