@@ -20,6 +20,7 @@ from .document import (
     PROMPT_FIELDS,
     BakeOff,
     Canvas,
+    Inputs,
     Node,
     ShotNode,
     Verdict,
@@ -160,7 +161,10 @@ def build_bakeoff(canvas: Canvas, catalog: Catalog, *, image: str, shot: str, en
     by_id[shot] = shot_node.model_copy(update={"aspect_ratio": aspect, "seed": chosen_seed, "duration_s": duration})
     nodes = [by_id[n.id] for n in nodes]
     origin = _origin(image_node, shot_node)
-    created, reused, flags, ids = [], [], [], []
+    created: list[str] = []
+    reused: list[str] = []
+    flags: list[str] = []
+    ids: list[str] = []
     for row, (model, variant) in enumerate(resolved):
         actual = duration if not variant.durations or duration in variant.durations else nearest_duration(
             duration, variant.durations)
@@ -178,7 +182,7 @@ def build_bakeoff(canvas: Canvas, catalog: Catalog, *, image: str, shot: str, en
             position = (origin[0] + COLUMN_GAP, origin[1] - row * ROW_GAP) if origin else None
             replacement = VideoNode(id=node_id, model=model.id, variant=variant.id, takes=takes,
                                     duration_s=update["duration_s"], position=position,
-                                    label=variant.label, inputs={"image": image, "shot": shot})  # type: ignore[arg-type]
+                                    label=variant.label, inputs=Inputs(image=image, shot=shot))
             nodes.append(replacement)
             created.append(node_id)
         by_id[node_id] = replacement
