@@ -381,12 +381,18 @@ class Ledger:
         return {r[0]: r[1] for r in rows}
 
     # --- money --------------------------------------------------------------------------------------------
-    def spent_usd(self) -> float:
-        """Committed spend: actual where known, else the estimate, for every job that reached a vendor."""
+    def spent_usd(self, node_ids: Collection[str] | None = None) -> float:
+        """Committed spend: actual where known, else the estimate, for every job that reached a vendor (of the
+        given nodes only, when named)."""
+        where, params = "(remote_id IS NOT NULL OR state IN (?, ?))", [SUBMITTING, UNKNOWN]
+        if node_ids is not None:
+            ids = list(node_ids)
+            where += f" AND node_id IN ({', '.join('?' * len(ids))})"
+            params.extend(ids)
         with self._lock:
             row = self._db.execute(
-                "SELECT COALESCE(SUM(COALESCE(actual_usd, estimated_usd)), 0) FROM jobs "
-                "WHERE remote_id IS NOT NULL OR state IN (?, ?)", (SUBMITTING, UNKNOWN)).fetchone()
+                f"SELECT COALESCE(SUM(COALESCE(actual_usd, estimated_usd)), 0) FROM jobs WHERE {where}",
+                tuple(params)).fetchone()
         return float(row[0])
 
 
