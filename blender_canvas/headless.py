@@ -152,6 +152,7 @@ def run(canvas_path: Path | None, out: Path, *, data: Any = None, online: bool =
         progress.close()
         sync_trays(tree, session)
         finished = finish_cuts(canvas, session, base_dir, out, progress.done["failed"] == 0)
+        finished += finish_bakeoff(canvas, session, base_dir, out, tree)
         bpy.ops.wm.save_as_mainfile(filepath=str(blend))
         manifest = session.manifest()
         (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
@@ -191,6 +192,27 @@ def finish_cuts(canvas: Canvas, session: Session, base_dir: Path, out: Path, com
         lines.append(f"{sequence.id}: final{suffix}.mp4 ({timeline.seconds:.2f} s, {timeline.width}x{timeline.height} "
                      f"at {timeline.fps} fps) and cut{suffix}.otio" + ("" if complete else " (some takes failed)"))
     return lines
+
+
+def finish_bakeoff(canvas: Canvas, session: Session, base_dir: Path, out: Path, tree: Any = None) -> list[str]:
+    """For a canvas with a bake-off: its verdicts into the ledger, and report.html with its JSON and text twins."""
+    if canvas.bakeoff is None:
+        return []
+    from .engine.bakeoff import import_verdicts
+    from .engine.report import bakeoff_report, write_report
+
+    imported = import_verdicts(canvas, session.ledger)
+    if tree is not None:
+        from .operators.bridge import refresh_verdicts
+
+        refresh_verdicts(tree, session)
+    report = bakeoff_report(canvas, session.catalog, session.ledger, base_dir)
+    files = write_report(report, out)
+    scored = sum(1 for e in report.entrants for t in e.takes if t.scores)
+    takes = sum(len(e.takes) for e in report.entrants)
+    note = f", {imported} verdict(s) read from the canvas" if imported else ""
+    return [f"bake-off: {Path(files.html).name} and {Path(files.json_path).name} ({len(report.entrants)} entrants, "
+            f"{takes} take(s), {scored} scored{note}; spend ${report.total_spend_usd:.2f})"]
 
 
 def summary(manifest: dict[str, Any], plan: Plan, seconds: float) -> int:

@@ -290,7 +290,8 @@ def check_bakeoff(canvas: Canvas, catalog: Catalog) -> list[Problem]:
     for index, verdict in enumerate(bakeoff.verdicts):
         unknown = sorted(set(verdict.scores) - axes)
         if unknown:
-            error(f"verdicts[{index}].scores", unknown, "scores an axis the bake-off does not have",
+            error(f"verdicts[{index}].scores", unknown, f"scores {', '.join(repr(a) for a in unknown)}, not an axis "
+                  "of this bake-off",
                   describe_choices(tuple(bakeoff.axes)))
         if verdict.node not in bakeoff.entrants:
             error(f"verdicts[{index}].node", verdict.node, "is not an entrant", describe_choices(

@@ -53,6 +53,7 @@ class CanvasShotNode(CanvasNode, bpy.types.Node):
     lens: bpy.props.StringProperty(name="Lens")
     lighting: bpy.props.StringProperty(name="Lighting")
     atmosphere: bpy.props.StringProperty(name="Atmosphere")
+    mood: bpy.props.StringProperty(name="Mood", description="Emotional direction: quietly content, tense, ...")
     use_seed: bpy.props.BoolProperty(name="Seed")
     seed: bpy.props.IntProperty(name="Seed", min=0, max=MAX_SEED)
     aspect_ratio: bpy.props.StringProperty(name="Aspect Ratio", description="W:H, blank = the canvas's")

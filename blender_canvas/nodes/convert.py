@@ -22,6 +22,7 @@ from ..engine.document import (
     ShotNode,
     VideoNode,
 )
+from .bakeoff_props import bakeoff_data, bakeoff_to_tree
 from .base import TREE_ID, ensure_list_sockets, input_socket, linked_node_name, list_sockets, mark_link_validity
 from .model_nodes import PROMPT_FIELDS, SINGLE_INPUTS, sync_input_sockets
 from .sockets import SOCKET_FOR_KIND
@@ -125,6 +126,36 @@ def canvas_to_tree(canvas: Canvas, tree: Any, base_dir: Path) -> None:
         if node.bl_idname in ("CanvasImageNode", "CanvasVideoNode", "CanvasAudioNode"):
             sync_input_sockets(node)
     mark_link_validity(tree)
+    bakeoff_to_tree(canvas.bakeoff, tree)
+
+
+def merge_into_tree(canvas: Canvas, tree: Any, base_dir: Path, *, create: list[str], refill: list[str]) -> None:
+    """Add the canvas's nodes named in ``create`` (wired), and refill the settings of those in ``refill``, leaving
+    every other node, its tray and the user's frames and reroutes as they are."""
+    layout = _layout(canvas)
+    for node_id in refill:
+        doc_node, node = canvas.node(node_id), tree.nodes.get(node_id)
+        if doc_node is not None and node is not None:
+            _fill_node(node, doc_node, base_dir)
+    created: dict[str, Any] = {}
+    for node_id in create:
+        doc_node = canvas.node(node_id)
+        if doc_node is None:
+            continue
+        node = tree.nodes.new(NODE_TYPE_FOR_KIND[doc_node.kind])
+        node.name, node.label = doc_node.id, doc_node.label
+        node.location = doc_node.position or layout[doc_node.id]
+        created[doc_node.id] = node
+        _fill_node(node, doc_node, base_dir)
+    existing = {n.name: n for n in tree.nodes}
+    for node_id, node in created.items():
+        doc_node = canvas.node(node_id)
+        if doc_node is not None:
+            _wire_node(tree, node, doc_node, existing)
+            if node.bl_idname in ("CanvasImageNode", "CanvasVideoNode", "CanvasAudioNode"):
+                sync_input_sockets(node)
+    mark_link_validity(tree)
+    bakeoff_to_tree(canvas.bakeoff, tree)
 
 
 def _fill_node(node: Any, doc: Node, base_dir: Path) -> None:
@@ -228,6 +259,9 @@ def tree_to_data(tree: Any, base_dir: Path) -> dict[str, Any]:
     if tree.use_budget:
         data["budget_usd"] = tree.budget_cents / 100
     data["nodes"] = [_node_data(node, base_dir) for node in tree.nodes if node.bl_idname in KIND_FOR_NODE_TYPE]
+    bakeoff = bakeoff_data(tree)
+    if bakeoff is not None:
+        data["bakeoff"] = bakeoff
     return data
 
 

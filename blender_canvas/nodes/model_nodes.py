@@ -6,12 +6,12 @@ from typing import Any
 
 import bpy
 
+from ..engine.document import PROMPT_FIELDS
 from ..providers.catalog import InputName, Model, Variant, describe_seconds, load_catalog
 from .base import CanvasNode, ensure_list_sockets, input_socket, list_sockets, stored_enum
 from .sockets import SOCKET_FOR_KIND
 from .tray import RENDER_STATES, CanvasTake, draw_render_state
 
-PROMPT_FIELDS = ("subject", "action", "camera", "lens", "lighting", "atmosphere")
 SINGLE_INPUTS: dict[str, tuple[str, str]] = {  # identifier -> (socket kind, label)
     "image": ("image", "First Frame"),
     "last_frame": ("image", "Last Frame"),
@@ -197,6 +197,7 @@ class _VisualModelNode(_ModelNodeBase):
     lens: bpy.props.StringProperty(name="Lens")
     lighting: bpy.props.StringProperty(name="Lighting")
     atmosphere: bpy.props.StringProperty(name="Atmosphere")
+    mood: bpy.props.StringProperty(name="Mood", description="Emotional direction; each model's grammar places it")
     aspect_ratio: bpy.props.StringProperty(name="Aspect Ratio")
     resolution: bpy.props.StringProperty(name="Resolution")
     aspect: stored_enum(_aspect_items, "aspect_ratio", name="Aspect Ratio")

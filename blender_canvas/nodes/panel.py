@@ -47,14 +47,23 @@ class CANVAS_UL_tray(bpy.types.UIList):
         chosen = item.take_id == data.chosen_take
         icon_value = thumbnail_icon(item.thumbnail)
         row = layout.row(align=True)
-        label = f"{item.variant} · {item.duration_s:.1f} s · ${item.cost_usd:.2f}"
+        label = f"#{item.number} {item.variant} · {item.duration_s:.1f} s · ${item.cost_usd:.2f}"
         if item.has_seed:
             label += f" · seed {item.seed}"
+        if item.scored:
+            label += f" · {item.score_mean:.1f}/5" + (" (sample)" if item.sample_scores else "")
         if icon_value:
             row.label(text=label, icon_value=icon_value)
         else:
             row.label(text=label, icon="FILE_MOVIE" if item.media == "video" else "IMAGE_DATA"
                       if item.media == "image" else "SOUND")
+        op = row.operator("canvas.pin_take", text="", icon="SOLO_ON" if item.best else "SOLO_OFF", emboss=False)
+        op.node_name, op.take_id = data.name, item.take_id
+        if hasattr(data.id_data, "canvas_review"):  # the review set lives on the tree (vse/review_ops.py)
+            reviewed = any(r.take_id == item.take_id for r in data.id_data.canvas_review.takes)
+            op = row.operator("canvas.review_toggle", text="", icon="IMGDISPLAY" if reviewed else "RESTRICT_VIEW_ON",
+                              emboss=False)
+            op.node_name, op.take_id = data.name, item.take_id
         op = row.operator("canvas.pick_take", text="", icon="CHECKBOX_HLT" if chosen else "CHECKBOX_DEHLT",
                           emboss=False)
         op.node_name, op.take_id = data.name, item.take_id
@@ -93,6 +102,7 @@ def draw_tray(layout: Any, node: Any) -> None:
         column = layout.column(align=True)
         column.label(text=f"{take.model} / {take.variant} via {take.backend}")
         column.label(text=take.prompt[:120] or "(no prompt)")
+        draw_verdict(layout, node, take)
         row = layout.row(align=True)
         for text, icon, idname, extra in (("Play", "PLAY", "canvas.open_take", {}),
                                           ("Reveal", "FILE_FOLDER", "canvas.open_take", {"reveal": True}),
@@ -101,6 +111,97 @@ def draw_tray(layout: Any, node: Any) -> None:
             op.node_name, op.take_id = node.name, take.take_id
             for key, value in extra.items():
                 setattr(op, key, value)
+
+
+def draw_verdict(layout: Any, node: Any, take: Any) -> None:
+    """The take's verdict (a copy of the ledger's), with Score and the per-axis pins."""
+    tree = node.id_data
+    axes = [a.name for a in tree.canvas_bakeoff.axes]
+    box = layout.box()
+    row = box.row(align=True)
+    title = f"Take {take.number}: " + (f"mean {take.score_mean:.1f} / 5" if take.scored else "not scored")
+    row.label(text=title + (" · SAMPLE SCORES" if take.sample_scores else ""), icon="SOLO_ON" if take.best
+              else "SORTBYEXT")
+    op = row.operator("canvas.score_take", text="Score", icon="GREASEPENCIL")
+    op.node_name, op.take_id = node.name, take.take_id
+    scores = dict(part.split(": ", 1) for part in take.verdict_text.split("; ") if ": " in part)
+    pinned = {a.strip() for a in take.best_axes.split(",") if a.strip()}
+    column = box.column(align=True)
+    for axis in axes:
+        row = column.row(align=True)
+        row.label(text=f"{axis.capitalize()}: {scores.get(axis, '-')}")
+        op = row.operator("canvas.pin_take", text="", icon="SOLO_ON" if axis in pinned else "SOLO_OFF", emboss=False)
+        op.node_name, op.take_id, op.axis = node.name, take.take_id, axis
+    if scores.get("note"):
+        box.label(text=scores["note"][:120], icon="TEXT")
+
+
+class CANVAS_UL_bakeoff_candidates(bpy.types.UIList):
+    """The model / variant pairs the bake-off builder wires in"""
+
+    bl_idname = "CANVAS_UL_bakeoff_candidates"
+
+    def draw_item(self, context: Any, layout: Any, data: Any, item: Any, icon: int, active_data: Any,
+                  active_property: str, index: int = 0, flt_flag: int = 0) -> None:
+        row = layout.row(align=True)
+        row.prop(item, "model", text="")
+        row.prop(item, "variant", text="")
+
+
+class CANVAS_UL_bakeoff_axes(bpy.types.UIList):
+    """The axes takes are judged on"""
+
+    bl_idname = "CANVAS_UL_bakeoff_axes"
+
+    def draw_item(self, context: Any, layout: Any, data: Any, item: Any, icon: int, active_data: Any,
+                  active_property: str, index: int = 0, flt_flag: int = 0) -> None:
+        layout.prop(item, "name", text="", emboss=False)
+
+
+class NODE_PT_canvas_bakeoff(bpy.types.Panel):
+    bl_space_type = "NODE_EDITOR"
+    bl_region_type = "UI"
+    bl_category = "Canvas"
+    bl_label = "Bake-off"
+    bl_options = {"DEFAULT_CLOSED"}
+
+    @classmethod
+    def poll(cls, context: Any) -> bool:
+        return bool(getattr(getattr(context, "space_data", None), "tree_type", "") == TREE_ID
+                    and context.space_data.edit_tree is not None)
+
+    def draw_header(self, context: Any) -> None:
+        layout: Any = self.layout
+        layout.prop(context.space_data.edit_tree.canvas_bakeoff, "enabled", text="")
+
+    def draw(self, context: Any) -> None:
+        tree = context.space_data.edit_tree
+        settings = tree.canvas_bakeoff
+        layout: Any = self.layout
+        layout.prop(settings, "brief")
+        layout.prop_search(settings, "image_node", tree, "nodes", icon="IMAGE_DATA")
+        layout.prop_search(settings, "shot_node", tree, "nodes", icon="OUTLINER_OB_CAMERA")
+        row = layout.row(align=True)
+        row.prop(settings, "takes")
+        row.prop(settings, "duration_s", text="Seconds")
+        layout.label(text="Entrants")
+        row = layout.row()
+        row.template_list(CANVAS_UL_bakeoff_candidates.bl_idname, "", settings, "candidates", settings,
+                          "candidate_index", rows=4)
+        column = row.column(align=True)
+        column.operator("canvas.bakeoff_candidate", text="", icon="ADD")
+        column.operator("canvas.bakeoff_candidate", text="", icon="REMOVE").remove = True
+        layout.operator("canvas.bakeoff_build", icon="NODETREE")
+        for flag in settings.flags.splitlines():
+            layout.label(text=flag, icon="ERROR")
+        layout.label(text="Judging axes (scores 1-5)")
+        row = layout.row()
+        row.template_list(CANVAS_UL_bakeoff_axes.bl_idname, "", settings, "axes", settings, "axis_index", rows=4)
+        column = row.column(align=True)
+        column.operator("canvas.bakeoff_axis", text="", icon="ADD").action = "ADD"
+        column.operator("canvas.bakeoff_axis", text="", icon="REMOVE").action = "REMOVE"
+        column.operator("canvas.bakeoff_axis", text="", icon="LOOP_BACK").action = "RESET"
+        layout.operator("canvas.bakeoff_report", icon="URL")
 
 
 class NODE_PT_canvas_render(bpy.types.Panel):
@@ -132,4 +233,5 @@ class NODE_PT_canvas_render(bpy.types.Panel):
             layout.label(text="Online access is off: paid nodes will not run", icon="INFO")
 
 
-CLASSES: tuple[type, ...] = (CANVAS_UL_tray, NODE_PT_canvas_tray, NODE_PT_canvas_render)
+CLASSES: tuple[type, ...] = (CANVAS_UL_tray, CANVAS_UL_bakeoff_candidates, CANVAS_UL_bakeoff_axes,
+                             NODE_PT_canvas_tray, NODE_PT_canvas_render, NODE_PT_canvas_bakeoff)

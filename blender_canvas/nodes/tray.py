@@ -34,6 +34,14 @@ class CanvasTake(bpy.types.PropertyGroup):
     cost_usd: bpy.props.FloatProperty(name="Cost", precision=3)
     prompt: bpy.props.StringProperty(name="Prompt")
     created: bpy.props.FloatProperty(name="Created")
+    number: bpy.props.IntProperty(name="Take", description="The take's number in its node", default=1)
+    # a copy of the ledger's verdict, for drawing (the ledger stays the truth; refreshed on every change)
+    scored: bpy.props.BoolProperty(name="Scored")
+    score_mean: bpy.props.FloatProperty(name="Mean Score", precision=2)
+    verdict_text: bpy.props.StringProperty(name="Verdict", description="Scores per axis and the note")
+    sample_scores: bpy.props.BoolProperty(name="Sample Scores", description="Filled in by a script, not a person")
+    best: bpy.props.BoolProperty(name="Best", description="Pinned as the best take of its node")
+    best_axes: bpy.props.StringProperty(name="Best On", description="Axes this take is pinned best on")
 
 
 def draw_render_state(node: Any, layout: Any) -> None:

@@ -111,6 +111,33 @@ def add_take_to_tray(node: Any, session: Session, take: TakeRecord) -> None:
     entry.cost_usd = take.actual_usd if take.actual_usd is not None else take.estimated_usd
     entry.prompt = take.prompt
     entry.created = take.created_at
+    entry.number = session.ledger.take_number(take.take_id)
+
+
+def refresh_verdicts(tree: Any, session: Session) -> None:
+    """Copy the ledger's verdicts and pins onto the tray entries the panel draws."""
+    axes = [a.name for a in tree.canvas_bakeoff.axes] if hasattr(tree, "canvas_bakeoff") else []
+    verdicts = {v.take_id: v for v in session.ledger.verdicts()}
+    best = set(session.ledger.pins("node").values())
+    per_axis: dict[str, list[str]] = {}
+    for axis, take_id in session.ledger.pins("axis").items():
+        per_axis.setdefault(take_id, []).append(axis)
+    for node in tree.nodes:
+        if node.bl_idname not in MODEL_NODE_TYPES:
+            continue
+        for entry in node.tray:
+            verdict = verdicts.get(entry.take_id)
+            entry.scored = verdict is not None
+            scores = verdict.scores if verdict else {}
+            ordered = [a for a in axes if a in scores] + sorted(set(scores) - set(axes))
+            entry.score_mean = sum(scores.values()) / len(scores) if scores else 0.0
+            parts = [f"{axis}: {scores[axis]}" for axis in ordered]
+            if verdict is not None and verdict.note:
+                parts.append(f"note: {verdict.note}")
+            entry.verdict_text = "; ".join(parts)[:1000]
+            entry.sample_scores = bool(verdict and verdict.sample)
+            entry.best = entry.take_id in best
+            entry.best_axes = ", ".join(per_axis.get(entry.take_id, []))
 
 
 def apply_events(tree: Any, session: Session, events: Iterable[Event]) -> int:
@@ -163,6 +190,7 @@ def sync_trays(tree: Any, session: Session) -> None:
             node.chosen_take = chosen.take_id
             if node.render_state == "idle":
                 node.render_state = "done"
+    refresh_verdicts(tree, session)
 
 
 def canvas_trees() -> list[Any]:

@@ -30,6 +30,14 @@ def import_canvas_file(path: Path, tree: Any = None) -> tuple[Any, Report]:
     if tree is None:
         tree = new_canvas_tree(path.stem)
     canvas_to_tree(report.canvas, tree, path.parent)
+    if report.canvas.bakeoff is not None and report.canvas.bakeoff.verdicts:
+        from ..engine.bakeoff import import_verdicts
+        from .bridge import refresh_verdicts, session_for, sync_trays
+
+        session = session_for(tree)
+        import_verdicts(report.canvas, session.ledger)  # only for takes this project holds; the ledger wins
+        sync_trays(tree, session)
+        refresh_verdicts(tree, session)
     return tree, report
 
 
@@ -37,7 +45,13 @@ def export_canvas_file(tree: Any, path: Path) -> Report:
     """Write the tree as canvas JSON (always, so nothing is lost) and return what validation says of it."""
     data = tree_to_data(tree, path.parent)
     report = load_canvas(data, load_catalog(), base_dir=path.parent)
-    document = report.canvas.to_json_data() if report.canvas is not None and not report.errors else data
+    canvas = report.canvas if report.canvas is not None and not report.errors else None
+    if canvas is not None and canvas.bakeoff is not None:
+        from ..engine.bakeoff import export_verdicts
+        from .bridge import session_for
+
+        canvas = export_verdicts(canvas, session_for(tree).ledger)  # verdicts travel with the canvas
+    document = canvas.to_json_data() if canvas is not None else data
     path.write_text(json.dumps(document, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     return report
 
