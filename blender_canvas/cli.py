@@ -123,11 +123,45 @@ def cmd_estimate(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from .demo import DEMO_CANVAS, write_logo
+    from .demo import demo_canvas, fill_sample_verdicts, write_logo
 
     out = Path(args.out)
     write_logo(out / "assets" / "logo.png")
-    return _headless(lambda h: h.run(None, out, data=DEMO_CANVAS, draft=True))
+    return _headless(lambda h: h.run(None, out, data=demo_canvas(), draft=True, judge=fill_sample_verdicts))
+
+
+def _entrant(text: str) -> Any:
+    from .engine.bakeoff import Entrant
+
+    model, _, variant = text.partition("/")
+    if not model:
+        raise argparse.ArgumentTypeError(f"an entrant is MODEL or MODEL/VARIANT (kling-3/o3), not {text!r}")
+    return Entrant(model=model, variant=variant or None)
+
+
+def cmd_bakeoff(args: argparse.Namespace) -> int:
+    """Wire a controlled bake-off into a canvas file, the way the Bake-off panel's Build button does."""
+    from .engine.bakeoff import BakeOffError, build_bakeoff
+    from .engine.validation import load_canvas
+
+    path = Path(args.canvas)
+    report = load_canvas(read_canvas_file(path), load_catalog(), base_dir=path.parent)
+    if report.canvas is None or report.errors:
+        raise UserError(f"{path} has {len(report.errors)} error(s):\n" + "\n".join(str(p) for p in report.errors))
+    try:
+        built = build_bakeoff(report.canvas, load_catalog(), image=args.image, shot=args.shot,
+                              entrants=args.entrant, takes=args.takes, duration_s=args.duration,
+                              aspect_ratio=args.aspect, seed=args.seed, brief=args.brief,
+                              axes=args.axis or None)
+    except BakeOffError as error:
+        raise UserError(f"bake-off: {error}") from error
+    out = Path(args.out)
+    out.write_text(json.dumps(built.canvas.to_json_data(), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(f"{out}: {len(built.created)} entrant node(s) added ({', '.join(built.created) or 'none'}), "
+          f"{len(built.reused)} kept")
+    for flag in built.flags:
+        print(f"flag: {flag}")
+    return 0
 
 
 def _budget(text: str) -> float:
@@ -170,6 +204,22 @@ def build_parser() -> argparse.ArgumentParser:
     estimate.add_argument("--out", metavar="DIR", help="project folder whose takes count as cached")
     estimate.add_argument("--draft", action="store_true", help="estimate a draft run (free)")
     estimate.set_defaults(func=cmd_estimate)
+
+    bake = commands.add_parser("bakeoff", help="wire a controlled bake-off (same image, shot, aspect, seed, length) "
+                                               "into a canvas file")
+    bake.add_argument("canvas", help="path to a canvas .json file with the still and the shot node")
+    bake.add_argument("--image", required=True, metavar="NODE", help="the controlled still (reference or image node)")
+    bake.add_argument("--shot", required=True, metavar="NODE", help="the shared shot node")
+    bake.add_argument("--entrant", required=True, action="append", type=_entrant, metavar="MODEL[/VARIANT]",
+                      help="a model / variant pair to enter; repeat for each (at least 2)")
+    bake.add_argument("--takes", type=int, default=3, help="takes per entrant (default 3)")
+    bake.add_argument("--duration", type=int, metavar="SECONDS", help="controlled length (default: the shot's)")
+    bake.add_argument("--aspect", metavar="W:H", help="controlled aspect ratio (default: the shot's or canvas's)")
+    bake.add_argument("--seed", type=int, help="controlled seed (default: the shot's or canvas's)")
+    bake.add_argument("--brief", help="what the takes are judged against")
+    bake.add_argument("--axis", action="append", metavar="NAME", help="a judging axis; repeat (default: six axes)")
+    bake.add_argument("--out", required=True, metavar="FILE", help="canvas .json to write")
+    bake.set_defaults(func=cmd_bakeoff)
 
     demo = commands.add_parser("demo", help="run the built-in bake-off on the offline preview backend")
     demo.add_argument("--out", required=True, metavar="DIR", help="folder to write the demo project into")

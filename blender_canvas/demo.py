@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-DEMO_CANVAS: dict[str, Any] = {
+BASE_CANVAS: dict[str, Any] = {
     "version": 1,
     "title": "Demo: a four-model bake-off and a product-launch film",
     "draft": True,
@@ -17,15 +17,8 @@ DEMO_CANVAS: dict[str, Any] = {
                     "lighting": "morning sun through the window", "atmosphere": "steam rising from the cup"}},
         {"id": "shot", "kind": "shot", "subject": "the barista",
          "action": "lifts the cup, smiles and turns her head toward the window", "camera": "slow push in",
-         "lens": "50mm", "lighting": "morning sun through the window", "atmosphere": "steam rising"},
-        {"id": "kling", "kind": "video", "model": "kling-3", "variant": "3.0", "takes": 3,
-         "inputs": {"image": "still", "shot": "shot"}},
-        {"id": "kling_o3", "kind": "video", "model": "kling-3", "variant": "o3", "takes": 3,
-         "inputs": {"image": "still", "shot": "shot"}, "prompt": {"camera": "slow pan right"}},
-        {"id": "seedance", "kind": "video", "model": "seedance-2", "variant": "pro", "takes": 3,
-         "inputs": {"image": "still", "shot": "shot"}, "prompt": {"camera": "orbit around her"}},
-        {"id": "veo", "kind": "video", "model": "veo-3.1", "variant": "standard", "takes": 3,
-         "inputs": {"image": "still", "shot": "shot"}, "prompt": {"camera": "slow pull out"}},
+         "lens": "50mm", "lighting": "morning sun through the window", "atmosphere": "steam rising",
+         "mood": "quietly content, unhurried"},
         # the product-launch film
         {"id": "product", "kind": "image", "model": "gpt-image-2",
          "prompt": {"subject": "a matte-black insulated bottle with a small white logo on a stone plinth",
@@ -51,6 +44,44 @@ DEMO_CANVAS: dict[str, Any] = {
          "end_card": {"text": "MILE", "image": "assets/logo.png", "seconds": 2, "background": [0.05, 0.05, 0.06]}},
     ],
 }
+
+
+DEMO_BRIEF = ("Coffee brand launch: a warm, believable morning-cafe moment. The face and the hands around the cup "
+              "must hold up in close-up; the push-in must read; the steam and window light must stay consistent.")
+DEMO_ENTRANTS = (("kling-3", "3.0"), ("kling-3", "o3"), ("seedance-2", "pro"), ("veo-3.1", "standard"))
+SAMPLE_NOTE = "SAMPLE SCORE filled in by the demo script, not a person's judgement"
+
+
+def demo_canvas() -> dict[str, Any]:
+    """The demo canvas, its bake-off wired by the same builder the Bake-off panel uses."""
+    from .engine.bakeoff import Entrant, build_bakeoff
+    from .engine.document import Canvas
+    from .providers.catalog import load_catalog
+
+    built = build_bakeoff(Canvas.model_validate(BASE_CANVAS), load_catalog(), image="still", shot="shot",
+                          entrants=[Entrant(model=m, variant=v) for m, v in DEMO_ENTRANTS], takes=3, duration_s=4,
+                          seed=7, brief=DEMO_BRIEF)
+    return built.canvas.to_json_data()
+
+
+def fill_sample_verdicts(canvas: Any, ledger: Any) -> int:
+    """Sample scores for every bake-off take not judged yet, derived from the take id so reruns agree; marked
+    ``sample`` so the tray and the report label them as such. Returns how many were written."""
+    import hashlib
+
+    bakeoff = canvas.bakeoff
+    if bakeoff is None:
+        return 0
+    written = 0
+    for node_id in bakeoff.entrants:
+        for take in ledger.takes(node_id):
+            if ledger.verdict(take.take_id) is not None:
+                continue
+            digest = hashlib.sha256(take.take_id.encode()).digest()
+            scores = {axis: 2 + digest[index] % 4 for index, axis in enumerate(bakeoff.axes)}  # 2..5
+            ledger.set_verdict(take.take_id, scores, SAMPLE_NOTE, sample=True)
+            written += 1
+    return written
 
 
 def write_logo(path: Path) -> Path:

@@ -7,12 +7,13 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any, TextIO
 
 from .engine.cost import Budget, BudgetExceeded
 from .engine.document import Canvas
+from .engine.ledger import Ledger
 from .engine.planner import Plan, PlanError
 from .engine.runner import Event
 from .engine.session import Session, keys_from_environment
@@ -100,7 +101,7 @@ class Progress:
 
 def run(canvas_path: Path | None, out: Path, *, data: Any = None, online: bool = False, draft: bool = False,
         budget_usd: float | None = None, only: Collection[str] | None = None, new_take: bool = False,
-        limits: dict[str, int] | None = None) -> int:
+        limits: dict[str, int] | None = None, judge: Callable[[Canvas, Ledger], int] | None = None) -> int:
     """Render a canvas into `out`: takes, ledger, manifest.json and canvas.blend. Returns the exit status."""
     import bpy
 
@@ -150,6 +151,8 @@ def run(canvas_path: Path | None, out: Path, *, data: Any = None, online: bool =
                 break
             time.sleep(0.05)
         progress.close()
+        if judge is not None:  # the demo's sample verdicts, before the report is written
+            judge(canvas, session.ledger)
         sync_trays(tree, session)
         finished = finish_cuts(canvas, session, base_dir, out, progress.done["failed"] == 0)
         finished += finish_bakeoff(canvas, session, base_dir, out, tree)
