@@ -39,7 +39,7 @@ class SheetError(ValueError):
 class ContactSheet(BaseModel):
     """One take's strip (or still, or placeholder) as image bytes, and the times of the frames it shows."""
 
-    image: bytes = Field(exclude=True, repr=False)
+    image: bytes = Field(default=b"", exclude=True, repr=False)  # left out of JSON: the HTML embeds it
     mime: str = "image/jpeg"
     width: int
     height: int

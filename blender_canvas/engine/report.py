@@ -1,0 +1,450 @@
+"""The bake-off report: what was compared, under which controlled inputs, how each take scored, and what it cost.
+
+``bakeoff_report`` gathers everything from the canvas and the ledger (the single source of truth for takes, verdicts,
+pins and spend) into one pydantic model; ``write_report`` writes it three ways: ``report.html`` (self-contained, every
+picture embedded, for a person and a client), ``report.json`` (the same data without the pictures, for scripts) and
+``report.txt`` (a plain-text summary). Only takes still in their node's tray are shown; spend counts every job that
+reached a vendor, removed takes and failed jobs included, as ``Ledger.spent_usd`` does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from ..providers.catalog import Catalog
+from .bakeoff import EntrantSettings, axis_winners, controlled, mean_score
+from .contact_sheet import ContactSheet, contact_sheet, placeholder, sheet_times, still_sheet
+from .document import Canvas, ImageNode, ReferenceNode
+from .ledger import LANDED, PENDING_STATES, SUBMITTING, UNKNOWN, JobRecord, Ledger, TakeRecord, VerdictRecord
+
+REPORT_KIND = "blender-canvas.bakeoff-report"
+REPORT_VERSION = 1
+HTML_NAME, JSON_NAME, TEXT_NAME = "report.html", "report.json", "report.txt"
+DURATION_TOLERANCE_S = 0.5
+
+
+class ReportError(ValueError):
+    """The canvas cannot be reported on (it has no bake-off); the message says what to do."""
+
+
+class Timings(BaseModel):
+    """When the job was queued, submitted and finished (epoch seconds, from the job row) and the take's own steps."""
+
+    queued_at: float | None = None
+    submitted_at: float | None = None
+    finished_at: float | None = None
+    wait_s: float | None = None  # queued -> submitted
+    steps: dict[str, float] = Field(default_factory=dict)  # the take's timings: submitted_to_done_s, fetch_s, total_s
+
+
+class TakeEntry(BaseModel):
+    take_id: str
+    number: int
+    node: str
+    model: str
+    model_label: str
+    variant: str
+    variant_label: str
+    backend: str
+    backend_label: str
+    remote_id: str | None = None
+    seed: int | None = None
+    prompt: str  # exactly what was sent
+    media: str
+    file: str  # relative to the project folder
+    duration_s: float | None = None
+    width: int | None = None
+    height: int | None = None
+    estimated_usd: float
+    actual_usd: float | None = None
+    cost_usd: float  # actual where known, else the estimate
+    timings: Timings
+    scores: dict[str, int] = Field(default_factory=dict)  # only the bake-off's axes
+    note: str = ""
+    sample: bool = False  # the scores were filled in by a script, not a person
+    mean_score: float | None = None
+    pinned_best: bool = False
+    pinned_axes: list[str] = Field(default_factory=list)
+    won_axes: list[str] = Field(default_factory=list)
+    flags: list[str] = Field(default_factory=list)  # where this take departs from the controlled inputs
+    contact_sheet: ContactSheet
+
+
+class JobProblem(BaseModel):
+    """A job of an entrant that left no take: failed, moderated, expired, cancelled, unknown or still pending."""
+
+    job_id: str
+    number: int
+    state: str
+    error_kind: str | None = None
+    message: str = ""
+    remote_id: str | None = None
+    counted_usd: float = 0.0  # what this job adds to the spend (it reached a vendor)
+
+
+class EntrantReport(BaseModel):
+    node: str
+    label: str
+    model: str
+    model_label: str
+    variant: str
+    variant_label: str
+    prompt_style: str = ""
+    duration_s: int | None = None
+    aspect_ratio: str | None = None
+    seed: int | None = None
+    flags: list[str] = Field(default_factory=list)
+    takes: list[TakeEntry] = Field(default_factory=list)
+    spend_usd: float = 0.0
+    problems: list[JobProblem] = Field(default_factory=list)
+    removed_takes: int = 0
+    pinned_best: str | None = None
+
+    @property
+    def failed_count(self) -> int:
+        return sum(1 for p in self.problems if p.state not in ("moderated", "cancelled", *PENDING_STATES))
+
+    @property
+    def moderated_count(self) -> int:
+        return sum(1 for p in self.problems if p.state == "moderated")
+
+
+class ControlledInputs(BaseModel):
+    image_node: str
+    image_label: str
+    image_file: str | None = None
+    image_sha256: str | None = None
+    image: ContactSheet
+    shot_node: str
+    skeleton: dict[str, str] = Field(default_factory=dict)
+    aspect_ratio: str | None = None
+    seed: int | None = None
+    duration_s: int | None = None
+    flags: list[str] = Field(default_factory=list)  # every entrant's and take's departure, in entrant order
+
+
+class AxisWinner(BaseModel):
+    axis: str
+    take_ids: list[str] = Field(default_factory=list)  # all tied takes; the pinned one alone when pinned
+    score: int | None = None
+    pinned: bool = False
+
+
+class BakeOffReport(BaseModel):
+    kind: str = REPORT_KIND
+    version: int = REPORT_VERSION
+    title: str
+    brief: str = ""
+    generated_at: str  # ISO 8601, UTC
+    axes: list[str]
+    controlled: ControlledInputs
+    entrants: list[EntrantReport]
+    winners: list[AxisWinner]
+    total_spend_usd: float  # Ledger.spent_usd of the entrants: every job that reached a vendor
+    takes_cost_usd: float  # the shown takes' costs added up
+    sample_scores: bool = False  # some scores are samples a script filled in
+    contact_sheet_times_s: list[float]  # the fixed times every take is sampled at (then its last frame)
+    contact_sheet_last_frame: bool = True
+
+    @property
+    def takes(self) -> list[TakeEntry]:
+        return [take for entrant in self.entrants for take in entrant.takes]
+
+    def take(self, take_id: str) -> TakeEntry | None:
+        return next((t for t in self.takes if t.take_id == take_id), None)
+
+    def take_label(self, take_id: str) -> str:
+        take = self.take(take_id)
+        if take is None:
+            return take_id
+        entrant = next((e for e in self.entrants if e.node == take.node), None)
+        return f"{entrant.label if entrant else take.node} take {take.number}"
+
+
+class ReportFiles(BaseModel):
+    html: Path
+    json_path: Path
+    text_path: Path
+
+
+# --- gathering ------------------------------------------------------------------------------------------------
+def bakeoff_report(canvas: Canvas, catalog: Catalog, ledger: Ledger, base_dir: Path, *,
+                   generated_at: datetime | None = None) -> BakeOffReport:
+    """Everything the report shows, from the canvas (what was asked) and the ledger (what happened and was scored).
+
+    ``base_dir`` is the canvas file's folder (reference paths are relative to it); take files are relative to the
+    ledger's folder."""
+    bakeoff = canvas.bakeoff
+    if bakeoff is None:
+        raise ReportError("this canvas has no bake-off: build one first (Bake-off panel, or engine.bakeoff."
+                          "build_bakeoff)")
+    project_dir = ledger.path.parent
+    summary = controlled(canvas, catalog)
+    settings = {e.node: e for e in summary.entrants} if summary else {}
+    duration = summary.duration_s if summary else None
+    seed = summary.seed if summary else None
+    entrant_takes = {node: ledger.takes(node) for node in bakeoff.entrants}
+    if duration is None:
+        lengths = [t.duration_s for takes in entrant_takes.values() for t in takes if t.duration_s]
+        duration = round(max(lengths)) if lengths else None
+    times = sheet_times(duration)
+    image, image_file, image_sha = _controlled_image(canvas, bakeoff.image, ledger, base_dir)
+
+    take_ids = {t.take_id for takes in entrant_takes.values() for t in takes}
+    verdicts = {v.take_id: v for v in ledger.verdicts(node_ids=bakeoff.entrants) if v.take_id in take_ids}
+    records = [_only_axes(v, bakeoff.axes) for v in verdicts.values()]
+    axis_pins = {a: t for a, t in ledger.pins("axis").items() if a in bakeoff.axes and t in take_ids}
+    node_pins = {n: t for n, t in ledger.pins("node").items() if n in bakeoff.entrants and t in take_ids}
+    winners = axis_winners(records, bakeoff.axes, axis_pins)
+    marks = ", ".join("?" * len(bakeoff.entrants))
+    jobs = {j.job_id: j for j in ledger.jobs(f"node_id IN ({marks})", tuple(bakeoff.entrants))}
+
+    entrants: list[EntrantReport] = []
+    for node_id in bakeoff.entrants:
+        entrant = _entrant(canvas, catalog, node_id, settings.get(node_id))
+        entrant.takes = [
+            _take(take, jobs.get(take.take_id), catalog, project_dir, times, verdicts.get(take.take_id),
+                  bakeoff.axes, winners, node_pins, axis_pins, settings.get(node_id), seed, image_sha,
+                  bakeoff.image)
+            for take in entrant_takes[node_id]]
+        entrant.takes.sort(key=lambda t: (t.number, t.timings.queued_at or 0.0))
+        entrant.spend_usd = ledger.spent_usd([node_id])
+        every_take = {t.take_id for t in ledger.takes(node_id, include_removed=True)}
+        entrant.removed_takes = len(every_take) - len(entrant.takes)
+        entrant.problems = [_problem(job) for job in jobs.values()
+                            if job.node_id == node_id and job.job_id not in every_take and job.state != LANDED]
+        entrant.pinned_best = node_pins.get(node_id)
+        entrants.append(entrant)
+
+    order = [t.take_id for e in entrants for t in e.takes]  # entrant by entrant, take by take
+    scores_by_take = {r.take_id: r.scores for r in records}
+    axis_winner_list = [AxisWinner(axis=axis, take_ids=sorted(winners.get(axis, []), key=order.index),
+                                   pinned=axis in axis_pins, score=_top(winners.get(axis, []), axis, scores_by_take))
+                        for axis in bakeoff.axes]
+    flags = [f for e in entrants for f in e.flags] + [f for e in entrants for t in e.takes for f in t.flags]
+    image_node = canvas.node(bakeoff.image)
+    return BakeOffReport(
+        title=canvas.title or "Bake-off", brief=bakeoff.brief,
+        generated_at=(generated_at or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="seconds"),
+        axes=list(bakeoff.axes),
+        controlled=ControlledInputs(
+            image_node=bakeoff.image, image_label=(image_node.label if image_node and image_node.label else
+                                                   bakeoff.image),
+            image_file=image_file, image_sha256=image_sha, image=image, shot_node=bakeoff.shot,
+            skeleton=summary.skeleton if summary else {}, aspect_ratio=summary.aspect_ratio if summary else None,
+            seed=seed, duration_s=summary.duration_s if summary else None, flags=flags),
+        entrants=entrants, winners=axis_winner_list,
+        total_spend_usd=ledger.spent_usd(bakeoff.entrants),
+        takes_cost_usd=round(sum(t.cost_usd for e in entrants for t in e.takes), 6),
+        sample_scores=any(t.sample and (t.scores or t.note) for e in entrants for t in e.takes),
+        contact_sheet_times_s=times,
+    )
+
+
+def _only_axes(record: VerdictRecord, axes: list[str]) -> VerdictRecord:
+    return record.model_copy(update={"scores": {k: v for k, v in record.scores.items() if k in axes}})
+
+
+def _top(take_ids: list[str], axis: str, scores: dict[str, dict[str, int]]) -> int | None:
+    values = [scores[t][axis] for t in take_ids if axis in scores.get(t, {})]
+    return max(values) if values else None
+
+
+def _controlled_image(canvas: Canvas, node_id: str, ledger: Ledger,
+                      base_dir: Path) -> tuple[ContactSheet, str | None, str | None]:
+    """The controlled image as shown in the report: the reference file, or the image node's chosen take."""
+    node = canvas.node(node_id)
+    if isinstance(node, ReferenceNode):
+        path = Path(node.path.replace("\\", "/"))
+        path = path if path.is_absolute() else base_dir / path
+        sha = _sha256(path)
+        return still_sheet(path), node.path, sha
+    if isinstance(node, ImageNode):
+        take = ledger.chosen(node_id)
+        if take is None:
+            return placeholder(f"'{node_id}' has no take yet", frames=2), None, None
+        return still_sheet(ledger.path.parent / take.file), take.file, take.sha256
+    return placeholder(f"'{node_id}' is not an image node", frames=2), None, None
+
+
+def _sha256(path: Path) -> str | None:
+    try:
+        digest = hashlib.sha256()
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        return digest.hexdigest()
+    except OSError:
+        return None
+
+
+def _entrant(canvas: Canvas, catalog: Catalog, node_id: str, settings: EntrantSettings | None) -> EntrantReport:
+    node = canvas.node(node_id)
+    model_id = getattr(node, "model", "") or (settings.model if settings else "")
+    model = catalog.model(model_id) if model_id else None
+    variant = model.variant(getattr(node, "variant", None)) if model else None
+    label = (node.label if node is not None and node.label else "") or (variant.label if variant else node_id)
+    return EntrantReport(
+        node=node_id, label=label, model=model.id if model else model_id,
+        model_label=model.label if model else model_id,
+        variant=variant.id if variant else "", variant_label=variant.label if variant else "",
+        prompt_style=settings.prompt_style if settings else "", duration_s=settings.duration_s if settings else None,
+        aspect_ratio=settings.aspect_ratio if settings else None, seed=settings.seed if settings else None,
+        flags=list(settings.flags) if settings else [f"{node_id}: not a video node with a known model"])
+
+
+def _take(take: TakeRecord, job: JobRecord | None, catalog: Catalog, project_dir: Path, times: list[float],
+          verdict: VerdictRecord | None, axes: list[str], winners: dict[str, list[str]], node_pins: dict[str, str],
+          axis_pins: dict[str, str], settings: EntrantSettings | None, seed: int | None, image_sha: str | None,
+          image_node: str) -> TakeEntry:
+    model = catalog.model(take.model)
+    variant = model.variant(take.variant) if model else None
+    backend = catalog.backend(take.backend)
+    number = job.take_index + 1 if job else 1
+    scores = {a: verdict.scores[a] for a in axes if verdict and a in verdict.scores}
+    return TakeEntry(
+        take_id=take.take_id, number=number, node=take.node_id, model=take.model,
+        model_label=model.label if model else take.model, variant=take.variant,
+        variant_label=variant.label if variant else take.variant, backend=take.backend,
+        backend_label=backend.label if backend else take.backend, remote_id=take.remote_id, seed=take.seed,
+        prompt=take.prompt, media=take.media, file=take.file, duration_s=take.duration_s, width=take.width,
+        height=take.height, estimated_usd=take.estimated_usd, actual_usd=take.actual_usd,
+        cost_usd=take.actual_usd if take.actual_usd is not None else take.estimated_usd,
+        timings=_timings(take, job), scores=scores, note=verdict.note if verdict else "",
+        sample=bool(verdict and verdict.sample), mean_score=mean_score(verdict, axes) if verdict else None,
+        pinned_best=node_pins.get(take.node_id) == take.take_id,
+        pinned_axes=[a for a in axes if axis_pins.get(a) == take.take_id],
+        won_axes=[a for a in axes if take.take_id in winners.get(a, [])],
+        flags=_take_flags(take, number, settings, seed, image_sha, image_node),
+        contact_sheet=contact_sheet(project_dir / take.file, take.media, times))
+
+
+def _timings(take: TakeRecord, job: JobRecord | None) -> Timings:
+    try:
+        raw: Any = json.loads(take.timings_json or "{}")
+    except ValueError:
+        raw = {}
+    steps = {k: float(v) for k, v in raw.items() if isinstance(v, int | float) and not isinstance(v, bool)} if (
+        isinstance(raw, dict)) else {}
+    if job is None:
+        return Timings(steps=steps)
+    wait = round(job.submitted_at - job.created_at, 3) if job.submitted_at is not None else None
+    return Timings(queued_at=job.created_at, submitted_at=job.submitted_at, finished_at=job.finished_at,
+                   wait_s=wait, steps=steps)
+
+
+def _take_flags(take: TakeRecord, number: int, settings: EntrantSettings | None, seed: int | None,
+                image_sha: str | None, image_node: str) -> list[str]:
+    flags: list[str] = []
+    where = f"{take.node_id} take {number}"
+    try:
+        hashes = json.loads(take.input_hashes or "{}")
+    except ValueError:
+        hashes = {}
+    used = hashes.get("image") if isinstance(hashes, dict) else None
+    if image_sha and isinstance(used, list) and used and image_sha not in used:
+        flags.append(f"{where}: made from another version of '{image_node}' than the one shown")
+    if settings and settings.seed is not None and take.seed is not None and seed is not None and take.seed != seed:
+        flags.append(f"{where}: ran seed {take.seed}, not the controlled {seed}")
+    if (settings and settings.duration_s and take.duration_s
+            and abs(take.duration_s - settings.duration_s) > DURATION_TOLERANCE_S):
+        flags.append(f"{where}: runs {take.duration_s:.1f} s, not {settings.duration_s} s")
+    return flags
+
+
+def _problem(job: JobRecord) -> JobProblem:
+    reached = job.remote_id is not None or job.state in (SUBMITTING, UNKNOWN)
+    cost = (job.actual_usd if job.actual_usd is not None else job.estimated_usd) if reached else 0.0
+    state = job.state if job.state not in PENDING_STATES else f"pending ({job.state})"
+    message = job.error_message or ("still running; the next start resumes polling" if job.state in PENDING_STATES
+                                    else "")
+    return JobProblem(job_id=job.job_id, number=job.take_index + 1, state=state, error_kind=job.error_kind,
+                      message=message, remote_id=job.remote_id, counted_usd=cost)
+
+
+# --- writing --------------------------------------------------------------------------------------------------
+def write_report(report: BakeOffReport, out_dir: Path) -> ReportFiles:
+    """``report.html``, ``report.json`` and ``report.txt`` in ``out_dir``, each written whole or not at all."""
+    from .report_html import render_html
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files = ReportFiles(html=out_dir / HTML_NAME, json_path=out_dir / JSON_NAME, text_path=out_dir / TEXT_NAME)
+    _atomic_write(files.json_path, report_json(report))
+    _atomic_write(files.text_path, report_text(report))
+    _atomic_write(files.html, render_html(report))
+    return files
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.part")
+    try:
+        with temporary.open("w", encoding="utf-8", newline="\n") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        temporary.replace(path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def report_json(report: BakeOffReport) -> str:
+    """The JSON twin: the report's data without the embedded pictures (the contact sheets keep their times)."""
+    return report.model_dump_json(indent=1) + "\n"
+
+
+def money(value: float) -> str:
+    return f"${value:,.2f}" if value == 0 or abs(value) >= 0.01 else f"${value:.4f}"
+
+
+def report_text(report: BakeOffReport) -> str:
+    """A plain-text summary: the takes by the axes with their means, the winners per axis and the spend."""
+    lines = [f"Bake-off report: {report.title}", f"Generated {report.generated_at}", ""]
+    if report.brief:
+        lines += ["Brief:", *(f"  {line}" for line in report.brief.splitlines()), ""]
+    c = report.controlled
+    skeleton = "; ".join(f"{k}: {v}" for k, v in c.skeleton.items()) or "(empty)"
+    lines += [f"Controlled: image '{c.image_node}', shot '{c.shot_node}' ({skeleton}), aspect {c.aspect_ratio or '-'},"
+              f" seed {c.seed if c.seed is not None else '-'}, duration {c.duration_s or '-'} s"]
+    lines += [f"  ! {flag}" for flag in c.flags] or ["  every entrant runs the controlled inputs"]
+    if report.sample_scores:
+        lines += ["", "SAMPLE SCORES: verdicts marked (sample) were filled in by a script, not judged by a person."]
+    lines += ["", "Scores, 1 (poor) to 5 (best); * wins the axis, ^ pinned on the axis, (sample) a sample score"]
+    lines += [f"  A{i + 1} = {axis}" for i, axis in enumerate(report.axes)]
+    header = ["entrant", "take", *(f"A{i + 1}" for i in range(len(report.axes))), "mean", "cost", "best"]
+    rows = [header]
+    for entrant in report.entrants:
+        for take in entrant.takes:
+            cells = [entrant.node, str(take.number)]
+            for axis in report.axes:
+                score = take.scores.get(axis)
+                mark = ("*" if axis in take.won_axes else "") + ("^" if axis in take.pinned_axes else "")
+                cells.append(f"{score}{mark}" if score is not None else ("-" + mark if mark else "-"))
+            cells += [f"{take.mean_score:.2f}" if take.mean_score is not None else "-", money(take.cost_usd),
+                      "pinned" + (" (sample)" if take.sample else "") if take.pinned_best else
+                      ("(sample)" if take.sample else "")]
+            rows.append(cells)
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    lines += ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
+    lines += ["", "Winners per axis:"]
+    for winner in report.winners:
+        who = ", ".join(report.take_label(t) for t in winner.take_ids) or "no scores yet"
+        detail = " (pinned)" if winner.pinned else (f" ({winner.score})" if winner.score is not None else "")
+        lines.append(f"  {winner.axis}: {who}{detail}")
+    lines += ["", "Spend (every job that reached a vendor):"]
+    lines += [f"  {e.node}: {money(e.spend_usd)} for {len(e.takes)} take(s)"
+              + (f", {len(e.problems)} job(s) without a take" if e.problems else "")
+              + (f", {e.removed_takes} removed" if e.removed_takes else "") for e in report.entrants]
+    lines.append(f"  total: {money(report.total_spend_usd)}")
+    problems = [(e.node, p) for e in report.entrants for p in e.problems]
+    if problems:
+        lines += ["", "Jobs without a take:"]
+        lines += [f"  {node} take {p.number}: {p.state}" + (f": {p.message}" if p.message else "")
+                  for node, p in problems]
+    return "\n".join(lines) + "\n"
