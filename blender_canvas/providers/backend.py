@@ -126,6 +126,33 @@ class JobStatus(_Plain):
     poll_after_s: float | None = None  # the vendor's own hint for the next poll
 
 
+class ConnectionReport(_Plain):
+    """What a backend's "Test connection" found: one cheap authenticated call that bills nothing.
+
+    Never carries a secret: ``endpoint`` is the method and path (no host, query or key), ``host`` the
+    ``host:port`` reached, ``account`` only what the vendor said about the account (credits, plan, user name).
+    """
+
+    backend: str
+    ok: bool
+    message: str  # one line for the user, naming what to fix when ``ok`` is False
+    endpoint: str = ""  # "GET /v1/organization"
+    host: str = ""
+    status: int | None = None  # the HTTP status of the answer, if one came
+    latency_ms: float | None = None
+    error_kind: ErrorKind | None = None
+    account: dict[str, str] = Field(default_factory=dict)
+
+
+@runtime_checkable
+class ConnectionCheck(Protocol):
+    """The optional capability behind the preferences' "Test connection" button (and the CLI's check)."""
+
+    def check_connection(self) -> ConnectionReport:
+        """Make one cheap authenticated, non-billable call and report; failures come back as a report, not raised."""
+        ...
+
+
 @runtime_checkable
 class Backend(Protocol):
     """One service that runs jobs. Every method may raise BackendError; all run on worker threads."""

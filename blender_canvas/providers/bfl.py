@@ -42,8 +42,17 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import httpx
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from . import downloads, http, redaction
-from .backend import Artifact, BackendError, ErrorKind, JobRequest, JobState, JobStatus, RemoteJob
+from . import connection, downloads, http, redaction
+from .backend import (
+    Artifact,
+    BackendError,
+    ConnectionReport,
+    ErrorKind,
+    JobRequest,
+    JobState,
+    JobStatus,
+    RemoteJob,
+)
 
 BACKEND_ID = "bfl"
 LABEL = "Black Forest Labs"
@@ -252,8 +261,15 @@ class BflBackend:
             raise BackendError(ErrorKind.INVALID_REQUEST, f"{LABEL}: refusing to send the key to "
                                f"{urlsplit(url).hostname}, which is not a BFL API host")
         headers = {**kwargs.pop("headers", {}), "x-key": self._key}
-        return http.send(self._client, method, url, policy=self._policy, backend_label=LABEL, headers=headers,
-                         **kwargs)
+        return http.send(self._client, method, url, policy=kwargs.pop("policy", self._policy), backend_label=LABEL,
+                         headers=headers, **kwargs)
+
+    def check_connection(self) -> ConnectionReport:
+        """``GET /v1/credits`` (docs.bfl.ai "Get the user's credits", OpenAPI ``get_credits_v1_credits_get``:
+        ``{credits}``, API-key header): free, and it shows the balance."""
+        url = f"{self.base_url}/v1/credits"
+        return connection.probe(BACKEND_ID, LABEL, KEY_NAME, "GET", url,
+                                lambda: self._send("GET", url, **connection.CHECK), _credits)
 
     # -- Backend --
     def submit(self, request: JobRequest) -> RemoteJob:
@@ -328,6 +344,11 @@ class BflBackend:
 
     def close(self) -> None:
         self._client.close()
+
+
+def _credits(response: httpx.Response) -> connection.Said:
+    credits = float(response.json()["credits"])
+    return f"{credits:g} credits", {"credits": f"{credits:g}"}
 
 
 def _detail(answer: PollAnswer) -> str:

@@ -46,8 +46,17 @@ from typing import Any, TypeVar
 import httpx
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from . import downloads, http, redaction
-from .backend import Artifact, BackendError, ErrorKind, JobRequest, JobState, JobStatus, RemoteJob
+from . import connection, downloads, http, redaction
+from .backend import (
+    Artifact,
+    BackendError,
+    ConnectionReport,
+    ErrorKind,
+    JobRequest,
+    JobState,
+    JobStatus,
+    RemoteJob,
+)
 
 BACKEND_ID = "byteplus"
 LABEL = "BytePlus"
@@ -235,8 +244,17 @@ class BytePlusBackend:
             raise BackendError(ErrorKind.INVALID_REQUEST, f"{LABEL}: refusing to send the key to a host that is not "
                                "the ModelArk API")
         headers = {**kwargs.pop("headers", {}), "Authorization": f"Bearer {self._key}"}
-        return http.send(self._client, method, url, policy=self._policy, backend_label=LABEL, headers=headers,
-                         **kwargs)
+        return http.send(self._client, method, url, policy=kwargs.pop("policy", self._policy), backend_label=LABEL,
+                         headers=headers, **kwargs)
+
+    def check_connection(self) -> ConnectionReport:
+        """``GET …/contents/generations/tasks?page_num=1&page_size=1``: the task list (Ark's "query content
+        generation task list" page, mirrored in Volcengine's Ark API docs; composio's BytePlus Ark toolkit lists it),
+        free and authenticated like every task call."""
+        url = f"{self.base_url}{TASKS_PATH}"
+        return connection.probe(BACKEND_ID, LABEL, KEY_NAME, "GET", url,
+                                lambda: self._send("GET", url, params={"page_num": 1, "page_size": 1},
+                                                   **connection.CHECK), _task_list, classify=http_error)
 
     # -- Backend --
     def submit(self, request: JobRequest) -> RemoteJob:
@@ -328,6 +346,14 @@ class BytePlusBackend:
 
     def close(self) -> None:
         self._client.close()
+
+
+def _task_list(response: httpx.Response) -> connection.Said:
+    answer = response.json()  # {items: [...], total}
+    if not isinstance(answer["items"], list):
+        raise TypeError("items is not a list")
+    total = int(answer["total"])
+    return f"{total} task{'' if total == 1 else 's'} on record", {"tasks": str(total)}
 
 
 def _parse(model: type[_M], response: httpx.Response) -> _M:

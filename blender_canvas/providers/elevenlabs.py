@@ -42,7 +42,7 @@ from urllib.parse import quote
 
 import httpx
 
-from . import http, redaction
+from . import connection, http, redaction
 from .backend import BackendError, ErrorKind, JobRequest, RemoteJob
 from .sync_audio import SyncAudioBackend, classify_with, text_of
 
@@ -107,9 +107,29 @@ class ElevenLabsBackend(SyncAudioBackend):
     label = LABEL
     key_name = KEY_NAME
     default_url = API_URL
+    check_path = "/v1/user/subscription"  # user/subscription/raw_client.py get: tier and character quota
 
     def _auth(self) -> dict[str, str]:
         return {"xi-api-key": self._key}
+
+    def read_check(self, response: httpx.Response) -> connection.Said:
+        answer = response.json()  # types/subscription.py: tier, character_count, character_limit, status, ...
+        used, limit = int(answer["character_count"]), int(answer["character_limit"])
+        tier = str(answer["tier"])
+        return f"{tier} plan, {max(0, limit - used):,} of {limit:,} characters left this period", \
+            {"tier": tier, "characters_left": str(max(0, limit - used))}
+
+    def accepted_check(self, response: httpx.Response) -> str | None:
+        """A key scoped without ``user_read`` gets 401 ``missing_permissions`` here: the key itself is good."""
+        try:
+            detail = response.json().get("detail")
+        except (ValueError, AttributeError):
+            return None
+        if response.status_code in (401, 403) and isinstance(detail, dict) and \
+                detail.get("status") == "missing_permissions":
+            return (f"{LABEL}: connected, key accepted; it is a scoped key without the user_read permission, so the "
+                    "character quota cannot be shown (make sure it has Text to Speech access)")
+        return None
 
     def classify(self, response: httpx.Response) -> BackendError:
         return classify_error(response)

@@ -41,10 +41,11 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from . import downloads, http, redaction
+from . import connection, downloads, http, redaction
 from .backend import (
     Artifact,
     BackendError,
+    ConnectionReport,
     ErrorKind,
     JobRequest,
     JobState,
@@ -56,6 +57,7 @@ from .backend import (
 BACKEND_ID = "fal"
 LABEL = "fal"
 QUEUE_URL = "https://queue.fal.run"
+REST_URL = "https://rest.fal.ai"
 # fal_client.py QUEUE_URL_FORMAT, RUN_URL_FORMAT, REST_URL (the "queue.falrun.com" backup is not in the SDK)
 FAL_HOSTS = frozenset({"queue.fal.run", "fal.run", "rest.fal.ai"})
 APP_NAMESPACES = ("workflows", "comfy")
@@ -304,8 +306,18 @@ class FalBackend:
             raise BackendError(ErrorKind.INVALID_REQUEST, f"{LABEL}: refusing to send the key to "
                                f"{urlsplit(url).hostname}, which is not a fal API host")
         headers = {**kwargs.pop("headers", {}), **self._auth()}
-        return http.send(self._client, method, url, policy=self._policy, backend_label=LABEL, headers=headers,
-                         **kwargs)
+        return http.send(self._client, method, url, policy=kwargs.pop("policy", self._policy), backend_label=LABEL,
+                         headers=headers, **kwargs)
+
+    def check_connection(self) -> ConnectionReport:
+        """``POST rest.fal.ai/storage/auth/token?storage_type=fal-cdn-v3`` with ``{}``: the short-lived upload
+        token fal_client's ``CDNTokenManager`` asks for before every upload (``client.py``). It needs the key and
+        creates nothing billable; fal's other account endpoints (``api.fal.ai/v1/account/billing``) want an admin
+        key. The token in the answer is dropped (and redacted should it appear anywhere)."""
+        url = self._rehost(f"{REST_URL}/storage/auth/token")
+        return connection.probe(BACKEND_ID, LABEL, "FAL_KEY", "POST", url,
+                                lambda: self._send("POST", url, params={"storage_type": "fal-cdn-v3"}, json={},
+                                                   retry_safe=True, **connection.CHECK), _upload_token)
 
     # -- Backend --
     def submit(self, request: JobRequest) -> RemoteJob:
@@ -410,6 +422,15 @@ class FalBackend:
         except (ValueError, ValidationError):
             raise BackendError(ErrorKind.VENDOR_DOWN, f"{LABEL}: unexpected answer "
                                f"(HTTP {response.status_code})", status=response.status_code) from None
+
+
+def _upload_token(response: httpx.Response) -> connection.Said:
+    answer = response.json()  # {token, token_type, base_url, expires_at}
+    token = answer["token"]
+    if not isinstance(token, str) or not token:
+        raise TypeError("no token")
+    redaction.register_secret(token)
+    return "fal issued an upload token", {}
 
 
 def _refused_before_accepted(response: httpx.Response) -> bool:

@@ -35,7 +35,7 @@ from typing import Any
 
 import httpx
 
-from . import redaction
+from . import connection, redaction
 from .backend import BackendError, ErrorKind, JobRequest, RemoteJob
 from .sync_audio import SyncAudioBackend, classify_with, text_of
 
@@ -88,9 +88,14 @@ class FishAudioBackend(SyncAudioBackend):
     label = LABEL
     key_name = KEY_NAME
     default_url = API_URL
+    check_path = "/wallet/self/api-credit"  # resources/account.py get_credits: the API credit balance
 
     def _auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self._key}"}
+
+    def read_check(self, response: httpx.Response) -> connection.Said:
+        credit = float(response.json()["credit"])  # types/account.py Credits: a decimal, sent as a string
+        return f"API credit {credit:g}", {"credit": f"{credit:g}"}
 
     def classify(self, response: httpx.Response) -> BackendError:
         return classify_error(response)

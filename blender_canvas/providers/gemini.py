@@ -49,8 +49,18 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
-from . import downloads, http, redaction
-from .backend import Artifact, BackendError, ErrorKind, JobRequest, JobState, JobStatus, Media, RemoteJob
+from . import connection, downloads, http, redaction
+from .backend import (
+    Artifact,
+    BackendError,
+    ConnectionReport,
+    ErrorKind,
+    JobRequest,
+    JobState,
+    JobStatus,
+    Media,
+    RemoteJob,
+)
 
 BACKEND_ID = "gemini"
 LABEL = "Gemini API"
@@ -337,12 +347,23 @@ class GeminiBackend:
     def own_origins(self) -> set[str]:
         return {http.origin(http.base_url(BACKEND_ID, API_URL))}
 
-    def _post(self, url: str, body: dict[str, Any]) -> httpx.Response:
+    def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         if http.origin(url) not in self.own_origins():
             raise BackendError(ErrorKind.INVALID_REQUEST, f"{LABEL}: refusing to send the key to a host that is "
                                                           "not the Gemini API")
-        return http.send(self._client, "POST", url, policy=self._policy, refused=sync_refusal, backend_label=LABEL,
-                         headers={"x-goog-api-key": self._key}, json=body)
+        return http.send(self._client, method, url, policy=kwargs.pop("policy", self._policy), backend_label=LABEL,
+                         headers={"x-goog-api-key": self._key}, **kwargs)
+
+    def _post(self, url: str, body: dict[str, Any]) -> httpx.Response:
+        return self._send("POST", url, refused=sync_refusal, json=body)
+
+    def check_connection(self) -> ConnectionReport:
+        """``GET models?pageSize=1`` (google-genai ``models.py`` ``list``, ``t_models_url``): free, and it needs a
+        valid key."""
+        url = f"{self.api_url}/models"
+        return connection.probe(BACKEND_ID, LABEL, "GEMINI_API_KEY", "GET", url,
+                                lambda: self._send("GET", url, params={"pageSize": 1}, **connection.CHECK),
+                                _model_list, classify=lambda r: google_error(r, LABEL))
 
     def submit(self, request: JobRequest) -> RemoteJob:
         model = request.backend_model_id.strip().removeprefix("models/")
@@ -373,6 +394,13 @@ class GeminiBackend:
 
     def close(self) -> None:
         self._client.close()
+
+
+def _model_list(response: httpx.Response) -> connection.Said:
+    models = response.json()["models"]  # ListModelsResponse: {models: [{name, ...}], nextPageToken}
+    if not isinstance(models, list):
+        raise TypeError("models is not a list")
+    return "the model list is readable", {}
 
 
 def image_part(answer: dict[str, Any]) -> tuple[str, str]:

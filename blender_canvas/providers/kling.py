@@ -51,8 +51,17 @@ import jwt
 from PIL import Image, ImageOps
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from . import downloads, http, redaction
-from .backend import Artifact, BackendError, ErrorKind, JobRequest, JobState, JobStatus, RemoteJob
+from . import connection, downloads, http, redaction
+from .backend import (
+    Artifact,
+    BackendError,
+    ConnectionReport,
+    ErrorKind,
+    JobRequest,
+    JobState,
+    JobStatus,
+    RemoteJob,
+)
 
 BACKEND_ID = "kling"
 LABEL = "Kling"
@@ -410,6 +419,18 @@ def _classify_failure(message: str) -> ErrorKind:
     return ErrorKind.UNKNOWN
 
 
+def _resource_packs(response: httpx.Response) -> connection.Said:
+    answer = response.json()
+    if answer["code"] != 0:  # an error in a 200 envelope is classified like an HTTP one
+        raise kling_error(httpx.Response(200, json={"code": answer["code"], "message": answer.get("message") or ""}))
+    packs = [p for p in answer["data"]["resource_pack_subscribe_infos"] or [] if p.get("status") == "online"]
+    if not packs:
+        return "no resource pack is in effect, so video tasks will be refused until one is bought", {"packs": "0"}
+    left = sum(float(p.get("remaining_quantity") or 0) for p in packs)
+    return (f"{len(packs)} resource pack{'s' if len(packs) > 1 else ''} in effect, {left:g} units left (Kling's "
+            "count lags up to 12 h)"), {"packs": str(len(packs)), "remaining": f"{left:g}"}
+
+
 # --- the backend -----------------------------------------------------------------------------------------------------
 
 
@@ -449,8 +470,18 @@ class KlingBackend:
             raise BackendError(ErrorKind.INVALID_REQUEST, f"{LABEL}: refusing to send credentials to "
                                f"{httpx.URL(url).host}, which is not a Kling API host")
         headers = {"Authorization": f"Bearer {self._signer.token()}"}
-        return http.send(self._client, method, url, policy=self._policy, backend_label=LABEL, headers=headers,
-                         **kwargs)
+        return http.send(self._client, method, url, policy=kwargs.pop("policy", self._policy), backend_label=LABEL,
+                         headers=headers, **kwargs)
+
+    def check_connection(self) -> ConnectionReport:
+        """``GET /account/costs`` (Kling's "Account Information Inquiry" page: "free to call", QPS <= 1): the
+        resource packs of the last 30 days and what is left of them."""
+        url = f"{self.api_url}/account/costs"
+        now_ms = int(time.time() * 1000)
+        window = {"start_time": now_ms - 30 * 86_400_000, "end_time": now_ms}
+        return connection.probe(BACKEND_ID, LABEL, "KLING_ACCESS_KEY and KLING_SECRET_KEY", "GET", url,
+                                lambda: self._send("GET", url, params=window, **connection.CHECK), _resource_packs,
+                                classify=kling_error)
 
     def _task(self, response: httpx.Response) -> TaskData:
         if response.status_code >= 400:

@@ -46,8 +46,17 @@ import httpx
 from PIL import Image, ImageOps, UnidentifiedImageError
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from . import downloads, http, redaction
-from .backend import Artifact, BackendError, ErrorKind, JobRequest, JobState, JobStatus, RemoteJob
+from . import connection, downloads, http, redaction
+from .backend import (
+    Artifact,
+    BackendError,
+    ConnectionReport,
+    ErrorKind,
+    JobRequest,
+    JobState,
+    JobStatus,
+    RemoteJob,
+)
 
 BACKEND_ID = "openai"
 LABEL = "OpenAI"
@@ -331,8 +340,15 @@ class OpenAIBackend:
         if http.origin(url) not in self.own_origins():
             raise _bad(f"{LABEL}: refusing to send the key to {httpx.URL(url).host}, which is not OpenAI's API host")
         headers = {**kwargs.pop("headers", {}), **self._auth()}
-        return http.send(self._client, method, url, policy=self._policy, backend_label=LABEL, headers=headers,
-                         **kwargs)
+        return http.send(self._client, method, url, policy=kwargs.pop("policy", self._policy), backend_label=LABEL,
+                         headers=headers, **kwargs)
+
+    def check_connection(self) -> ConnectionReport:
+        """``GET /models`` (openai-python ``resources/models.py`` ``list``): free, and it lists what the key
+        may use."""
+        url = f"{self.api_url}/models"
+        return connection.probe(BACKEND_ID, LABEL, "OPENAI_API_KEY", "GET", url,
+                                lambda: self._send("GET", url, **connection.CHECK), _models, classify=classify)
 
     # -- Backend --
     def submit(self, request: JobRequest) -> RemoteJob:
@@ -451,6 +467,13 @@ class OpenAIBackend:
 
     def close(self) -> None:
         self._client.close()
+
+
+def _models(response: httpx.Response) -> connection.Said:
+    listed = [m["id"] for m in response.json()["data"]]  # types/model.py: {id, object, created, owned_by}
+    ours = [m for m in ("gpt-image-2", "sora-2", "sora-2-pro") if m in listed]
+    return f"{len(listed)} models visible" + (f", including {', '.join(ours)}" if ours else ""), \
+        {"models": str(len(listed))}
 
 
 def _refused(response: httpx.Response) -> bool:

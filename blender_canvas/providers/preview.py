@@ -19,7 +19,16 @@ from typing import Any
 import av
 from PIL import Image
 
-from .backend import Artifact, BackendError, ErrorKind, JobRequest, JobState, JobStatus, RemoteJob
+from .backend import (
+    Artifact,
+    BackendError,
+    ConnectionReport,
+    ErrorKind,
+    JobRequest,
+    JobState,
+    JobStatus,
+    RemoteJob,
+)
 from .media_probe import probe
 from .preview_frames import frame_size, nearest_aspect_ratio
 from .preview_motion import make_animatic, read_first_frame
@@ -127,6 +136,11 @@ class PreviewBackend:
 
     def __init__(self, work_dir: Path) -> None:
         self.work_dir = Path(work_dir)
+
+    def check_connection(self) -> ConnectionReport:
+        return ConnectionReport(backend=self.id, ok=True, latency_ms=0.0,
+                                message="preview: ready; the offline preview renders on this machine, with no key and "
+                                        "no network")
 
     def _out_path(self, request: JobRequest) -> Path:
         safe = re.sub(r"[^A-Za-z0-9._-]+", "_", request.job_id).strip("._") or "job"

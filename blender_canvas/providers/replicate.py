@@ -61,8 +61,18 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from . import downloads, http, redaction
-from .backend import Artifact, BackendError, ErrorKind, JobRequest, JobState, JobStatus, Media, RemoteJob
+from . import connection, downloads, http, redaction
+from .backend import (
+    Artifact,
+    BackendError,
+    ConnectionReport,
+    ErrorKind,
+    JobRequest,
+    JobState,
+    JobStatus,
+    Media,
+    RemoteJob,
+)
 
 BACKEND_ID = "replicate"
 LABEL = "Replicate"
@@ -265,6 +275,12 @@ def _iso_retry_after(response: httpx.Response) -> float | None:
     return max(0.0, when.astimezone().timestamp() - time.time())
 
 
+def _account(response: httpx.Response) -> connection.Said:
+    answer = response.json()  # account.py Account: {type, username, name, github_url}
+    username, kind = str(answer["username"]), str(answer["type"])
+    return f"account {username} ({kind})", {"username": username}
+
+
 # --- the backend -----------------------------------------------------------------------------------------------------
 
 
@@ -309,8 +325,15 @@ class ReplicateBackend:
             raise BackendError(ErrorKind.INVALID_REQUEST, f"{LABEL}: refusing to send the token to "
                                f"{urlsplit(url).hostname}, which is not Replicate's API host")
         headers = {**kwargs.pop("headers", {}), **self._auth()}
-        return http.send(self._client, method, url, policy=self._policy, backend_label=LABEL, headers=headers,
-                         **kwargs)
+        return http.send(self._client, method, url, policy=kwargs.pop("policy", self._policy), backend_label=LABEL,
+                         headers=headers, **kwargs)
+
+    def check_connection(self) -> ConnectionReport:
+        """``GET /v1/account`` (replicate-python ``account.py`` ``Accounts.current``): free, and it names the
+        account the token belongs to."""
+        url = f"{self.api_url}/v1/account"
+        return connection.probe(BACKEND_ID, LABEL, ENV_KEY, "GET", url,
+                                lambda: self._send("GET", url, **connection.CHECK), _account, classify=self._error)
 
     # -- Backend --
     def submit(self, request: JobRequest) -> RemoteJob:

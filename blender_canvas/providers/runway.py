@@ -46,8 +46,18 @@ from typing import Any, TypeVar
 import httpx
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from . import downloads, http, redaction
-from .backend import Artifact, BackendError, ErrorKind, JobRequest, JobState, JobStatus, Media, RemoteJob
+from . import connection, downloads, http, redaction
+from .backend import (
+    Artifact,
+    BackendError,
+    ConnectionReport,
+    ErrorKind,
+    JobRequest,
+    JobState,
+    JobStatus,
+    Media,
+    RemoteJob,
+)
 
 BACKEND_ID = "runway"
 LABEL = "Runway"
@@ -211,6 +221,16 @@ class Task(_Loose):
     cost: dict[str, Any] | None = None
 
 
+class Organization(_Loose):
+    creditBalance: float  # types/organization_retrieve_response.py
+    tier: dict[str, Any] | None = None
+
+
+def _organization(response: httpx.Response) -> connection.Said:
+    credits = Organization.model_validate(response.json()).creditBalance
+    return f"{credits:g} credits (${credits * USD_PER_CREDIT:.2f})", {"credits": f"{credits:g}"}
+
+
 class UploadSlot(_Loose):
     uploadUrl: str
     fields: dict[str, str] = {}
@@ -244,8 +264,15 @@ class RunwayBackend:
     def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         url = f"{self.api_url}{path}"
         headers = {"Authorization": f"Bearer {self._key}", "X-Runway-Version": API_VERSION}
-        return http.send(self._client, method, url, policy=self._policy, backend_label=LABEL, headers=headers,
-                         **kwargs)
+        return http.send(self._client, method, url, policy=kwargs.pop("policy", self._policy), backend_label=LABEL,
+                         headers=headers, **kwargs)
+
+    def check_connection(self) -> ConnectionReport:
+        """``GET /v1/organization`` (runwayml ``resources/organization.py`` ``retrieve``): free, and it answers the
+        organisation's ``creditBalance``."""
+        return connection.probe(BACKEND_ID, LABEL, KEY_NAME, "GET", f"{self.api_url}/v1/organization",
+                                lambda: self._send("GET", "/v1/organization", **connection.CHECK), _organization,
+                                classify=_error)
 
     # -- Backend --
     def submit(self, request: JobRequest) -> RemoteJob:
@@ -513,10 +540,14 @@ def _refused(response: httpx.Response) -> bool:
 def _check(response: httpx.Response) -> httpx.Response:
     if response.status_code < 400:
         return http.check(response, LABEL)
+    raise _error(response)
+
+
+def _error(response: httpx.Response) -> BackendError:
     error = http.error_for(response, LABEL)  # Runway's 400s carry {"error": "<field>: <reason>"}
     if error.kind == ErrorKind.INVALID_REQUEST and "credit" in error.message.lower():
         error.kind = ErrorKind.OUT_OF_CREDITS  # a 400 "not enough credits" (wording UNCONFIRMED)
-    raise error
+    return error
 
 
 def _parse(model: type[_M], response: httpx.Response) -> _M:

@@ -14,8 +14,17 @@ from typing import Any
 
 import httpx
 
-from . import downloads, http, redaction
-from .backend import Artifact, BackendError, ErrorKind, JobRequest, JobState, JobStatus, RemoteJob
+from . import connection, downloads, http, redaction
+from .backend import (
+    Artifact,
+    BackendError,
+    ConnectionReport,
+    ErrorKind,
+    JobRequest,
+    JobState,
+    JobStatus,
+    RemoteJob,
+)
 
 AUDIO_TIMEOUT = httpx.Timeout(connect=10.0, read=240.0, write=60.0, pool=10.0)
 MAX_AUDIO_BYTES = 500 << 20
@@ -60,6 +69,7 @@ class SyncAudioBackend:
     label: str = ""
     key_name: str = ""
     default_url: str = ""
+    check_path: str = ""  # the connection test's GET: free, authenticated, shows the account
     poll_interval_s = 0.05
     slot_wait_s = SLOT_WAIT_S
     slot_attempts = SLOT_ATTEMPTS
@@ -100,12 +110,34 @@ class SyncAudioBackend:
         hinted = http.parse_retry_after(response.headers)
         return (hinted if hinted is not None else self.slot_wait_s), self.slot_attempts
 
-    # -- the one POST --
-    def _post(self, url: str, *, headers: Mapping[str, str], **kwargs: Any) -> httpx.Response:
-        """POST through the shared layer; 429s are waited out here, anything else >= 400 raises classified."""
+    def read_check(self, response: httpx.Response) -> connection.Said:
+        """What the connection test's answer says about the account."""
+        raise NotImplementedError
+
+    def accepted_check(self, response: httpx.Response) -> str | None:
+        """What to say when an error answer to the connection test still proves the key good (else None)."""
+        return None
+
+    def check_connection(self) -> ConnectionReport:
+        url = self.base_url + self.check_path
+
+        def send() -> httpx.Response:
+            self._guard(url)
+            return http.send(self._client, "GET", url, backend_label=self.label, headers=self._auth(),
+                             **connection.CHECK)
+
+        return connection.probe(self.id, self.label, self.key_name, "GET", url, send, self.read_check,
+                                classify=self.classify, accepted=self.accepted_check)
+
+    def _guard(self, url: str) -> None:
         if http.origin(url) not in self.own_origins():
             raise BackendError(ErrorKind.INVALID_REQUEST, f"{self.label}: refusing to send the key to "
                                f"{httpx.URL(url).host}, which is not the {self.label} API host")
+
+    # -- the one POST --
+    def _post(self, url: str, *, headers: Mapping[str, str], **kwargs: Any) -> httpx.Response:
+        """POST through the shared layer; 429s are waited out here, anything else >= 400 raises classified."""
+        self._guard(url)
         attempt = 0
         while True:
             attempt += 1

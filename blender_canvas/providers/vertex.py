@@ -41,8 +41,17 @@ from typing import Any
 
 import httpx
 
-from . import http, redaction
-from .backend import Artifact, BackendError, ErrorKind, JobRequest, JobState, JobStatus, RemoteJob
+from . import connection, http, redaction
+from .backend import (
+    Artifact,
+    BackendError,
+    ConnectionReport,
+    ErrorKind,
+    JobRequest,
+    JobState,
+    JobStatus,
+    RemoteJob,
+)
 from .gemini import (
     checked,
     copy_into,
@@ -187,17 +196,41 @@ class VertexBackend:
         AuthorizedSession does (``transport/requests.py``, ``DEFAULT_REFRESH_STATUS_CODES = (401,)``)."""
         url = f"{self.api_root(location)}/{path}"
         for attempt in (1, 2):
-            token = self.credentials.access_token(self._client, self._policy, self.token_url)
-            headers = {"Authorization": f"Bearer {token}"}
-            if self.credentials.quota_project:
-                headers["x-goog-user-project"] = self.credentials.quota_project
             response = http.send(self._client, "POST", url, policy=self._policy, backend_label=LABEL,
-                                 headers=headers, json=body, **kwargs)
+                                 headers=self._headers(self._policy), json=body, **kwargs)
             if response.status_code != 401 or attempt == 2:
                 return response
             log.info("%s: the access token was refused; fetching a new one", LABEL)
             self.credentials.invalidate()
         raise AssertionError("unreachable")
+
+    def _headers(self, policy: http.RetryPolicy) -> dict[str, str]:
+        token = self.credentials.access_token(self._client, policy, self.token_url)
+        headers = {"Authorization": f"Bearer {token}"}
+        if self.credentials.quota_project:
+            headers["x-goog-user-project"] = self.credentials.quota_project
+        return headers
+
+    def check_connection(self) -> ConnectionReport:
+        """A token from the credentials, then ``GET projects/{p}/locations/{l}/models?pageSize=1`` (google-genai
+        ``models.list(config={"query_base": False})``: ``t_models_url`` gives ``models``, which ``_build_request``
+        puts under the project and location): free, and it proves the credentials, the project, the region and that
+        the Vertex AI API is enabled there."""
+        url = f"{self.api_root()}/projects/{self.project}/locations/{self.location}/models"
+
+        def send() -> httpx.Response:
+            return http.send(self._client, "GET", url, backend_label=LABEL, params={"pageSize": 1},
+                             headers=self._headers(connection.CHECK_POLICY), **connection.CHECK)
+
+        def said(response: httpx.Response) -> connection.Said:
+            if not isinstance(response.json(), dict):  # {} when the project has no models of its own
+                raise TypeError("not a ListModelsResponse")
+            return f"project {self.project} in {self.location} ({self.credentials.kind.replace('_', ' ')})", \
+                {"project": self.project, "location": self.location}
+
+        return connection.probe(BACKEND_ID, LABEL, "GOOGLE_APPLICATION_CREDENTIALS (or `gcloud auth "
+                                "application-default login`) and GOOGLE_CLOUD_PROJECT", "GET", url, send, said,
+                                classify=lambda r: google_error(r, LABEL))
 
     # -- Backend --
     def submit(self, request: JobRequest) -> RemoteJob:

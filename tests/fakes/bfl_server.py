@@ -10,6 +10,7 @@ docs.bfl.ai, BFL's own skills guide):
   unknown fields 422 ``{"detail": [{"loc": ["body", field], "msg", "type"}]}``);
 * ``GET /v1/get_result?id=`` -> ``Pending`` (with ``progress``) -> ``Ready`` with ``result.sample`` on the delivery
   host; or ``Request Moderated`` / ``Content Moderated`` (with ``details``) / ``Error`` / ``Task not found``;
+* ``GET /v1/credits`` -> ``{credits}`` (docs.bfl.ai "Get the user's credits"), the connection test's call;
 * 401 ``{"detail": "Not authenticated"}``, 402 out of credits, 429 with or without ``Retry-After``.
 """
 
@@ -32,7 +33,7 @@ ASPECT_MODELS = {"flux-pro-1.1-ultra", "flux-kontext-pro"}
 FIELDS = {"prompt", "seed", "width", "height", "aspect_ratio", "output_format", "safety_tolerance",
           "prompt_upsampling", "raw", "steps", "guidance", *(f"input_image_{i}" for i in range(2, 9)), "input_image"}
 
-Stage = Literal["submit", "status", "download"]
+Stage = Literal["submit", "status", "download", "credits"]
 _DEFAULT_STAGE: dict[str, Stage] = {"429": "submit", "503": "status", "500": "status", "401": "submit", "402": "submit",
                                     "validation": "submit", "foreign_poll": "submit",
                                     "request_moderated": "status", "content_moderated": "status", "error": "status",
@@ -56,6 +57,8 @@ class Task:
 
 class FakeBfl:
     """The fake BFL API (``base_url``) and its delivery host (``cdn_url``); a context manager."""
+
+    credits = 412.5
 
     def __init__(self, key: str = DEFAULT_KEY, *, latency_s: float = 0.05,
                  polling_host: str = "https://api.us1.bfl.ai") -> None:
@@ -146,6 +149,10 @@ class FakeBfl:
             self._submit(h, rec, rec.path[len("/v1/"):])
         elif rec.method == "GET" and rec.path == "/v1/get_result":
             self._poll(h, rec)
+        elif rec.method == "GET" and rec.path == "/v1/credits":
+            fault = self._take_fault("credits")
+            if fault is None or not self._generic(h, fault):
+                h.reply(200, {"credits": self.credits})
         else:
             h.reply(404, {"detail": "Not Found"})
 

@@ -11,6 +11,7 @@ docs.byteplus.com ModelArk pages, the Ark query-task page):
   ``status: "failed"`` and ``error{code, message}``; unknown ids 404;
 * ``DELETE …/tasks/{id}`` cancels a queued task (``cancelled``), is refused for a running one (ASSUMED shape: 400
   ``InvalidAction.TaskRunning``) and deletes the record of a finished one (a later GET is 404);
+* ``GET …/tasks?page_num=&page_size=`` -> ``{items, total}`` (the task list), the connection test's call;
 * HTTP errors are ``{"error": {"code", "message", "param", "type"}}``.
 
 Faults are queued with ``fail_next(kind, on=stage)``.
@@ -34,7 +35,7 @@ MODELS = {"dreamina-seedance-2-0-260128": ("480p", "720p", "1080p"),
 RATIOS = {"16:9", "4:3", "1:1", "3:4", "9:16", "21:9", "adaptive"}
 TASKS = "/api/v3/contents/generations/tasks"
 
-Stage = Literal["submit", "status", "cancel", "download"]
+Stage = Literal["submit", "status", "cancel", "download", "list"]
 _DEFAULT_STAGE: dict[str, Stage] = {"429": "submit", "503": "submit", "500": "status", "401": "submit",
                                     "overdue": "submit", "input_moderation": "submit",
                                     "output_moderation": "status", "image_moderation": "status", "failed": "status",
@@ -177,6 +178,9 @@ class FakeBytePlus:
         if rec.path == TASKS and rec.method == "POST":
             self._submit(h, rec)
             return
+        if rec.path == TASKS and rec.method == "GET":
+            self._list(h, rec)
+            return
         if not rec.path.startswith(TASKS + "/"):
             h.reply(404, _err("NotFound", "Not found.", kind="NotFound"))
             return
@@ -191,6 +195,27 @@ class FakeBytePlus:
             self._delete(h, task)
         else:
             h.reply(405, _err("MethodNotAllowed", "Method not allowed."))
+
+    def _list(self, h: _Handler, rec: Recorded) -> None:
+        """The task list (Ark's "query content generation task list"): ``{items, total}``, newest first."""
+        fault = self._take_fault("list")
+        if fault is not None and self._generic(h, fault):
+            return
+        try:
+            page, size = int(rec.query["page_num"][0]), int(rec.query["page_size"][0])
+        except (KeyError, ValueError):
+            h.reply(400, _err("MissingParameter", "The parameters `page_num` and `page_size` are required."))
+            return
+        if not (1 <= page <= 500 and 1 <= size <= 500):
+            h.reply(400, _err("InvalidParameter", "`page_num` and `page_size` must be within [1, 500].",
+                              param="page_size"))
+            return
+        with self._lock:
+            tasks = sorted(self.tasks.values(), key=lambda t: t.created, reverse=True)
+        now = time.monotonic()
+        items = [{"id": t.id, "model": t.body["model"], "status": t.state(now), "created_at": 1764115200,
+                  "updated_at": 1764115260} for t in tasks[(page - 1) * size:page * size]]
+        h.reply(200, {"items": items, "total": len(tasks)})
 
     def _invalid(self, body: Any) -> tuple[str, str] | None:
         if not isinstance(body, dict) or body.get("model") not in MODELS:

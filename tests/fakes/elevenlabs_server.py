@@ -7,6 +7,9 @@ It follows the contract read in elevenlabs/elevenlabs-python (``text_to_speech/r
   ``{text, model_id, seed?, voice_settings?, ...}`` -> 200 whose body is the audio: MP3 for ``mp3_*`` (made with
   PyAV), WAV for ``wav_*`` (made with ``wave``), at the format's sample rate, as long as the text (0.06 s a
   character, at least 0.3 s), with a ``request-id`` header;
+* ``GET /v1/user/subscription`` -> the ``Subscription`` (``types/subscription.py``: tier, character_count,
+  character_limit, status, ...), the connection test's call; a key in ``scoped_keys`` (a key made without the
+  ``user_read`` permission) gets 401 ``missing_permissions`` there, as ElevenLabs answers;
 * errors are ``{"detail": {"status", "message"}}``: 401 ``invalid_api_key``, 401 ``quota_exceeded``, 400
   ``voice_not_found`` and ``max_character_limit_exceeded`` (the model's limit, or ``char_limit``), 429
   ``too_many_concurrent_requests`` / ``system_busy``; FastAPI-style 422 lists (``loc``, ``msg``, ``type``) for a
@@ -277,6 +280,8 @@ class FakeElevenLabs(FakeVoiceServer):
         super().__init__(key)
         self.voices = set(voices)
         self.char_limit: int | None = None  # overrides the model's limit
+        self.scoped_keys: set[str] = set()  # valid keys without user_read
+        self.characters = (1_240, 100_000)  # used, limit this period
 
     def __enter__(self) -> FakeElevenLabs:
         self.start()
@@ -286,6 +291,9 @@ class FakeElevenLabs(FakeVoiceServer):
         return [r for r in self.requests if r.method == "POST"]
 
     def handle(self, h: _Handler, rec: Recorded) -> None:
+        if rec.method == "GET" and rec.path == "/v1/user/subscription":
+            self._subscription(h, rec)
+            return
         prefix = "/v1/text-to-speech/"
         if rec.method != "POST" or not rec.path.startswith(prefix) or "/" in rec.path[len(prefix):]:
             h.reply(404, {"detail": "Not Found"})
@@ -335,6 +343,29 @@ class FakeElevenLabs(FakeVoiceServer):
             return
         h.reply(200, raw=data, content_type=mime,
                 headers={"request-id": uuid.uuid4().hex, "character-cost": str(len(text))})
+
+    def _subscription(self, h: _Handler, rec: Recorded) -> None:
+        key = rec.headers.get("xi-api-key")
+        if key in self.scoped_keys:
+            h.reply(401, {"detail": {"type": "authentication_error", "code": "unauthorized", "status":
+                                     "missing_permissions", "message": "The API key you used is missing the "
+                                     "permission user_read to execute this operation."}})
+            return
+        if key != self.key:
+            h.reply(401, _detail("invalid_api_key", "Invalid API key"))
+            return
+        fault = self._take_fault()
+        if fault is not None and self._fault(h, fault):
+            return
+        used, limit = self.characters
+        h.reply(200, {"tier": "creator", "character_count": used, "character_limit": limit,
+                      "max_character_limit_extension": None, "can_extend_character_limit": True,
+                      "allowed_to_extend_character_limit": True, "next_character_count_reset_unix": 1767225600,
+                      "voice_slots_used": 3, "professional_voice_slots_used": 0, "voice_limit": 30,
+                      "voice_add_edit_counter": 0, "professional_voice_limit": 1, "can_extend_voice_limit": False,
+                      "can_use_instant_voice_cloning": True, "can_use_professional_voice_cloning": True,
+                      "currency": "usd", "status": "active", "billing_period": "monthly_period",
+                      "character_refresh_period": "monthly_period", "open_invoices": [], "has_open_invoices": False})
 
     def _fault(self, h: _Handler, fault: Fault) -> bool:
         """Answer with the fault; False for faults that shape a successful answer (cut, garbage)."""

@@ -11,6 +11,8 @@ It follows fal's documented queue contract (shared/reference/providers.md §9a, 
 * ``GET …/requests/{id}`` -> the model output, whose file URLs point at the fake CDN (a second server);
 * ``PUT …/requests/{id}/cancel`` -> 202 ``CANCELLATION_REQUESTED`` for a queued job, 400 ``ALREADY_COMPLETED``
   once it is processing or done, 404 ``NOT_FOUND`` for an unknown id;
+* ``POST /storage/auth/token?storage_type=fal-cdn-v3`` ``{}`` -> ``{token, token_type, base_url, expires_at}`` (the
+  upload token of fal_client's ``CDNTokenManager``, on ``rest.fal.ai``), the connection test's call;
 * every API request needs ``Authorization: Key <key>`` (401 otherwise).
 
 Each job spends half its latency IN_QUEUE and half IN_PROGRESS; with ``hold`` on, new jobs stay IN_QUEUE until
@@ -45,7 +47,7 @@ from urllib.parse import parse_qs, urlsplit
 DEFAULT_KEY = "fal-test-key-MARKER-123"
 APP_NAMESPACES = ("workflows", "comfy")
 
-Stage = Literal["submit", "status", "result", "cancel", "download"]
+Stage = Literal["submit", "status", "result", "cancel", "download", "token"]
 FaultKind = Literal["429", "503", "500", "401", "cut", "moderation", "expired", "validation", "garbage"]
 _DEFAULT_STAGE: dict[str, Stage] = {"429": "submit", "503": "submit", "500": "status", "401": "submit",
                                     "cut": "download", "moderation": "result", "expired": "result",
@@ -366,6 +368,9 @@ class FakeFal:
         if rec.headers.get("authorization") != f"Key {self.key}":
             h.reply(401, {"detail": "No user found for Key ID and Secret"})
             return
+        if rec.path == "/storage/auth/token":
+            self._upload_token(h, rec)
+            return
         segments = [s for s in rec.path.split("/") if s]
         n = 3 if segments and segments[0] in APP_NAMESPACES else 2
         if len(segments) < n:
@@ -397,6 +402,17 @@ class FakeFal:
             self._cancel(h, job)
         else:
             h.reply(405, {"detail": "Method Not Allowed"})
+
+    def _upload_token(self, h: _Handler, rec: Recorded) -> None:
+        fault = self._take_fault("token")
+        if fault is not None and self._apply_fault(h, fault):
+            return
+        if rec.method != "POST" or rec.query.get("storage_type") != ["fal-cdn-v3"] or rec.body != {}:
+            h.reply(422, {"detail": [{"loc": ["query", "storage_type"], "msg": "Field required", "type": "missing"}]})
+            return
+        expires = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(time.time() + 3600))
+        h.reply(200, {"token": f"cdn-token-{uuid.uuid4().hex}", "token_type": "Bearer", "base_url": self.cdn_url,
+                      "expires_at": expires})
 
     def _urls(self, app: str, rid: str) -> dict[str, str]:
         base = f"{self.base_url}/{app}/requests/{rid}"

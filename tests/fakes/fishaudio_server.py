@@ -9,6 +9,8 @@ It follows the contract read in fishaudio/fish-audio-python (``resources/tts.py`
   ``wav`` (via ``wave``), MP3 for ``mp3`` (via PyAV), 44.1 kHz, as long as the text (0.06 s a character);
 * a missing or unknown ``model`` header is served as ``s2.1-pro``, as Fish's notes say (``served_models`` records
   it);
+* ``GET /wallet/self/api-credit`` -> ``Credits`` (``resources/account.py`` ``get_credits``, ``types/account.py``:
+  ``_id``, ``user_id``, ``credit`` as a decimal string, ``created_at``, ``updated_at``), the connection test's call;
 * errors are JSON ``{status, message}``: 401 bad key, 402 out of credit, 404 unknown ``reference_id``, 429; a 422
   is a list of ``{loc, type, msg}`` (missing ``text``, unknown ``format`` / ``latency``); 5xx from "the edge" are
   HTML, not JSON.
@@ -47,6 +49,7 @@ class FakeFishAudio(FakeVoiceServer):
         self.voices = set(voices)
         self.known_models = set(known_models)
         self.served_models: list[str] = []
+        self.credit = "18.7500"  # Fish sends the decimal balance as a string
 
     def __enter__(self) -> FakeFishAudio:
         self.start()
@@ -56,6 +59,9 @@ class FakeFishAudio(FakeVoiceServer):
         return [r for r in self.requests if r.method == "POST"]
 
     def handle(self, h: _Handler, rec: Recorded) -> None:
+        if rec.method == "GET" and rec.path == "/wallet/self/api-credit":
+            self._credit(h, rec)
+            return
         if rec.method != "POST" or rec.path != "/v1/tts":
             h.reply(404, _error(404, "Not Found"))
             return
@@ -102,6 +108,17 @@ class FakeFishAudio(FakeVoiceServer):
             return
         h.chunked(data, mime, cut=fault is not None and fault.kind == "cut",
                   headers={"x-request-id": uuid.uuid4().hex})
+
+    def _credit(self, h: _Handler, rec: Recorded) -> None:
+        if rec.headers.get("authorization") != f"Bearer {self.key}":
+            h.reply(401, _error(401, "Invalid token"))
+            return
+        fault = self._take_fault()
+        if fault is not None and self._fault(h, fault):
+            return
+        h.reply(200, {"_id": "6650f3c1a2b4c5d6e7f80912", "user_id": "canvas-tester", "credit": self.credit,
+                      "created_at": "2026-01-05T10:00:00Z", "updated_at": "2026-11-20T08:30:00Z",
+                      "has_phone_sha256": True, "has_free_credit": False})
 
     def _fault(self, h: _Handler, fault: Fault) -> bool:
         headers = {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after is not None else {}

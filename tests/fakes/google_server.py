@@ -16,6 +16,10 @@ It follows the contract checked in google-genai 3.6.1 and google-auth 2.63.0 (se
 * ``POST /token`` (form): ``grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer`` with an RS256 assertion that
   it verifies against the registered service account's public key (``iss``, ``aud``, ``scope``, ``kid``, one-hour
   lifetime), or ``grant_type=refresh_token`` with the registered client id / secret / refresh token;
+* ``GET /v1/models?pageSize=`` (Gemini: ``x-goog-api-key``) -> ``{models: [{name, version, displayName, ...}],
+  nextPageToken}``, and ``GET /v1/projects/{p}/locations/{l}/models?pageSize=`` (Vertex: the bearer token; another
+  project is 403 ``PERMISSION_DENIED``) -> ``{}`` (a project without models of its own; Google leaves out empty
+  lists): google-genai's ``models.list``, the connection tests' calls;
 * errors are google.rpc bodies ``{"error": {"code", "message", "status", "details"}}``.
 
 Faults are queued with ``fail_next(kind, on=stage)``; Veo operations finish after ``latency_s`` (``hold`` keeps them
@@ -33,7 +37,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
@@ -44,7 +48,7 @@ from tests.fakes.fal_server import mp4_bytes, png_bytes
 GEMINI_KEY = "AIzaSy-fake-gemini-MARKER-4242"
 TOKEN_AUD = "https://oauth2.googleapis.com/token"
 SCOPE = "https://www.googleapis.com/auth/cloud-platform"
-Stage = Literal["generate", "predict", "submit", "fetch", "token"]
+Stage = Literal["generate", "predict", "submit", "fetch", "token", "list"]
 STILL_RATIOS = {"1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9"}
 IMAGEN_RATIOS = {"1:1", "3:4", "4:3", "9:16", "16:9"}
 
@@ -82,6 +86,7 @@ class Recorded:
     headers: dict[str, str]  # lower-case names
     body: Any  # parsed JSON, a form dict, or None
     raw: bytes
+    query: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -156,7 +161,8 @@ class _Handler(BaseHTTPRequestHandler):
                 body = json.loads(raw)
             except ValueError:
                 body = raw.decode("utf-8", "replace")
-        record = Recorded(method=self.command, path=unquote(urlsplit(self.path).path),
+        parts = urlsplit(self.path)
+        record = Recorded(method=self.command, path=unquote(parts.path), query=parse_qs(parts.query),
                           headers={k.lower(): v for k, v in self.headers.items()}, body=body, raw=raw)
         self.server.fake._dispatch(self, record)
 
@@ -296,7 +302,11 @@ class FakeGoogle:
     def _dispatch(self, h: _Handler, rec: Recorded) -> None:
         with self._lock:
             self._requests.append(rec)
-        if rec.method != "POST":
+        if rec.method == "GET" and rec.path == "/v1/models":
+            self._gemini_models(h, rec)
+        elif rec.method == "GET" and rec.path.startswith("/v1/projects/") and rec.path.endswith("/models"):
+            self._vertex_models(h, rec)
+        elif rec.method != "POST":
             h.reply(404, rpc_error(404, "NOT_FOUND", "Not Found"))
         elif rec.path.endswith("/token"):
             self._token(h, rec)
@@ -353,11 +363,30 @@ class FakeGoogle:
         return user.client_id
 
     # -- Gemini API --
-    def _generate(self, h: _Handler, rec: Recorded, model: str) -> None:
+    def _gemini_key_ok(self, h: _Handler, rec: Recorded) -> bool:
         if rec.headers.get("x-goog-api-key") != self.gemini_key:
             h.reply(400, rpc_error(400, "INVALID_ARGUMENT", "API key not valid. Please pass a valid API key.",
                                    [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID",
                                      "domain": "googleapis.com"}]))
+            return False
+        return True
+
+    def _gemini_models(self, h: _Handler, rec: Recorded) -> None:
+        if not self._gemini_key_ok(h, rec):
+            return
+        fault = self._take_fault("list")
+        if fault is not None and self._generic(h, fault):
+            return
+        models = [{"name": "models/gemini-3.1-flash-image", "version": "3.1", "displayName": "Nano Banana 2",
+                   "supportedGenerationMethods": ["generateContent"]},
+                  {"name": "models/gemini-3-pro-image", "version": "3.0", "displayName": "Nano Banana Pro",
+                   "supportedGenerationMethods": ["generateContent"]}]
+        size = int((rec.query.get("pageSize") or ["50"])[0])
+        h.reply(200, {"models": models[:size], "nextPageToken": "page-2"} if size < len(models) else
+                {"models": models})
+
+    def _generate(self, h: _Handler, rec: Recorded, model: str) -> None:
+        if not self._gemini_key_ok(h, rec):
             return
         fault = self._take_fault("generate")
         if fault is not None and self._generic(h, fault):
@@ -393,7 +422,7 @@ class FakeGoogle:
         h.reply(200, answer)
 
     # -- Vertex AI --
-    def _vertex(self, h: _Handler, rec: Recorded) -> None:
+    def _token_ok(self, h: _Handler, rec: Recorded) -> bool:
         auth = rec.headers.get("authorization", "")
         with self._lock:
             known = auth.startswith("Bearer ") and auth[len("Bearer "):] in self.tokens
@@ -401,6 +430,28 @@ class FakeGoogle:
             h.reply(401, rpc_error(401, "UNAUTHENTICATED", "Request had invalid authentication credentials. "
                                    "Expected OAuth 2 access token, login cookie or other valid authentication "
                                    "credential."))
+        return known
+
+    def _vertex_models(self, h: _Handler, rec: Recorded) -> None:
+        if not self._token_ok(h, rec):
+            return
+        segments = rec.path[len("/v1/"):].split("/")
+        if len(segments) != 5 or segments[0::2] != ["projects", "locations", "models"]:
+            h.reply(404, rpc_error(404, "NOT_FOUND", f"Requested entity was not found: {rec.path}"))
+            return
+        if segments[1] != self.project:
+            h.reply(403, rpc_error(403, "PERMISSION_DENIED", f"Permission 'aiplatform.models.list' denied on resource "
+                                   f"'//aiplatform.googleapis.com/projects/{segments[1]}/locations/{segments[3]}' (or "
+                                   "it may not exist).", [{"@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                                                           "reason": "IAM_PERMISSION_DENIED"}]))
+            return
+        fault = self._take_fault("list")
+        if fault is not None and self._generic(h, fault):
+            return
+        h.reply(200, {})
+
+    def _vertex(self, h: _Handler, rec: Recorded) -> None:
+        if not self._token_ok(h, rec):
             return
         path, _, verb = rec.path[len("/v1/"):].rpartition(":")
         segments = path.split("/")

@@ -13,6 +13,9 @@ It follows Kling's documented contract (shared/reference/providers.md §4 and th
   a bad field is HTTP 400 with code 1201 and a message naming the field;
 * ``GET /v1/videos/<same path>/<task_id>`` walks ``submitted`` -> ``processing`` -> ``succeed`` (half the latency
   each) with ``task_result.videos[{id, url, duration}]`` on the CDN; a task asked for under another path is unknown;
+* ``GET /account/costs?start_time=&end_time=`` (ms) -> ``{code: 0, data: {code, msg, resource_pack_subscribe_infos:
+  [{resource_pack_name, resource_pack_id, resource_pack_type, total_quantity, remaining_quantity, purchase_time,
+  effective_time, invalid_time, status}]}}`` (Kling's "Account Information Inquiry"), the connection test's call;
 * faults are queued with ``fail_next(kind, on=stage)``: ``rate`` (429 / 1302), ``concurrency`` (429 / 1303),
   ``credits`` (429 / 1102), ``auth`` (401 / 1000), ``moderation`` (400 / 1301), ``flagged`` and ``failed`` (the task
   fails with a message), ``500`` / ``503`` (an HTML error page), ``envelope`` (HTTP 200 carrying code 5000),
@@ -40,7 +43,7 @@ ACCESS_KEY = "kling-access-MARKER-ak-0123456789"
 SECRET_KEY = "kling-secret-MARKER-0123456789abcdef0123"
 KINDS = ("text2video", "image2video", "omni-video", "avatar/image2video", "lip-sync")
 MODELS = ("kling-v3", "kling-v3-omni")
-Stage = Literal["submit", "status", "download"]
+Stage = Literal["submit", "status", "download", "account"]
 _DEFAULT_STAGE: dict[str, Stage] = {"rate": "submit", "concurrency": "submit", "credits": "submit", "auth": "submit",
                                     "moderation": "submit", "flagged": "status", "failed": "status", "500": "status",
                                     "503": "status", "envelope": "status", "cut": "download", "expired": "download"}
@@ -172,6 +175,9 @@ class FakeKling:
 
     def __init__(self, access_key: str = ACCESS_KEY, secret_key: str = SECRET_KEY, *, latency_s: float = 0.05) -> None:
         self.access_key, self.secret_key, self.latency_s = access_key, secret_key, latency_s
+        # (name, total, remaining, status) of the account's resource packs
+        self.resource_packs = [("Video Generation - 200 units", 200.0, 118.0, "online"),
+                               ("Video Generation - 100 units", 100.0, 0.0, "expired")]
         self._state = _State()
         self._lock = threading.RLock()
         self._servers: list[_Server] = []
@@ -266,6 +272,9 @@ class FakeKling:
     def _api(self, h: _Handler, rec: Recorded) -> None:
         if not self._auth(h, rec):
             return
+        if rec.path == "/account/costs" and rec.method == "GET":
+            self._costs(h, rec)
+            return
         path = rec.path.removeprefix("/v1/videos/")
         if rec.method == "POST" and path in KINDS:
             self._submit(h, rec, path)
@@ -277,6 +286,29 @@ class FakeKling:
             self._reply(h, 404, 1203, f"task not found: {task_id}")
             return
         self._status(h, task)
+
+    def _costs(self, h: _Handler, rec: Recorded) -> None:
+        fault = self._take_fault("account")
+        if fault is not None and fault.kind in ("500", "503"):
+            h.reply(int(fault.kind), raw=b"<html><body><h1>Bad Gateway</h1></body></html>", content_type="text/html")
+            return
+        if fault is not None and fault.kind in _CODES:
+            status, code, message = _CODES[fault.kind]
+            self._reply(h, status, code, fault.message or message)
+            return
+        try:
+            start, end = int(rec.query["start_time"][0]), int(rec.query["end_time"][0])
+        except (KeyError, ValueError):
+            self._reply(h, 400, 1201, "Parameter error: start_time and end_time are required")
+            return
+        if end <= start:
+            self._reply(h, 400, 1201, "Parameter error: end_time must be after start_time")
+            return
+        self._reply(h, 200, 0, "SUCCEED", {"code": 0, "msg": "", "resource_pack_subscribe_infos": [
+            {"resource_pack_name": name, "resource_pack_id": uuid.uuid4().hex, "resource_pack_type": "decreasing_total",
+             "total_quantity": total, "remaining_quantity": left, "purchase_time": start, "effective_time": start,
+             "invalid_time": end + 86_400_000, "status": status}
+            for name, total, left, status in self.resource_packs]})
 
     def _submit(self, h: _Handler, rec: Recorded, kind: str) -> None:
         fault = self._take_fault("submit")

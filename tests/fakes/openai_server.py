@@ -14,6 +14,8 @@ shared/reference/providers.md §1-2:
   ``expires_at``) with an ``openai-poll-after-ms`` header; ``GET /v1/videos/{id}/content?variant=video`` -> MP4;
 * moderation (secondary sources, see the adapter): HTTP 400 ``code: moderation_blocked`` with
   ``moderation_details.moderation_stage``; a video job fails with ``error {code: moderation_blocked, message}``;
+* ``GET /v1/models`` -> ``{object: "list", data: [{id, object: "model", created, owned_by}]}`` (``resources/models.py``
+  ``list``, ``types/model.py``), the connection test's call;
 * ``retired = True`` answers ``POST /v1/videos`` as a shut-down model does: 404 ``model_not_found``.
 
 Faults are queued with ``fail_next(kind, on=stage)``.
@@ -41,7 +43,7 @@ from urllib.parse import parse_qs, urlsplit
 from .fal_server import mp4_bytes
 
 DEFAULT_KEY = "sk-test-openai-MARKER-4567"
-Stage = Literal["generate", "edit", "create", "retrieve", "content"]
+Stage = Literal["generate", "edit", "create", "retrieve", "content", "models"]
 FaultKind = Literal["429", "429ms", "quota", "500", "503", "401", "cut", "expired", "redirect", "moderation",
                     "failed", "validation"]
 VIDEO_SIZES = {"sora-2": {"1280x720", "720x1280"}, "sora-2-pro": {"1280x720", "720x1280", "1792x1024", "1024x1792"}}
@@ -310,6 +312,12 @@ class FakeOpenAI:
             self._image(h, rec, "generate" if path.endswith("generations") else "edit")
         elif rec.method == "POST" and path == "/videos":
             self._create(h, rec)
+        elif rec.method == "GET" and path == "/models":
+            fault = self._take_fault("models")
+            if fault is None or not self._apply(h, fault):
+                h.reply(200, {"object": "list", "data": [
+                    {"id": model, "object": "model", "created": 1764115200, "owned_by": "system"}
+                    for model in ("gpt-image-2", "sora-2", "sora-2-pro", "gpt-5")]})
         elif rec.method == "GET" and len(segments) in (2, 3) and segments[0] == "videos":
             with self._lock:
                 video = self.videos.get(segments[1])

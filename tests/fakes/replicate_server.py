@@ -10,6 +10,7 @@ It follows the contract read in replicate/replicate-python (``client.py``, ``pre
   ``output`` (one URL, or a list with ``list_output``) on the fake CDN, or ``failed`` with an ``error`` string;
 * ``POST /v1/predictions/{id}/cancel`` -> the prediction, ``canceled`` unless it had already finished;
 * ``POST /v1/files`` (multipart ``content``) -> a file object with ``urls.get``;
+* ``GET /v1/account`` -> ``{type, username, name, github_url}`` (``account.py``), the connection test's call;
 * every API request needs ``Authorization: Bearer <token>``; errors are RFC 7807 problem JSON
   ``{type, title, status, detail}``.
 
@@ -35,7 +36,7 @@ from .fal_server import MEDIA, Recorded, _Handler, media_bytes
 DEFAULT_TOKEN = "r8_test-token-MARKER-4567"
 E005 = "The input or output was flagged as sensitive. Please try again with different inputs. (E005)"
 
-Stage = Literal["create", "get", "cancel", "upload", "download"]
+Stage = Literal["create", "get", "cancel", "upload", "download", "account"]
 FaultKind = Literal["429", "503", "500", "401", "402", "validation", "cut", "expired", "garbage", "failed"]
 _DEFAULT_STAGE: dict[str, Stage] = {"429": "create", "503": "get", "500": "get", "401": "create",
                                     "402": "create", "validation": "create", "cut": "download",
@@ -237,6 +238,10 @@ class FakeReplicate:
                         "perhaps you don't have permission to use it?)")
                 return
             self._create(h, rec, "owner/versioned-model", version=version)
+        elif rec.method == "GET" and seg == ["v1", "account"]:
+            if not self._generic(h, self._take("account")):
+                h.reply(200, {"type": "user", "username": "canvas-tester", "name": "Canvas Tester",
+                              "github_url": None})
         elif rec.method == "POST" and seg == ["v1", "files"]:
             if self._generic(h, self._take("upload")):
                 return

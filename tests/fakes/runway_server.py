@@ -13,6 +13,8 @@ It follows the contract read in runwayml 5.24.0 (``_client.py``, ``types/*_creat
   ``output`` URLs on the output host, re-signed on every read (CloudFront style ``?Expires&Signature``), or
   ``FAILED`` with ``failure`` / ``failureCode``; ``DELETE /v1/tasks/{id}`` cancels a live task and deletes a finished
   one (404 afterwards);
+* ``GET /v1/organization`` -> ``{creditBalance, tier: {maxMonthlyCreditSpend, models}, usage: {models}}``
+  (``types/organization_retrieve_response.py``), the connection test's call;
 * ``POST /v1/uploads {filename, type: "ephemeral"}`` -> ``{uploadUrl, fields, runwayUri}``; the upload host takes a
   multipart POST of the fields and ``file`` and must never see the key.
 
@@ -43,7 +45,7 @@ from tests.fakes.fal_server import mp4_bytes, png_bytes
 DEFAULT_KEY = "key_" + "0a1b2c3d" * 16
 VERSION = "2024-11-06"
 Role = Literal["api", "cdn"]
-Stage = Literal["create", "task", "delete", "upload_slot", "upload", "download", "outcome"]
+Stage = Literal["create", "task", "delete", "upload_slot", "upload", "download", "outcome", "organization"]
 _DEFAULT_STAGE: dict[str, Stage] = {"429": "create", "503": "create", "502": "create", "500": "task",
                                     "401": "create", "validation": "create", "credits": "create", "cut": "download",
                                     "forbidden": "download", "moderation_input": "outcome",
@@ -175,6 +177,7 @@ class FakeRunway:
     def __init__(self, key: str = DEFAULT_KEY, *, latency_s: float = 0.05) -> None:
         self.key, self.latency_s = key, latency_s
         self.hold = False
+        self.credit_balance = 1250
         self.tasks: dict[str, Task] = {}
         self.uploads: dict[str, dict[str, Any]] = {}  # upload id -> {"filename", "fields", "file": bytes | None}
         self.valid_signatures: set[str] = set()
@@ -283,6 +286,8 @@ class FakeRunway:
                 self._delete(h, task)
             else:
                 h.reply(405, {"error": "Method not allowed."})
+        elif rec.path == "/v1/organization" and rec.method == "GET":
+            self._organization(h)
         elif rec.path == "/v1/uploads" and rec.method == "POST":
             self._upload_slot(h, rec)
         elif rec.method == "POST" and rec.path in ("/v1/image_to_video", "/v1/text_to_video", "/v1/video_to_video",
@@ -418,6 +423,14 @@ class FakeRunway:
                 task.deleted = True  # a finished task is deleted, with its output
                 self.gone.add(task.id)
         h.reply(204)
+
+    def _organization(self, h: _Handler) -> None:
+        if self._generic(h, self._fault("organization")):
+            return
+        models = {"gen4.5": {"maxConcurrentGenerations": 2, "maxDailyGenerations": 200}}
+        h.reply(200, {"creditBalance": self.credit_balance,
+                      "tier": {"maxMonthlyCreditSpend": 10000, "models": models},
+                      "usage": {"models": {"gen4.5": {"dailyGenerations": len(self.tasks)}}}})
 
     def _upload_slot(self, h: _Handler, rec: Recorded) -> None:
         if self._generic(h, self._fault("upload_slot")):
