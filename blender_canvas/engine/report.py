@@ -372,7 +372,7 @@ def _problem(job: JobRecord) -> JobProblem:
 # --- writing --------------------------------------------------------------------------------------------------
 def write_report(report: BakeOffReport, out_dir: Path) -> ReportFiles:
     """``report.html``, ``report.json`` and ``report.txt`` in ``out_dir``, each written whole or not at all."""
-    from .report_html import render_html
+    from .report_html import render_html, report_text
 
     out_dir.mkdir(parents=True, exist_ok=True)
     files = ReportFiles(html=out_dir / HTML_NAME, json_path=out_dir / JSON_NAME, text_path=out_dir / TEXT_NAME)
@@ -397,54 +397,3 @@ def _atomic_write(path: Path, text: str) -> None:
 def report_json(report: BakeOffReport) -> str:
     """The JSON twin: the report's data without the embedded pictures (the contact sheets keep their times)."""
     return report.model_dump_json(indent=1) + "\n"
-
-
-def money(value: float) -> str:
-    return f"${value:,.2f}" if value == 0 or abs(value) >= 0.01 else f"${value:.4f}"
-
-
-def report_text(report: BakeOffReport) -> str:
-    """A plain-text summary: the takes by the axes with their means, the winners per axis and the spend."""
-    lines = [f"Bake-off report: {report.title}", f"Generated {report.generated_at}", ""]
-    if report.brief:
-        lines += ["Brief:", *(f"  {line}" for line in report.brief.splitlines()), ""]
-    c = report.controlled
-    skeleton = "; ".join(f"{k}: {v}" for k, v in c.skeleton.items()) or "(empty)"
-    lines += [f"Controlled: image '{c.image_node}', shot '{c.shot_node}' ({skeleton}), aspect {c.aspect_ratio or '-'},"
-              f" seed {c.seed if c.seed is not None else '-'}, duration {c.duration_s or '-'} s"]
-    lines += [f"  ! {flag}" for flag in c.flags] or ["  every entrant runs the controlled inputs"]
-    if report.sample_scores:
-        lines += ["", "SAMPLE SCORES: verdicts marked (sample) were filled in by a script, not judged by a person."]
-    lines += ["", "Scores, 1 (poor) to 5 (best); * wins the axis, ^ pinned on the axis, (sample) a sample score"]
-    lines += [f"  A{i + 1} = {axis}" for i, axis in enumerate(report.axes)]
-    header = ["entrant", "take", *(f"A{i + 1}" for i in range(len(report.axes))), "mean", "cost", "best"]
-    rows = [header]
-    for entrant in report.entrants:
-        for take in entrant.takes:
-            cells = [entrant.node, str(take.number)]
-            for axis in report.axes:
-                score = take.scores.get(axis)
-                mark = ("*" if axis in take.won_axes else "") + ("^" if axis in take.pinned_axes else "")
-                cells.append(f"{score}{mark}" if score is not None else ("-" + mark if mark else "-"))
-            cells += [f"{take.mean_score:.2f}" if take.mean_score is not None else "-", money(take.cost_usd),
-                      "pinned" + (" (sample)" if take.sample else "") if take.pinned_best else
-                      ("(sample)" if take.sample else "")]
-            rows.append(cells)
-    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
-    lines += ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
-    lines += ["", "Winners per axis:"]
-    for winner in report.winners:
-        who = ", ".join(report.take_label(t) for t in winner.take_ids) or "no scores yet"
-        detail = " (pinned)" if winner.pinned else (f" ({winner.score})" if winner.score is not None else "")
-        lines.append(f"  {winner.axis}: {who}{detail}")
-    lines += ["", "Spend (every job that reached a vendor):"]
-    lines += [f"  {e.node}: {money(e.spend_usd)} for {len(e.takes)} take(s)"
-              + (f", {len(e.problems)} job(s) without a take" if e.problems else "")
-              + (f", {e.removed_takes} removed" if e.removed_takes else "") for e in report.entrants]
-    lines.append(f"  total: {money(report.total_spend_usd)}")
-    problems = [(e.node, p) for e in report.entrants for p in e.problems]
-    if problems:
-        lines += ["", "Jobs without a take:"]
-        lines += [f"  {node} take {p.number}: {p.state}" + (f": {p.message}" if p.message else "")
-                  for node, p in problems]
-    return "\n".join(lines) + "\n"

@@ -1,8 +1,10 @@
-"""The bake-off report as one self-contained HTML5 page: inline CSS, pictures as data: URIs, no script, no request.
+"""The bake-off report for people: one self-contained HTML5 page (inline CSS, pictures as data: URIs, no script,
+no request), and a plain-text summary.
 
 Every piece of user text (brief, prompts, notes, labels, axis names) goes through ``html.escape``. Figures a script
 may want to check carry machine-readable attributes: score cells ``data-take`` / ``data-axis`` / ``data-score``, cost
 cells ``data-take`` / ``data-cost-usd``, the total ``data-total-usd``, each take's ``figure.contact-sheet[data-take]``.
+``report_text`` is the plain-text summary for a terminal or an e-mail.
 """
 
 from __future__ import annotations
@@ -12,8 +14,10 @@ from datetime import UTC, datetime
 from html import escape
 
 from .contact_sheet import ContactSheet
-from .report import BakeOffReport, EntrantReport, TakeEntry, money
+from .report import BakeOffReport, EntrantReport, TakeEntry
 
+# The page may load nothing from anywhere: pictures are data: URIs, styles inline, no script at all.
+CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
 STEP_NAMES = {"submitted_to_done_s": "submit to done", "fetch_s": "download", "total_s": "queue to landed"}
 
 CSS = """
@@ -117,7 +121,7 @@ def _e(value: object) -> str:
 
 
 def _usd(value: float) -> str:
-    return repr(round(float(value), 6))
+    return repr(float(value))  # exact: a script compares it with the ledger's own figure
 
 
 def _when(epoch: float | None) -> str:
@@ -150,6 +154,7 @@ def render_html(report: BakeOffReport) -> str:
     parts = [
         "<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f'<meta http-equiv="Content-Security-Policy" content="{CSP}">',
         '<meta name="generator" content="Blender Canvas">',
         f"<title>{_e(report.title)}: bake-off report</title>", f"<style>{CSS}</style>", "</head>", "<body>",
         "<main>", _header(report), _controlled(report), _scores(report), _spend(report),
@@ -351,3 +356,55 @@ def _entrant(report: BakeOffReport, entrant: EntrantReport) -> str:
     return (f'<section class="entrant" id="entrant-{_e(entrant.node)}" data-node="{_e(entrant.node)}">'
             f'<div class="entrant-head"><h2>{_e(entrant.label)}</h2><span class="meta">{meta}</span></div>'
             f"{flags}{takes}</section>")
+
+
+# --- the plain-text summary ---------------------------------------------------------------------------------------
+def money(value: float) -> str:
+    return f"${value:,.2f}" if value == 0 or abs(value) >= 0.01 else f"${value:.4f}"
+
+
+def report_text(report: BakeOffReport) -> str:
+    """A plain-text summary: the takes by the axes with their means, the winners per axis and the spend."""
+    lines = [f"Bake-off report: {report.title}", f"Generated {report.generated_at}", ""]
+    if report.brief:
+        lines += ["Brief:", *(f"  {line}" for line in report.brief.splitlines()), ""]
+    c = report.controlled
+    skeleton = "; ".join(f"{k}: {v}" for k, v in c.skeleton.items()) or "(empty)"
+    lines += [f"Controlled: image '{c.image_node}', shot '{c.shot_node}' ({skeleton}), aspect {c.aspect_ratio or '-'},"
+              f" seed {c.seed if c.seed is not None else '-'}, duration {c.duration_s or '-'} s"]
+    lines += [f"  ! {flag}" for flag in c.flags] or ["  every entrant runs the controlled inputs"]
+    if report.sample_scores:
+        lines += ["", "SAMPLE SCORES: verdicts marked (sample) were filled in by a script, not judged by a person."]
+    lines += ["", "Scores, 1 (poor) to 5 (best); * wins the axis, ^ pinned on the axis, (sample) a sample score"]
+    lines += [f"  A{i + 1} = {axis}" for i, axis in enumerate(report.axes)]
+    header = ["entrant", "take", *(f"A{i + 1}" for i in range(len(report.axes))), "mean", "cost", "best"]
+    rows = [header]
+    for entrant in report.entrants:
+        for take in entrant.takes:
+            cells = [entrant.node, str(take.number)]
+            for axis in report.axes:
+                score = take.scores.get(axis)
+                mark = ("*" if axis in take.won_axes else "") + ("^" if axis in take.pinned_axes else "")
+                cells.append(f"{score}{mark}" if score is not None else ("-" + mark if mark else "-"))
+            cells += [f"{take.mean_score:.2f}" if take.mean_score is not None else "-", money(take.cost_usd),
+                      "pinned" + (" (sample)" if take.sample else "") if take.pinned_best else
+                      ("(sample)" if take.sample else "")]
+            rows.append(cells)
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    lines += ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
+    lines += ["", "Winners per axis:"]
+    for winner in report.winners:
+        who = ", ".join(report.take_label(t) for t in winner.take_ids) or "no scores yet"
+        detail = " (pinned)" if winner.pinned else (f" ({winner.score})" if winner.score is not None else "")
+        lines.append(f"  {winner.axis}: {who}{detail}")
+    lines += ["", "Spend (every job that reached a vendor):"]
+    lines += [f"  {e.node}: {money(e.spend_usd)} for {len(e.takes)} take(s)"
+              + (f", {len(e.problems)} job(s) without a take" if e.problems else "")
+              + (f", {e.removed_takes} removed" if e.removed_takes else "") for e in report.entrants]
+    lines.append(f"  total: {money(report.total_spend_usd)}")
+    problems = [(e.node, p) for e in report.entrants for p in e.problems]
+    if problems:
+        lines += ["", "Jobs without a take:"]
+        lines += [f"  {node} take {p.number}: {p.state}" + (f": {p.message}" if p.message else "")
+                  for node, p in problems]
+    return "\n".join(lines) + "\n"
