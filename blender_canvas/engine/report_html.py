@@ -317,7 +317,7 @@ def _take(report: BakeOffReport, take: TakeEntry) -> str:
     scores = ", ".join(f"{_e(axis)} {take.scores[axis]}" for axis in report.axes if axis in take.scores)
     rows = [
         ("Model", f"{_e(take.model_label)} &middot; {_e(take.variant_label)}"),
-        ("Route", f"{_e(take.backend_label)} ({_e(take.backend)})"
+        ("Route", _e(take.backend_label) + (f" ({_e(take.backend)})" if take.backend_label != take.backend else "")
                   + (f' &middot; <span class="muted">job {_e(take.remote_id)}</span>' if take.remote_id else "")),
         ("Seed", _e(take.seed if take.seed is not None else "none")),
         ("Prompt sent", f'<pre class="prompt">{_e(take.prompt)}</pre>'),
