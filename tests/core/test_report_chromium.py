@@ -104,9 +104,14 @@ class Rendered:
     page_requests: list[str]
 
 
-def render(page: Path, work: Path) -> Rendered:
+@pytest.fixture
+def chromium() -> str:
+    """Checked before any project is built, so a missing browser skips at once."""
+    return chromium_binary()
+
+
+def render(binary: str, page: Path, work: Path) -> Rendered:
     """Chromium loads the page once, writing a screenshot and printing the parsed DOM; killed after 60 s."""
-    binary = chromium_binary()
     proxy = RecordingProxy()
     screenshot = work / "screenshot.png"
     command = [binary, "--headless=new", "--no-sandbox", "--disable-gpu", f"--user-data-dir={work / 'profile'}",
@@ -144,9 +149,9 @@ def report_page(tmp_path: Path, catalog: Catalog) -> Iterator[tuple[Path, list[s
 
 
 def test_the_report_renders_in_headless_chromium_without_errors_or_requests(
-        report_page: tuple[Path, list[str]], tmp_path: Path) -> None:
+        chromium: str, report_page: tuple[Path, list[str]], tmp_path: Path) -> None:
     page, take_ids = report_page
-    rendered = render(page, tmp_path)
+    rendered = render(chromium, page, tmp_path)
     assert rendered.console == [], "Chromium logged console messages:\n" + "\n".join(rendered.console)
     assert rendered.page_requests == [], f"the page made network requests: {rendered.page_requests}"
     with Image.open(rendered.screenshot) as shot:
@@ -163,11 +168,11 @@ def test_the_report_renders_in_headless_chromium_without_errors_or_requests(
     assert all(i["src"].startswith("data:image/") for i in dom.select("img"))
 
 
-def test_the_browser_check_catches_a_page_that_calls_out_or_logs(tmp_path: Path) -> None:
+def test_the_browser_check_catches_a_page_that_calls_out_or_logs(chromium: str, tmp_path: Path) -> None:
     """The checks above are not vacuous: a page with a script error and an external picture trips both."""
     page = tmp_path / "bad.html"
     page.write_text('<!DOCTYPE html><html><body><p>bad</p><img src="http://example.test/x.png">'
                     "<script>console.error('boom')</script></body></html>", encoding="utf-8")
-    rendered = render(page, tmp_path)
+    rendered = render(chromium, page, tmp_path)
     assert any("boom" in line for line in rendered.console)
     assert any("example.test" in line for line in rendered.page_requests)
