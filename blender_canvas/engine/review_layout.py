@@ -19,7 +19,8 @@ LAYOUTS: tuple[LayoutKind, ...] = ("side_by_side", "grid", "wipe")
 TAKE_COUNTS: dict[str, tuple[int, int]] = {"side_by_side": (2, 4), "grid": (2, 16), "wipe": (2, 2)}
 MAX_WIDTH, MAX_HEIGHT = 3840, 2160  # the review frame never exceeds UHD, whatever the takes' sizes
 FIRST_FRAME = 1
-LABEL_MARGIN = 0.03  # of the cell's height, between the cell's bottom edge and its label
+LABEL_BAND = 0.1  # of a cell's height: a band under each row for the labels, so no label covers a picture
+CHAR_WIDTH = 0.62  # of the font size: Blender's default text-strip font is monospaced (DejaVu Sans Mono, 0.6)
 
 
 class ReviewLayoutError(ValueError):
@@ -70,14 +71,15 @@ class Rect(BaseModel):
 class CellPlacement(BaseModel):
     index: int  # the take's position in the request
     label: str
-    cell: Rect  # the cell the take is fitted into
+    cell: Rect  # the cell the take is fitted into (its label band below it is not part of it)
     picture: Rect  # where the scaled picture lands inside it
     scale: float  # transform.scale_x and scale_y (aspect kept)
     offset_x: float  # transform.offset_x: cell centre minus frame centre, pixels
     offset_y: float
     frames: int
-    label_x: float  # the label's anchor (centre-bottom), as a fraction of the frame (a text strip's location)
-    label_y: float
+    label_x: float  # where the label's anchor point sits, as a fraction of the frame (a text strip's location)
+    label_y: float  # its bottom edge
+    label_anchor: Literal["LEFT", "CENTER", "RIGHT"] = "CENTER"  # which point of the label is at label_x
 
 
 class ReviewLayout(BaseModel):
@@ -91,6 +93,7 @@ class ReviewLayout(BaseModel):
     frame_start: int = FIRST_FRAME
     frame_end: int  # the last frame of the longest take (inclusive, as scene.frame_end)
     wipe_frames: int = 0  # a wipe runs while both takes play: the shorter take's length
+    label_band: int  # pixels under each row of cells where the labels sit
     font_size: int
 
 
@@ -121,11 +124,17 @@ def _even_floor(value: float) -> int:
     return max(2, int(value) // 2 * 2)
 
 
-def cell_size(takes: list[ReviewTake], cols: int, rows: int) -> tuple[int, int]:
-    """The largest take's size (by area), shrunk so cols x rows cells fit in UHD; even, so H.264 can encode it."""
+def cell_size(takes: list[ReviewTake], cols: int, rows: int) -> tuple[int, int, int]:
+    """(width, height, label band) of a cell: the largest take's size (by area), shrunk so that cols x rows cells
+    and their label bands fit in UHD; all even, so H.264 can encode the review."""
     biggest = max(takes, key=lambda t: t.width * t.height)
-    factor = min(1.0, MAX_WIDTH / (cols * biggest.width), MAX_HEIGHT / (rows * biggest.height))
-    return _even_floor(biggest.width * factor), _even_floor(biggest.height * factor)
+    factor = min(1.0, MAX_WIDTH / (cols * biggest.width),
+                 MAX_HEIGHT / (rows * biggest.height * (1 + LABEL_BAND)))
+    height = _even_floor(biggest.height * factor)
+    band = _even_floor(height * LABEL_BAND)
+    while rows * (height + band) > MAX_HEIGHT:  # the two roundings together may overshoot by a pixel or two
+        height -= 2
+    return _even_floor(biggest.width * factor), height, band
 
 
 def fit(take: ReviewTake, cell: Rect, frame_w: int, frame_h: int) -> tuple[float, Rect, float, float]:
@@ -142,23 +151,31 @@ def plan_review(takes: list[ReviewTake], layout: str, fps: float = 24) -> Review
     if not fps > 0:
         raise ReviewLayoutError(f"fps: the review frame rate must be above 0, got {fps}")
     cols, rows = grid_shape(layout, len(takes))
-    cell_w, cell_h = cell_size(takes, cols, rows)
-    width, height = cols * cell_w, rows * cell_h
+    cell_w, cell_h, band = cell_size(takes, cols, rows)
+    width, height = cols * cell_w, rows * (cell_h + band)
     frames = [t.frame_count(fps) for t in takes]
     cells: list[CellPlacement] = []
     for index, take in enumerate(takes):
-        if layout == "wipe":  # both fill the frame; the wipe shows A on the left, B on the right
-            cell = Rect(x=0, y=0, width=width, height=height)
-            label_x = 0.25 + 0.5 * index
+        anchor: Literal["LEFT", "CENTER", "RIGHT"] = "CENTER"
+        if layout == "wipe":  # both fill the picture; the wipe shows A on the left, B on the right
+            cell = Rect(x=0, y=band, width=width, height=cell_h)
+            label_x, anchor = (0.02, "LEFT") if index == 0 else (0.98, "RIGHT")
         else:
-            col, row = index % cols, index // cols  # row 0 is the top row
-            cell = Rect(x=col * cell_w, y=height - (row + 1) * cell_h, width=cell_w, height=cell_h)
+            col, row = index % cols, index // cols  # row 0 is the top row; each row's label band is under it
+            cell = Rect(x=col * cell_w, y=height - (row + 1) * (cell_h + band) + band, width=cell_w, height=cell_h)
             label_x = (cell.x + cell.width / 2) / width
         scale, picture, offset_x, offset_y = fit(take, cell, width, height)
         cells.append(CellPlacement(index=index, label=take.label, cell=cell, picture=picture, scale=scale,
                                    offset_x=offset_x, offset_y=offset_y, frames=frames[index], label_x=label_x,
-                                   label_y=(cell.y + cell_h * LABEL_MARGIN) / height))
+                                   label_y=(cell.y - band * 0.8) / height, label_anchor=anchor))
     return ReviewLayout(layout=layout, fps=fps, width=width, height=height, cols=cols, rows=rows, cells=cells,
                         frame_end=FIRST_FRAME + max(frames) - 1,
                         wipe_frames=min(frames) if layout == "wipe" else 0,
-                        font_size=max(12, round(cell_h / 20)))
+                        label_band=band, font_size=font_size(takes, band, width / 2 if layout == "wipe" else cell_w))
+
+
+def font_size(takes: list[ReviewTake], band: int, room: float) -> int:
+    """As big as the band allows, but small enough that the longest label fits in `room` pixels."""
+    longest = max((len(t.label) for t in takes), default=0)
+    fits = room * 0.94 / (CHAR_WIDTH * longest) if longest else band
+    return max(8, int(min(band * 0.55, fits)))

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import bpy
 
-from . import operators
+from . import operators, review_ops
 
-_CLASSES: tuple[type, ...] = operators.CLASSES
+_CLASSES: tuple[type, ...] = operators.CLASSES + review_ops.CLASSES
 
 
 def register() -> None:
