@@ -22,12 +22,14 @@ from ..providers.catalog import Catalog
 from .bakeoff import EntrantSettings, axis_winners, controlled, mean_score
 from .contact_sheet import ContactSheet, contact_sheet, placeholder, sheet_times, still_sheet
 from .document import Canvas, ImageNode, ReferenceNode
-from .ledger import LANDED, PENDING_STATES, SUBMITTING, UNKNOWN, JobRecord, Ledger, TakeRecord, VerdictRecord
+from .ledger import LANDED, SUBMITTING, UNKNOWN, JobRecord, Ledger, TakeRecord, VerdictRecord
 
 REPORT_KIND = "blender-canvas.bakeoff-report"
 REPORT_VERSION = 1
 HTML_NAME, JSON_NAME, TEXT_NAME = "report.html", "report.json", "report.txt"
 DURATION_TOLERANCE_S = 0.5
+FAILED_STATES = ("failed", "expired", UNKNOWN)  # UNKNOWN: a crash inside submit; the vendor may have billed it
+FINISHED_STATES = (*FAILED_STATES, "moderated", "cancelled")  # any other state of a job without a take is pending
 
 
 class ReportError(ValueError):
@@ -109,7 +111,7 @@ class EntrantReport(BaseModel):
 
     @property
     def failed_count(self) -> int:
-        return sum(1 for p in self.problems if p.state not in ("moderated", "cancelled", *PENDING_STATES))
+        return sum(1 for p in self.problems if p.state in FAILED_STATES)
 
     @property
     def moderated_count(self) -> int:
@@ -362,9 +364,9 @@ def _take_flags(take: TakeRecord, number: int, settings: EntrantSettings | None,
 def _problem(job: JobRecord) -> JobProblem:
     reached = job.remote_id is not None or job.state in (SUBMITTING, UNKNOWN)
     cost = (job.actual_usd if job.actual_usd is not None else job.estimated_usd) if reached else 0.0
-    state = job.state if job.state not in PENDING_STATES else f"pending ({job.state})"
-    message = job.error_message or ("still running; the next start resumes polling" if job.state in PENDING_STATES
-                                    else "")
+    pending = job.state not in FINISHED_STATES
+    state = f"pending ({job.state})" if pending else job.state
+    message = job.error_message or ("not finished; the next start resumes it" if pending else "")
     return JobProblem(job_id=job.job_id, number=job.take_index + 1, state=state, error_kind=job.error_kind,
                       message=message, remote_id=job.remote_id, counted_usd=cost)
 

@@ -398,6 +398,12 @@ def test_costs_are_the_ledgers_actual_else_estimate_and_the_total_counts_every_b
         db.execute("UPDATE takes SET actual_usd = 0.55 WHERE take_id = ?", (seedance[0].take_id,))
         db.execute("UPDATE takes SET actual_usd = NULL WHERE take_id = ?", (seedance[1].take_id,))
     paid.ledger.set_state(seedance[0].take_id, LANDED, actual_usd=0.55)
+    job = paid.ledger.job(seedance[0].take_id)
+    assert job is not None
+    for job_id, state, remote_id in (("f1", "failed", None), ("f2", "failed", "r-f2"), ("w1", "waiting", None)):
+        paid.ledger.add_job(job.model_copy(update={"job_id": job_id, "take_index": 5, "state": state,
+                                                   "remote_id": remote_id, "actual_usd": None,
+                                                   "error_message": f"{job_id}: the vendor said no"}))
     report, html, data, text = paid.write(catalog, tmp_path / "out")
     takes = paid.takes()
     assert all(t.estimated_usd > 0 for t in takes)
@@ -411,6 +417,11 @@ def test_costs_are_the_ledgers_actual_else_estimate_and_the_total_counts_every_b
     assert paid.ledger.spent_usd() > total  # the poster outside the bake-off is not its spend
     kling_entrant = next(e for e in report.entrants if e.node == "kling-3-3.0")
     assert kling_entrant.moderated_count == 1 and kling_entrant.problems[0].number == 2
+    assert kling_entrant.failed_count == 0
+    seedance_entrant = next(e for e in report.entrants if e.node == "seedance-2-pro")
+    assert seedance_entrant.failed_count == 2 and seedance_entrant.moderated_count == 0
+    assert {p.job_id: p.counted_usd > 0 for p in seedance_entrant.problems} == {"f1": False, "f2": True, "w1": False}
+    assert next(p for p in seedance_entrant.problems if p.job_id == "w1").state == "pending (waiting)"
     billed = sum(p.counted_usd for e in report.entrants for p in e.problems)
     assert billed > 0 and total == pytest.approx(report.takes_cost_usd + billed)
     for entrant in report.entrants:
