@@ -95,14 +95,14 @@ th { font-size: 12px; color: var(--muted); font-weight: 650; text-transform: upp
 .contact-sheet { background: #16181d; border-radius: 8px; padding: 6px; }
 .contact-sheet[data-error] { background: #ece9e4; }
 .contact-sheet figcaption { color: #c9ccd3; padding: 2px 6px; }
-.details { margin-top: 14px; }
-.details th { width: 150px; }
+.details { margin-top: 14px; display: grid; grid-template-columns: minmax(0, 2fr) minmax(0, 3fr); gap: 28px; }
+.details th { width: 110px; }
 .prompt { margin: 0; font: 14px/1.5 "DejaVu Sans Mono", "Liberation Mono", Menlo, Consolas, monospace;
   white-space: pre-wrap; word-break: break-word; background: var(--paper); padding: 8px 10px; border-radius: 6px; }
 .note { white-space: pre-wrap; }
 .muted { color: var(--muted); }
 footer { margin-top: 48px; color: var(--muted); font-size: 12px; border-top: 1px solid var(--line); padding-top: 12px; }
-@media (max-width: 900px) { .controlled { grid-template-columns: 1fr; } main { padding: 20px; } }
+@media (max-width: 900px) { .controlled, .details { grid-template-columns: 1fr; } main { padding: 20px; } }
 @media print {
   @page { margin: 14mm; }
   body { background: #fff; font-size: 11pt; }
@@ -315,33 +315,35 @@ def _take(report: BakeOffReport, take: TakeEntry) -> str:
         *(f' <span class="badge win">best: {_e(axis)}</span>' for axis in take.won_axes),
         ' <span class="badge sample">sample scores</span>' if take.sample else ""])
     scores = ", ".join(f"{_e(axis)} {take.scores[axis]}" for axis in report.axes if axis in take.scores)
-    rows = [
+    facts = [
         ("Model", f"{_e(take.model_label)} &middot; {_e(take.variant_label)}"),
         ("Route", _e(take.backend_label) + (f" ({_e(take.backend)})" if take.backend_label != take.backend else "")
-                  + (f' &middot; <span class="muted">job {_e(take.remote_id)}</span>' if take.remote_id else "")),
+                  + (f'<br><span class="muted">job {_e(take.remote_id)}</span>' if take.remote_id else "")),
         ("Seed", _e(take.seed if take.seed is not None else "none")),
-        ("Prompt sent", f'<pre class="prompt">{_e(take.prompt)}</pre>'),
         ("Duration", _e(_seconds(take.duration_s))),
         ("Size", _e(f"{take.width} × {take.height}" if take.width and take.height else "-")),
         ("Cost", _cost(take)),
-        ("Timings", _timings(take)),
+        ("File", f'<span class="muted">{_e(take.file)}</span>'),
+    ]
+    judged = [
+        ("Prompt sent", f'<pre class="prompt">{_e(take.prompt)}</pre>'),
         ("Scores", (scores + (' <span class="badge sample">sample</span>' if take.sample else "")) if scores
          else '<span class="muted">not scored yet</span>'),
     ]
     if take.mean_score is not None:
-        rows.append(("Mean", f"{take.mean_score:.2f}"))
+        judged.append(("Mean", f"{take.mean_score:.2f}"))
     if take.note:
-        rows.append(("Note", f'<span class="note">{_e(take.note)}</span>'))
+        judged.append(("Note", f'<span class="note">{_e(take.note)}</span>'))
     if take.flags:
-        rows.append(("Departures", "<br>".join(_e(f) for f in take.flags)))
-    rows.append(("File", f'<span class="muted">{_e(take.file)}</span>'))
+        judged.append(("Departures", "<br>".join(_e(f) for f in take.flags)))
+    judged.append(("Timings", _timings(take)))
     error = f' data-error="{_e(sheet.error)}"' if sheet.error else ""
     return (f'<article class="take" id="take-{_e(take.take_id)}" data-take="{_e(take.take_id)}">'
             f"<h3>Take {take.number}{badges}</h3>"
             f'<figure class="contact-sheet" data-take="{_e(take.take_id)}"{error}>'
             f'{_img(sheet, f"Take {take.number}: frames at " + (times or "no times"))}'
             f"<figcaption>{caption}</figcaption></figure>"
-            f'<table class="details">{_rows(rows)}</table></article>')
+            f'<div class="details"><table>{_rows(facts)}</table><table>{_rows(judged)}</table></div></article>')
 
 
 def _entrant(report: BakeOffReport, entrant: EntrantReport) -> str:
