@@ -28,8 +28,8 @@ Checked against (cited, not copied):
 * Moderation: code 1301 (400) refuses the input; a failed task whose message speaks of risk control / policy was
   flagged on the output. The exact failure strings are undocumented (UNCONFIRMED): ``_classify_failure``.
 
-Stills are fitted to Kling's limits with Pillow before upload (short side >= 300 px, <= 10 MB, aspect 1:2.5 to
-2.5:1 by centre-CROPPING, never padding, so no bars end up in the clip); every change is reported in
+Stills are fitted to Kling's limits by :mod:`.media_fit` before upload (short side >= 300 px, <= 10 MB, aspect 1:2.5
+to 2.5:1 by centre-CROPPING, never padding, so no bars end up in the clip); every change is reported in
 ``RemoteJob.data["input_notes"]``. Result URLs are pre-signed CDN URLs, fetched with no credential.
 """
 
@@ -38,7 +38,6 @@ from __future__ import annotations
 import base64
 import io
 import itertools
-import math
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -48,10 +47,9 @@ from typing import Any
 
 import httpx
 import jwt
-from PIL import Image, ImageOps
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from . import connection, downloads, http, redaction
+from . import connection, downloads, http, media_fit, redaction
 from .backend import (
     Artifact,
     BackendError,
@@ -187,62 +185,14 @@ def _mb(n: int) -> str:
     return f"{n / (1 << 20):.1f} MB"
 
 
+IMAGES = media_fit.ImageRules(vendor=LABEL, formats=("JPEG", "PNG"), max_bytes=MAX_IMAGE_BYTES,
+                              limit_text="Kling takes up to 10 MB", max_aspect=MAX_ASPECT, min_side=MIN_SIDE)
+
+
 def prepare_image(path: Path, role: str) -> tuple[str, list[str]]:
     """``path`` as raw base64 fitted to Kling's limits, and a note for each change made."""
-    raw = Path(path).read_bytes()
-    notes: list[str] = []
-    try:
-        src = Image.open(io.BytesIO(raw))
-        src.load()
-    except OSError as exc:
-        raise BackendError(ErrorKind.INVALID_REQUEST, f"{LABEL}: the {role} is not a readable image ({exc})") from None
-    fmt = src.format or "unknown"
-    img = ImageOps.exif_transpose(src) or src
-    if src.getexif().get(0x0112, 1) != 1:
-        notes.append(f"{role} rotated by its EXIF orientation")
-    w, h = img.size
-    if w > h * MAX_ASPECT or h > w * MAX_ASPECT:
-        nw, nh = (math.floor(h * MAX_ASPECT), h) if w > h else (w, math.floor(w * MAX_ASPECT))
-        left, top = (w - nw) // 2, (h - nh) // 2
-        img = img.crop((left, top, left + nw, top + nh))
-        notes.append(f"{role} centre-cropped from {w}x{h} to {nw}x{nh} (Kling takes 1:2.5 to 2.5:1)")
-        w, h = nw, nh
-    if min(w, h) < MIN_SIDE:
-        scale = MIN_SIDE / min(w, h)
-        nw, nh = max(MIN_SIDE, math.ceil(w * scale)), max(MIN_SIDE, math.ceil(h * scale))
-        nw, nh = min(nw, math.floor(nh * MAX_ASPECT)), min(nh, math.floor(nw * MAX_ASPECT))
-        img = img.resize((nw, nh), Image.Resampling.LANCZOS)
-        notes.append(f"{role} upscaled from {w}x{h} to {nw}x{nh} (Kling needs {MIN_SIDE} px on the short side)")
-    if not notes and fmt in ("JPEG", "PNG") and len(raw) <= MAX_IMAGE_BYTES:
-        return _b64(raw), notes
-    data, out_fmt = _encode(img, prefer_png=fmt == "PNG")
-    if fmt not in ("JPEG", "PNG"):
-        notes.append(f"{role} converted from {fmt} to {out_fmt} (Kling takes JPEG or PNG)")
-    elif len(raw) > MAX_IMAGE_BYTES:
-        notes.append(f"{role} re-encoded from {_mb(len(raw))} {fmt} to {_mb(len(data))} {out_fmt} "
-                     f"(Kling takes up to 10 MB)")
-    return _b64(data), notes
-
-
-def _encode(img: Image.Image, *, prefer_png: bool) -> tuple[bytes, str]:
-    """PNG when it fits (and the source was PNG), else JPEG at falling quality, then smaller, never < 300 px."""
-    if prefer_png:
-        buf = io.BytesIO()
-        img.save(buf, format="PNG", optimize=False)
-        if buf.tell() <= MAX_IMAGE_BYTES:
-            return buf.getvalue(), "PNG"
-    rgb = Image.alpha_composite(Image.new("RGBA", img.size, "white"), img.convert("RGBA")).convert("RGB")
-    while True:
-        for quality in (95, 88, 80, 70):
-            buf = io.BytesIO()
-            rgb.save(buf, format="JPEG", quality=quality)
-            if buf.tell() <= MAX_IMAGE_BYTES:
-                return buf.getvalue(), "JPEG"
-        w, h = rgb.size
-        scale = max(0.8, MIN_SIDE / min(w, h))
-        if scale >= 1.0:
-            raise BackendError(ErrorKind.INVALID_REQUEST, f"{LABEL}: the image cannot be made smaller than 10 MB")
-        rgb = rgb.resize((max(MIN_SIDE, int(w * scale)), max(MIN_SIDE, int(h * scale))), Image.Resampling.LANCZOS)
+    fitted = media_fit.fit_image(path, role, IMAGES)
+    return _b64(fitted.data), list(fitted.notes)
 
 
 def prepare_audio(path: Path) -> tuple[str, list[str]]:

@@ -33,7 +33,6 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
-import io
 import os
 import re
 import tempfile
@@ -43,10 +42,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
-from PIL import Image, ImageOps, UnidentifiedImageError
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from . import connection, downloads, http, redaction
+from . import connection, downloads, http, media_fit, redaction
 from .backend import (
     Artifact,
     BackendError,
@@ -121,18 +119,15 @@ def video_size(model_id: str, aspect_ratio: str = "16:9", resolution: str = "720
     return sizes[0] if w > h else sizes[1]
 
 
-def fit_frame(path: Path, size: str) -> bytes:
-    """The first frame scaled and centre-cropped to exactly ``size`` (Sora wants the reference to match), as PNG."""
+FRAME = media_fit.ImageRules(vendor="Sora", formats=("PNG", "JPEG", "WEBP"),
+                             size_text="Sora takes the first frame at the video's size")
+REFERENCES = media_fit.ImageRules(vendor="GPT Image", formats=("PNG", "JPEG", "WEBP"), max_bytes=MAX_REFERENCE_BYTES)
+
+
+def fit_frame(path: Path, size: str) -> media_fit.FittedImage:
+    """The first frame scaled and centre-cropped to exactly ``size`` (Sora wants the reference to match)."""
     width, height = (int(v) for v in size.split("x"))
-    try:
-        with Image.open(path) as img:
-            fitted = ImageOps.fit(ImageOps.exif_transpose(img).convert("RGB"), (width, height),
-                                  method=Image.Resampling.LANCZOS)
-    except (OSError, UnidentifiedImageError) as exc:
-        raise _bad(f"Sora: the first frame {Path(path).name} is not a readable image ({exc})") from None
-    out = io.BytesIO()
-    fitted.save(out, format="PNG")
-    return out.getvalue()
+    return media_fit.fit_image(path, "first frame", dataclasses.replace(FRAME, size=(width, height)))
 
 
 def _checked(request: JobRequest, allowed: str) -> str:
@@ -155,24 +150,24 @@ def image_fields(request: JobRequest) -> dict[str, Any]:
     return body | {k: v for k, v in request.fixed.items() if k != "quality"}
 
 
-def reference_parts(paths: list[Path]) -> list[tuple[str, tuple[str, bytes, str]]]:
-    """``image[]`` file parts for an edit: png / jpeg / webp, at most 16, each under 50 MB."""
+def reference_parts(paths: list[Path], notes: list[str]) -> list[tuple[str, tuple[str, bytes, str]]]:
+    """``image[]`` file parts for an edit: png / jpeg / webp, at most 16, each under 50 MB (another format is
+    converted, a bigger file re-encoded, with a note in ``notes``)."""
     if len(paths) > MAX_REFERENCE_IMAGES:
         raise _bad(f"{LABEL}: images: {len(paths)} reference images, at most {MAX_REFERENCE_IMAGES} allowed")
     parts = []
-    for path in map(Path, paths):
-        raw = path.read_bytes()
-        found = downloads.sniff(raw[:64])
-        if found is None or found[1] not in ("image/png", "image/jpeg", "image/webp"):
-            raise _bad(f"{LABEL}: images: {path.name} is not a png, jpeg or webp file")
-        if len(raw) > MAX_REFERENCE_BYTES:
-            raise _bad(f"{LABEL}: images: {path.name} is over 50 MB")
-        parts.append(("image[]", (path.name, raw, found[1])))
+    for i, path in enumerate(map(Path, paths)):
+        fitted = media_fit.fit_image(path, "reference image" + (f" {i + 1}" if len(paths) > 1 else ""), REFERENCES)
+        notes.extend(fitted.notes)
+        name = f"{path.stem}{fitted.suffix}" if fitted.notes else path.name
+        parts.append(("image[]", (name, fitted.data, fitted.mime)))
     return parts
 
 
-def video_form(request: JobRequest) -> list[tuple[str, tuple[str | None, Any] | tuple[str, bytes, str]]]:
-    """The multipart parts of ``POST /videos`` (every field a part, as the SDK sends them)."""
+def video_form(request: JobRequest,
+               notes: list[str]) -> list[tuple[str, tuple[str | None, Any] | tuple[str, bytes, str]]]:
+    """The multipart parts of ``POST /videos`` (every field a part, as the SDK sends them); a note in ``notes`` for
+    each change made to the first frame."""
     prompt, params, model = _checked(request, "image"), request.params, request.backend_model_id
     size = video_size(model, str(params.get("aspect_ratio") or "16:9"), str(params.get("resolution") or "720p"))
     fields: dict[str, str] = {"prompt": prompt, "model": model, "size": size}
@@ -184,7 +179,9 @@ def video_form(request: JobRequest) -> list[tuple[str, tuple[str | None, Any] | 
     parts: list[tuple[str, tuple[str | None, Any] | tuple[str, bytes, str]]] = [
         (name, (None, value)) for name, value in fields.items()]
     if first := request.inputs.get("image"):
-        parts.append(("input_reference", ("first_frame.png", fit_frame(first[0], fields["size"]), "image/png")))
+        frame = fit_frame(first[0], fields["size"])
+        notes.extend(frame.notes)
+        parts.append(("input_reference", (f"first_frame{frame.suffix}", frame.data, frame.mime)))
     return parts
 
 
@@ -361,10 +358,12 @@ class OpenAIBackend:
     def _submit_image(self, request: JobRequest) -> RemoteJob:
         fields = image_fields(request)
         refs = request.inputs.get("images") or []
+        notes: list[str] = []
         if refs:
             form = [(k, (None, str(v))) for k, v in fields.items()]
-            response = self._send("POST", f"{self.api_url}/images/edits", files=[*form, *reference_parts(refs)],
-                                  refused=_refused, timeout=IMAGE_TIMEOUT)
+            files = [*form, *reference_parts(refs, notes)]
+            response = self._send("POST", f"{self.api_url}/images/edits", files=files, refused=_refused,
+                                  timeout=IMAGE_TIMEOUT)
         else:
             response = self._send("POST", f"{self.api_url}/images/generations", json=fields, refused=_refused,
                                   timeout=IMAGE_TIMEOUT)
@@ -385,10 +384,12 @@ class OpenAIBackend:
         return RemoteJob(backend=BACKEND_ID, remote_id=remote_id,
                          data={"kind": "image", "media": "image", "path": str(path), "mime": found[1],
                                "size": fields["size"], "quality": fields["quality"],
-                               "revised_prompt": datum and datum.revised_prompt, "usage": answer.usage})
+                               "revised_prompt": datum and datum.revised_prompt, "usage": answer.usage,
+                               "input_notes": _logged(notes)})
 
     def _submit_video(self, request: JobRequest) -> RemoteJob:
-        parts = video_form(request)
+        notes: list[str] = []
+        parts = video_form(request, notes)
         response = self._send("POST", f"{self.api_url}/videos", files=parts, refused=_refused, timeout=UPLOAD_TIMEOUT)
         if response.status_code >= 400:
             raise self._create_error(response)
@@ -396,7 +397,7 @@ class OpenAIBackend:
         log.info("%s: submitted %s as %s", LABEL, request.backend_model_id, video.id)
         return RemoteJob(backend=BACKEND_ID, remote_id=video.id,
                          data={"kind": "video", "media": "video", "model": video.model or request.backend_model_id,
-                               "size": video.size, "seconds": video.seconds})
+                               "size": video.size, "seconds": video.seconds, "input_notes": _logged(notes)})
 
     def _create_error(self, response: httpx.Response) -> BackendError:
         error = classify(response, "Sora")
@@ -474,6 +475,12 @@ def _models(response: httpx.Response) -> connection.Said:
     ours = [m for m in ("gpt-image-2", "sora-2", "sora-2-pro") if m in listed]
     return f"{len(listed)} models visible" + (f", including {', '.join(ours)}" if ours else ""), \
         {"models": str(len(listed))}
+
+
+def _logged(notes: list[str]) -> list[str]:
+    for note in notes:
+        log.info("%s: %s", LABEL, note)
+    return notes
 
 
 def _refused(response: httpx.Response) -> bool:

@@ -35,7 +35,6 @@ existed); a 500 or a read timeout after a create is not resent. Output files (Cl
 from __future__ import annotations
 
 import base64
-import io
 import math
 import mimetypes
 from collections.abc import Mapping, Sequence
@@ -46,7 +45,7 @@ from typing import Any, TypeVar
 import httpx
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from . import connection, downloads, http, redaction
+from . import connection, downloads, http, media_fit, redaction
 from .backend import (
     Artifact,
     BackendError,
@@ -177,29 +176,20 @@ def _data_uri(raw: bytes, mime: str) -> str:
     return f"data:{mime};base64,{base64.b64encode(raw).decode('ascii')}"
 
 
-def image_uri(path: Path) -> str:
-    """A still as a data URI under Runway's 5 MB limit, re-encoded (JPEG) and scaled down with Pillow if needed."""
-    limit = IMAGE_URI_MAX
-    raw = Path(path).read_bytes()
-    uri = _data_uri(raw, _mime(raw, path))
-    if len(uri) <= limit:
-        return uri
-    from PIL import Image
+def _uri_length(data: bytes, mime: str) -> int:
+    return len(f"data:{mime};base64,") + 4 * math.ceil(len(data) / 3)
 
-    with Image.open(path) as opened:
-        img = opened.convert("RGB")
-    scale = 1.0
-    for _ in range(8):
-        size = (max(1, int(img.width * scale)), max(1, int(img.height * scale)))
-        buf = io.BytesIO()
-        (img if scale == 1.0 else img.resize(size, Image.Resampling.LANCZOS)).save(buf, "JPEG", quality=90)
-        uri = _data_uri(buf.getvalue(), "image/jpeg")
-        if len(uri) <= limit:
-            log.info("%s: %s re-encoded to %d bytes to fit the 5 MB data URI limit", LABEL, Path(path).name,
-                     len(buf.getvalue()))
-            return uri
-        scale *= 0.9 * math.sqrt(limit / len(uri))
-    raise _invalid(f"the image {Path(path).name} cannot be made smaller than 5 MB")
+
+IMAGES = media_fit.ImageRules(vendor=LABEL, formats=None, max_bytes=IMAGE_URI_MAX, measure=_uri_length,
+                              limit_text="Runway takes images up to 5 MB as data URIs")
+
+
+def image_uri(path: Path, role: str, notes: list[str]) -> str:
+    """A still as a data URI under Runway's 5 MB limit (re-encoded, and made smaller if need be, with a note in
+    ``notes`` for each change)."""
+    fitted = media_fit.fit_image(path, role, IMAGES)
+    notes.extend(fitted.notes)
+    return _data_uri(fitted.data, fitted.mime)
 
 
 class _Loose(BaseModel):
@@ -276,11 +266,14 @@ class RunwayBackend:
 
     # -- Backend --
     def submit(self, request: JobRequest) -> RemoteJob:
-        path, body = self.build(request)
+        path, body, notes = self.build(request)
         response = self._send("POST", path, json=body, refused=_refused)
         created = _parse(Created, _check(response))
         credits = (created.estimatedCost or {}).get("credits")
-        data: dict[str, Any] = {"media": request.media, "endpoint": path, "model": body["model"]}
+        for note in notes:
+            log.info("%s: %s", LABEL, note)
+        data: dict[str, Any] = {"media": request.media, "endpoint": path, "model": body["model"],
+                                "input_notes": notes}
         if isinstance(credits, int | float):
             data["estimated_credits"] = credits
             data["estimated_usd"] = round(credits * USD_PER_CREDIT, 4)
@@ -357,17 +350,17 @@ class RunwayBackend:
         self._client.close()
 
     # -- requests --
-    def build(self, request: JobRequest) -> tuple[str, dict[str, Any]]:
-        """The endpoint path and JSON body for a request."""
-        model = request.backend_model_id
+    def build(self, request: JobRequest) -> tuple[str, dict[str, Any], list[str]]:
+        """The endpoint path and JSON body for a request, and a note for each input changed to fit Runway."""
+        model, notes = request.backend_model_id, list[str]()
         if model == ALEPH:
-            return "/v1/video_to_video", self._aleph(request)
+            return "/v1/video_to_video", self._aleph(request, notes), notes
         if model in IMAGE:
-            return "/v1/text_to_image", self._image(request, IMAGE[model])
+            return "/v1/text_to_image", self._image(request, IMAGE[model], notes), notes
         spec = VIDEO.get(model)
         if spec is None:
             raise _invalid(f"no adapter for Runway model {model!r}")
-        return self._video(request, spec)
+        return (*self._video(request, spec, notes), notes)
 
     def _prompt(self, request: JobRequest, spec: Spec, *, required: bool) -> dict[str, Any]:
         text = request.prompt.strip()
@@ -380,7 +373,7 @@ class RunwayBackend:
                            f"most {spec.prompt_max}")
         return {"promptText": text}
 
-    def _video(self, request: JobRequest, spec: Spec) -> tuple[str, dict[str, Any]]:
+    def _video(self, request: JobRequest, spec: Spec, notes: list[str]) -> tuple[str, dict[str, Any]]:
         model, params, inputs = request.backend_model_id, request.params, request.inputs
         first, last = inputs.get("image") or [], inputs.get("last_frame") or []
         refs, audio = inputs.get("images") or [], inputs.get("audio") or []
@@ -398,11 +391,12 @@ class RunwayBackend:
         body: dict[str, Any] = {"model": model}
         body.update(self._prompt(request, spec, required=spec.prompt_required or not first))
         if first:
-            frames = [{"uri": image_uri(first[0]), "position": "first"}]
-            frames += [{"uri": image_uri(last[0]), "position": "last"}] if last else []
+            frames = [{"uri": image_uri(first[0], "first frame", notes), "position": "first"}]
+            frames += [{"uri": image_uri(last[0], "last frame", notes), "position": "last"}] if last else []
             body["promptImage"] = frames
         elif refs:
-            body["references"] = [{"uri": image_uri(p)} for p in refs]
+            body["references"] = [{"uri": image_uri(p, _nth("reference image", i, refs), notes)}
+                                  for i, p in enumerate(refs)]
         aspect = params.get("aspect_ratio") or (_shape(first[0], video=False) if first else None)
         if aspect and (spec.ratio_with_image or not first):
             allowed = spec.ratios if first or not spec.t2v_ratios else spec.t2v_ratios
@@ -430,7 +424,7 @@ class RunwayBackend:
         body.update(request.fixed)
         return ("/v1/image_to_video" if first else "/v1/text_to_video"), body
 
-    def _aleph(self, request: JobRequest) -> dict[str, Any]:
+    def _aleph(self, request: JobRequest, notes: list[str]) -> dict[str, Any]:
         spec = Spec("Aleph", (), prompt_max=None)
         _refuse_inputs(spec, request.inputs, ("image", "last_frame", "audio"))
         videos, refs = request.inputs.get("video") or [], request.inputs.get("images") or []
@@ -441,8 +435,8 @@ class RunwayBackend:
         body: dict[str, Any] = {"model": ALEPH, "videoUri": self._media_uri(videos[0], "video")}
         body.update(self._prompt(request, spec, required=False))
         if refs:  # spread over the clip: one at the start, the last at the end
-            body["keyframes"] = [{"uri": image_uri(p), "at": round(i / max(1, len(refs) - 1), 4)}
-                                 for i, p in enumerate(refs)]
+            body["keyframes"] = [{"uri": image_uri(p, _nth("keyframe", i, refs), notes),
+                                  "at": round(i / max(1, len(refs) - 1), 4)} for i, p in enumerate(refs)]
         aspect = request.params.get("aspect_ratio")
         if aspect and str(aspect) != _shape(videos[0], video=True):
             if aspect not in ALEPH_ASPECTS:
@@ -453,7 +447,7 @@ class RunwayBackend:
         body.update(request.fixed)
         return body
 
-    def _image(self, request: JobRequest, spec: Spec) -> dict[str, Any]:
+    def _image(self, request: JobRequest, spec: Spec, notes: list[str]) -> dict[str, Any]:
         _refuse_inputs(spec, request.inputs, ("image", "last_frame", "audio", "video"))
         refs = request.inputs.get("images") or []
         if len(refs) > spec.references:
@@ -463,7 +457,8 @@ class RunwayBackend:
         body["ratio"] = pick_ratio(str(request.params.get("aspect_ratio") or "1:1"), request.params.get("resolution"),
                                    spec.ratios, default="1K", what=spec.label)
         if refs:
-            body["referenceImages"] = [{"uri": image_uri(p)} for p in refs]
+            body["referenceImages"] = [{"uri": image_uri(p, _nth("reference image", i, refs), notes)}
+                                       for i, p in enumerate(refs)]
         if request.backend_model_id == "gpt_image_2" and request.variant in ("low", "medium", "high"):
             body["quality"] = request.variant  # Runway's default is "high": the variant decides the bill
         body.update(request.fixed)
@@ -497,6 +492,10 @@ class RunwayBackend:
     def _download(self, url: str, media: Media, dest: Path) -> Path:
         return downloads.download(self._client, url, dest, media=media, max_bytes=MAX_BYTES[media],
                                   policy=self._policy, backend_label=LABEL)
+
+
+def _nth(role: str, index: int, items: Sequence[Any]) -> str:
+    return role if len(items) == 1 else f"{role} {index + 1}"
 
 
 def _media(job: RemoteJob) -> Media:

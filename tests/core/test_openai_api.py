@@ -168,8 +168,30 @@ def test_image_edit_sends_image_array_parts(openai: OpenAIBackend, fake: FakeOpe
     assert [(n, t) for n, t, _ in post.files["image[]"]] == [("ref0.png", "image/png"), ("ref1.jpeg", "image/jpeg"),
                                                              ("ref2.webp", "image/webp")]
     assert [b for _, _, b in post.files["image[]"]] == [p.read_bytes() for p in refs]
+    assert job.data["input_notes"] == []  # sent as they were
     with Image.open(openai.poll(job).artifacts[0].path or "") as img:
         assert img.size == (1440, 1440)
+
+
+def test_image_edit_converts_what_gpt_image_cannot_take_and_says_so(openai: OpenAIBackend, fake: FakeOpenAI,
+                                                                    still: Path, tmp_path: Path) -> None:
+    gif = tmp_path / "logo.gif"
+    Image.new("RGB", (64, 48), (200, 30, 30)).save(gif, format="GIF")
+    turned = tmp_path / "phone.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored landscape, shown portrait (rotate 90° clockwise)
+    Image.new("RGB", (80, 60), (30, 30, 200)).save(turned, format="JPEG", exif=exif)
+    job = openai.submit(image_job("low", refs=[still, gif, turned]))
+    [post] = fake.requests_to("api", "POST")
+    parts = post.files["image[]"]
+    assert [(n, t) for n, t, _ in parts] == [("hero.png", "image/png"), ("logo.jpg", "image/jpeg"),
+                                             ("phone.jpg", "image/jpeg")]
+    assert parts[0][2] == still.read_bytes()
+    with Image.open(io.BytesIO(parts[2][2])) as img:
+        assert img.size == (60, 80)  # upright
+    assert job.data["input_notes"] == [
+        "reference image 2 converted from GIF to JPEG (GPT Image takes PNG, JPEG or WEBP)",
+        "reference image 3 rotated by its EXIF orientation"]
 
 
 def test_image_inputs_it_cannot_take_are_refused(openai: OpenAIBackend, fake: FakeOpenAI, still: Path) -> None:
@@ -270,13 +292,30 @@ def test_sora_create_is_multipart(openai: OpenAIBackend, fake: FakeOpenAI, varia
 
 
 def test_sora_first_frame_is_fitted_to_the_size(openai: OpenAIBackend, fake: FakeOpenAI, still: Path) -> None:
-    openai.submit(sora_job("pro", first=still, aspect_ratio="9:16", resolution="1024p", duration_s=4))
+    job = openai.submit(sora_job("pro", first=still, aspect_ratio="9:16", resolution="1024p", duration_s=4))
     [post] = fake.requests_to("api", "POST")
     assert post.fields["size"] == "1024x1792" and post.fields["seconds"] == "4"
-    [(_, mime, data)] = post.files["input_reference"]
-    assert mime == "image/png"
+    [(name, mime, data)] = post.files["input_reference"]
+    assert (name, mime) == ("first_frame.png", "image/png")
     with Image.open(io.BytesIO(data)) as img:
         assert img.size == (1024, 1792) and img.getpixel((512, 896)) == (10, 200, 30)
+    assert job.data["input_notes"] == ["first frame scaled and centre-cropped from 1000x800 to 1024x1792 (Sora takes "
+                                       "the first frame at the video's size)"]
+
+
+def test_sora_first_frame_of_the_right_size_is_sent_as_it_is(openai: OpenAIBackend, fake: FakeOpenAI,
+                                                               tmp_path: Path) -> None:
+    wide, exact = tmp_path / "wide.jpg", tmp_path / "exact.jpg"
+    Image.new("RGB", (1920, 1080), (10, 200, 30)).save(wide, format="JPEG")
+    Image.new("RGB", (1280, 720), (10, 200, 30)).save(exact, format="JPEG")
+    scaled = openai.submit(sora_job(first=wide))
+    same = openai.submit(sora_job(first=exact))
+    first, second = fake.requests_to("api", "POST")
+    assert scaled.data["input_notes"] == ["first frame scaled from 1920x1080 to 1280x720 (Sora takes the first "
+                                          "frame at the video's size)"]
+    assert first.files["input_reference"][0][:2] == ("first_frame.jpg", "image/jpeg")
+    assert same.data["input_notes"] == []
+    assert second.files["input_reference"] == [("first_frame.jpg", "image/jpeg", exact.read_bytes())]
 
 
 def test_sora_refuses_what_it_cannot_do(openai: OpenAIBackend, fake: FakeOpenAI, still: Path) -> None:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import io
 import logging
 import os
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -124,7 +126,7 @@ def test_gen45_image_to_video_headers_body_and_estimate(rw: RunwayBackend, fake:
                          "seed": 42, "promptImage": [{"uri": uri(still), "position": "first"}]}
     assert job.backend == "runway" and job.remote_id in fake.tasks
     assert job.data == {"media": "video", "endpoint": "/v1/image_to_video", "model": "gen4.5",
-                        "estimated_credits": 60, "estimated_usd": 0.6}
+                        "estimated_credits": 60, "estimated_usd": 0.6, "input_notes": []}  # sent as it was
 
 
 def test_gen45_text_to_video_and_its_two_ratios(rw: RunwayBackend, fake: FakeRunway) -> None:
@@ -155,11 +157,35 @@ def test_a_large_first_frame_is_reencoded_under_5_mb(rw: RunwayBackend, fake: Fa
     big = tmp_path / "big.png"
     Image.frombytes("RGB", (1400, 1200), os.urandom(1400 * 1200 * 3)).save(big)  # noise: ~5 MB of PNG
     assert len(uri(big)) > runway.IMAGE_URI_MAX
-    rw.submit(gen45(big))
+    job = rw.submit(gen45(big))
     [frame] = only_post(fake).body["promptImage"]
     assert frame["uri"].startswith("data:image/jpeg;base64,") and len(frame["uri"]) <= runway.IMAGE_URI_MAX
     with Image.open(io.BytesIO(base64.b64decode(frame["uri"].split(",", 1)[1]))) as img:
         assert img.format == "JPEG" and img.width / img.height == pytest.approx(1400 / 1200, rel=0.01)
+    [note] = job.data["input_notes"]  # what changed is the user's to see
+    assert re.fullmatch(r"first frame re-encoded from \d+\.\d MB PNG to \d+\.\d MB JPEG \(Runway takes images up to "
+                        r"5 MB as data URIs\)", note), note
+
+
+def test_a_huge_reference_image_is_scaled_down_and_the_note_says_so(rw: RunwayBackend, fake: FakeRunway,
+                                                                     still: Path, tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    # a 300 KB limit stands in for 5 MB, so a small noise image plays a huge one (noise is JPEG's worst case)
+    monkeypatch.setattr(runway, "IMAGES", dataclasses.replace(runway.IMAGES, max_bytes=300_000))
+    huge = tmp_path / "huge.png"
+    Image.frombytes("RGB", (1000, 800), os.urandom(1000 * 800 * 3)).save(huge)
+    job = rw.submit(req("gemini_image3.1_flash", "nano-banana-2", media="image", aspect_ratio="1:1",
+                        inputs={"images": [still, huge]}))
+    first, second = only_post(fake).body["referenceImages"]
+    assert first["uri"] == uri(still)  # the small one is sent as it was
+    assert second["uri"].startswith("data:image/jpeg;base64,") and len(second["uri"]) <= 300_000
+    with Image.open(io.BytesIO(base64.b64decode(second["uri"].split(",", 1)[1]))) as img:
+        size = f"{img.width}x{img.height}"
+        assert img.width < 1000 and img.width / img.height == pytest.approx(1000 / 800, rel=0.01)
+    reencoded, scaled = job.data["input_notes"]
+    assert reencoded.startswith("reference image 2 re-encoded from 2.3 MB PNG to ") and " MB JPEG (" in reencoded
+    assert scaled == (f"reference image 2 scaled down from 1000x800 to {size} to fit (Runway takes images up to "
+                      "5 MB as data URIs)")
 
 
 def test_aleph_video_to_video_with_keyframes(rw: RunwayBackend, fake: FakeRunway, clip: Path, still: Path,
