@@ -73,7 +73,9 @@ th { font-size: 12px; color: var(--muted); font-weight: 650; text-transform: upp
 .scores td.s4 { background: #e2efe3; } .scores td.s5 { background: #cde6d1; }
 .scores td.win { box-shadow: inset 0 0 0 2px var(--win-line); }
 .scores td.win::before { content: "\\2605 "; color: var(--win-line); }
-.scores td.cost { text-align: right; white-space: nowrap; }
+.scores td.cost, .scores td.take-cell { text-align: right; white-space: nowrap; }
+.scores td.take-cell { text-align: left; }
+.scores a { color: var(--ink); }
 .scores tbody + tbody { border-top: 2px solid var(--ink); }
 .scores .entrant-name { font-weight: 650; text-transform: none; letter-spacing: 0; color: var(--ink);
   font-size: 14px; }
@@ -241,7 +243,8 @@ def _scores(report: BakeOffReport) -> str:
             mean = "&ndash;" if take.mean_score is None else f"{take.mean_score:.2f}"
             mean_attr = "" if take.mean_score is None else repr(take.mean_score)
             rows.append(
-                f'<tr data-take="{_e(take.take_id)}">{name}<td><a href="#take-{_e(take.take_id)}">Take '
+                f'<tr data-take="{_e(take.take_id)}">{name}<td class="take-cell">'
+                f'<a href="#take-{_e(take.take_id)}">Take '
                 f"{take.number}</a>{badges}</td>{''.join(_score_cell(take, axis) for axis in report.axes)}"
                 f'<td class="mean" data-take="{_e(take.take_id)}" data-mean="{mean_attr}">'
                 f'{mean}</td><td class="cost" data-take="{_e(take.take_id)}" '
