@@ -228,7 +228,7 @@ def summary(manifest: dict[str, Any], plan: Plan, seconds: float) -> int:
                   and j["status"] not in ("cancelled",)]
         failed_total += len(failed)
         durations = ", ".join(f"{t['duration_s']:.1f}" for t in takes if t["duration_s"])
-        cost = sum(t["actual_usd"] or 0 for t in takes)
+        cost = sum(t["actual_usd"] if t["actual_usd"] is not None else t["estimated_usd"] for t in takes)
         model = next((j.model_label for j in plan.jobs if j.node_id == node_id), "")
         rows.append((node_id, model, str(len(takes)), str(len(failed)), durations or "-", f"${cost:.2f}"))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]

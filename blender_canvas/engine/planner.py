@@ -177,7 +177,9 @@ def _params(canvas: Canvas, node: ModelNode, model: Model, variant: Variant, bac
         params["text"] = node.text
         params["voice"] = node.voice
     seed = settings.seed.value
-    if seed is not None and (backend == PREVIEW or variant.seed_on(backend)):
+    # a draft take records a seed only where the real model takes one, so the tray and report never claim a
+    # seed the paid render could not honour
+    if seed is not None and (variant.seed if backend == PREVIEW else variant.seed_on(backend)):
         params["seed"] = seed
     return params
 

@@ -360,7 +360,7 @@ class Runner:
             sha256=sha256_file(dest), media=request.media, duration_s=info.duration_s, width=info.width,
             height=info.height, size_bytes=dest.stat().st_size, model=record.model, variant=record.variant,
             backend=record.backend, remote_id=remote.remote_id, seed=request.params.get("seed"),
-            prompt=request.prompt, estimated_usd=record.estimated_usd, actual_usd=record.estimated_usd,
+            prompt=request.prompt, estimated_usd=record.estimated_usd, actual_usd=reported_cost(remote),
             input_hashes=dumps(dict(hashes)), created_at=now,
             timings_json=json.dumps({"submitted_to_done_s": round(fetch_started - started, 3),
                                      "fetch_s": round(now - fetch_started, 3),
@@ -384,3 +384,10 @@ def _extension(artifact: Artifact) -> str:
         if suffix in (".png", ".jpg", ".jpeg", ".webp", ".mp4", ".mov", ".webm", ".wav", ".mp3", ".m4a", ".ogg"):
             return suffix
     return EXTENSIONS[artifact.media]
+
+
+def reported_cost(remote: RemoteJob) -> float | None:
+    """What the vendor said the job cost, in US dollars, where an adapter recorded it (``cost_usd``); None means
+    only the estimate is known, and reports say "estimate"."""
+    value = remote.data.get("cost_usd")
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
