@@ -130,6 +130,36 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return _headless(lambda h: h.run(None, out, data=demo_canvas(), draft=True, judge=fill_sample_verdicts))
 
 
+def cmd_check(args: argparse.Namespace) -> int:
+    """One cheap authenticated call per backend (nothing billed): is the key accepted, is the host reachable."""
+    from .engine.session import keys_from_environment
+    from .providers.connection import check_backend
+
+    catalog = load_catalog()
+    keys = keys_from_environment(catalog)
+    paid = [b for b in catalog.backends if b.env_keys]
+    known = {b.id for b in catalog.backends}
+    unknown = [name for name in args.backend if name not in known]
+    if unknown:
+        raise UserError(f"no backend named {describe_choices(tuple(unknown))}; backends: "
+                        f"{describe_choices(tuple(b.id for b in catalog.backends))}")
+    chosen = args.backend or [b.id for b in paid if all(keys.get(k) for k in b.env_keys)]
+    if not chosen:
+        print("no backend key in the environment; set one of: " +
+              ", ".join(" + ".join(b.env_keys) for b in paid) + " (or name a backend to see what it needs)")
+        return 1
+    failed = 0
+    for backend_id in chosen:
+        report = check_backend(backend_id, keys)
+        failed += not report.ok
+        timing = f" {report.latency_ms:.0f} ms" if report.latency_ms is not None else ""
+        where = f" ({report.endpoint} on {report.host}{timing})" if report.endpoint else ""
+        account = "; ".join(f"{k}: {v}" for k, v in report.account.items())
+        print(f"{'ok    ' if report.ok else 'FAILED'} {backend_id}: {report.message}{where}"
+              + (f" [{account}]" if account else ""))
+    return 1 if failed else 0
+
+
 def _entrant(text: str) -> Any:
     from .engine.bakeoff import Entrant
 
@@ -204,6 +234,10 @@ def build_parser() -> argparse.ArgumentParser:
     estimate.add_argument("--out", metavar="DIR", help="project folder whose takes count as cached")
     estimate.add_argument("--draft", action="store_true", help="estimate a draft run (free)")
     estimate.set_defaults(func=cmd_estimate)
+
+    check = commands.add_parser("check", help="test each backend's key with one cheap call that bills nothing")
+    check.add_argument("backend", nargs="*", help="backends to test (default: every one with a key in the environment)")
+    check.set_defaults(func=cmd_check)
 
     bake = commands.add_parser("bakeoff", help="wire a controlled bake-off (same image, shot, aspect, seed, length) "
                                                "into a canvas file")

@@ -205,3 +205,54 @@ def test_core_imports_without_blender() -> None:
                           timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
+
+
+def test_check_reports_an_accepted_and_a_refused_key_against_the_vendors_fake() -> None:
+    from tests.fakes.runway_server import DEFAULT_KEY, FakeRunway
+
+    with FakeRunway() as fake:
+        env = {"RUNWAYML_API_SECRET": DEFAULT_KEY, "BLENDER_CANVAS_RUNWAY_URL": fake.base_url}
+        good = run_cli_env(env, "check", "runway")
+        assert good.returncode == 0, good.stdout + good.stderr
+        assert good.stdout.startswith("ok     runway:") and "GET /v1/organization" in good.stdout
+        bad = run_cli_env({**env, "RUNWAYML_API_SECRET": "key_wrong_marker_123"}, "check", "runway")
+        assert bad.returncode == 1 and bad.stdout.startswith("FAILED runway:")
+        assert "RUNWAYML_API_SECRET" in bad.stdout and "key_wrong_marker_123" not in bad.stdout + bad.stderr
+        assert len(fake.requests_to("api", "GET", "/v1/organization")) == 2
+
+
+def test_check_names_an_unknown_backend_and_the_keys_it_would_need() -> None:
+    proc = run_cli_env({}, "check", "nope")
+    assert proc.returncode == 2 and "no backend named nope; backends: preview, fal," in proc.stderr
+    proc = run_cli_env({}, "check", "kling")
+    assert proc.returncode == 1 and "KLING_ACCESS_KEY and KLING_SECRET_KEY" in proc.stdout
+
+
+def run_cli_env(extra: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    names = ("FAL_KEY", "OPENAI_API_KEY", "GEMINI_API_KEY", "KLING_ACCESS_KEY", "KLING_SECRET_KEY", "ARK_API_KEY",
+             "RUNWAYML_API_SECRET", "BFL_API_KEY", "ELEVENLABS_API_KEY", "FISH_API_KEY", "REPLICATE_API_TOKEN")
+    env = {k: v for k, v in os.environ.items() if k not in names}
+    env.update({"PYTHONPATH": str(ROOT), **extra})
+    return subprocess.run([sys.executable, "-m", "blender_canvas", *args], capture_output=True, text=True,
+                          env=env, cwd=ROOT, timeout=120, check=False)
+
+
+def test_bakeoff_command_wires_a_controlled_bakeoff_and_flags_what_it_cannot_control(tmp_path: Path) -> None:
+    data = json.loads((ROOT / "tests" / "canvases" / "bakeoff-four-models.json").read_text())
+    data["nodes"] = [n for n in data["nodes"] if n["kind"] in ("image", "shot")]
+    source = tmp_path / "base.json"
+    source.write_text(json.dumps(data))
+    out = tmp_path / "built.json"
+    proc = run_cli("bakeoff", str(source), "--image", "ref", "--shot", "shot", "--entrant", "kling-3/o3",
+                   "--entrant", "veo-3.1", "--entrant", "seedance-2/pro", "--duration", "5", "--takes", "2",
+                   "--brief", "hands and faces", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert "flag: veo-3.1-standard: Veo 3.1 cannot run 5 s (allows 4, 6 or 8 s); it runs 4 s" in proc.stdout
+    built = json.loads(out.read_text())
+    assert built["bakeoff"]["entrants"] == ["kling-3-o3", "veo-3.1-standard", "seedance-2-pro"]
+    assert built["bakeoff"]["brief"] == "hands and faces" and built["bakeoff"]["takes"] == 2
+    assert run_cli("validate", str(out)).returncode == 0
+    bad = run_cli("bakeoff", str(source), "--image", "shot", "--shot", "shot", "--entrant", "kling-3",
+                  "--entrant", "veo-3.1", "--out", str(tmp_path / "x.json"))
+    assert bad.returncode == 2 and "image: 'shot' is not an image or reference-still node; allowed: ref" in bad.stderr
+    assert "Traceback" not in bad.stderr and not (tmp_path / "x.json").exists()
