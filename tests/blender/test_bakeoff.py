@@ -131,3 +131,24 @@ def test_bakeoff_settings_survive_save_and_reopen(bakeoff_tree: Any, tmp_path: P
     assert settings.enabled and [e.name for e in settings.entrants] == names
     assert settings.brief.startswith("Warm, believable") and len(settings.axes) == len(DEFAULT_AXES)
     assert [(c.model_id, c.variant_id) for c in settings.candidates] == list(PAIRS)
+
+
+def test_report_operator_writes_the_report_beside_the_takes_with_the_ledgers_scores(bakeoff_tree: Any) -> None:
+    tree = bakeoff_tree
+    bpy.ops.canvas.render(mode="ALL", tree_name=tree.name)
+    drain_until_idle(tree)
+    veo = _entrants(tree)[3]
+    bpy.ops.canvas.score_take(tree_name=tree.name, node_name=veo.name, take_id=veo.tray[0].take_id,
+                              scores=(5, 4, 3, 2, 1, 5) + (0,) * 10, note="<b>bold</b> claim")
+    assert bpy.ops.canvas.bakeoff_report(tree_name=tree.name, open_browser=False) == {"FINISHED"}
+    html = Path(tree.canvas_bakeoff.report_path)
+    assert html.name == "report.html" and html.is_file()
+    assert html.parent == bridge.session_for(tree).project_dir / "report"
+    data = json.loads(html.with_name("report.json").read_text())
+    takes = {t["take_id"]: t for entrant in data["entrants"] for t in entrant["takes"]}
+    assert len(takes) == 12
+    axes = [a.name for a in tree.canvas_bakeoff.axes]
+    assert takes[veo.tray[0].take_id]["scores"] == dict(zip(axes, (5, 4, 3, 2, 1, 5), strict=True))
+    text = html.read_text()
+    assert text.count('class="contact-sheet"') == 12 and "&lt;b&gt;bold&lt;/b&gt; claim" in text
+    assert "<b>bold</b>" not in text
