@@ -6,6 +6,7 @@ import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import av
@@ -17,6 +18,7 @@ from PIL import Image
 from blender_canvas.engine.runner import Runner
 from blender_canvas.operators import bridge
 from blender_canvas.providers.preview import PreviewBackend
+from blender_canvas.vse import review_ops
 from blender_canvas.vse.review import ROLE, TAKE, find_review_scene, render_review_still, review_strips
 from blender_canvas.vse.review_ops import draw_review_panel, draw_review_toggle, review_sources
 from tests.blender.helpers import run_blender_script
@@ -163,6 +165,16 @@ def test_grid_of_five_takes_from_three_nodes(tree: Any) -> None:
     assert (x0 + x1) / 2 == pytest.approx(960) and (y1 - y0) == pytest.approx(360)
 
 
+def test_a_still_is_held_for_the_whole_review(tree: Any) -> None:
+    scene = review(tree, "side_by_side", ("dawn", 0), ("close", 0))
+    still, movie = by_role(scene, "take")
+    assert (still.type, movie.type) == ("IMAGE", "MOVIE")
+    assert still.frame_final_start == 1 and still.frame_final_duration == scene.frame_end == 4 * FPS
+    # cells take the largest take's size: the 1024x576 still at 1:1, the 640x360 video scaled up to fill its cell
+    assert (still.transform.scale_x, movie.transform.scale_x) == (1.0, pytest.approx(1.6))
+    assert_cells_inside_and_apart(scene)
+
+
 def test_wipe_splits_two_takes_and_refuses_a_third(tree: Any) -> None:
     scene = review(tree, "wipe", ("wide", 0), ("close", 0))
     (wipe,) = by_role(scene, "wipe")
@@ -190,7 +202,6 @@ def frame_of(path: Path, index: int) -> np.ndarray:
 def test_a_rendered_review_frame_shows_take_a_left_and_take_b_right(tree: Any, tmp_path: Path) -> None:
     scene = review(tree, "side_by_side", ("wide", 0), ("close", 0))
     path = render_review_still(scene, 40, tmp_path / "review.png")  # both strips start at 1: their frame index 39
-    shutil.copy(path, Path("/tmp/canvas-review-side-by-side.png"))
     rendered = np.asarray(Image.open(path).convert("RGB"), dtype=float)
     assert rendered.shape == (396, 1280, 3)
     top = slice(0, 360)  # the pictures; the labels are in the band below them
@@ -265,6 +276,17 @@ def test_show_is_ignored_headless_and_clear_deletes_the_review(tree: Any) -> Non
     assert bpy.ops.canvas.review_clear(tree_name=tree.name) == {"FINISHED"}
     assert find_review_scene(tree.name) is None and len(tree.canvas_review.takes) == 0
     assert cut_state() == before
+
+
+def test_show_with_a_window_switches_it_and_remembers_where_it_was(tree: Any,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    scene, cut = review(tree, "wipe", ("wide", 0), ("close", 0)), bpy.data.scenes["Scene"]
+    monkeypatch.setattr(review_ops, "_has_window", lambda _context: True)  # as in an interactive Blender
+    context = SimpleNamespace(window=SimpleNamespace(scene=cut), workspace=SimpleNamespace(sequencer_scene=cut))
+    review_ops.show_scene(context, tree.canvas_review, scene)
+    assert context.window.scene == scene and context.workspace.sequencer_scene == scene
+    assert (tree.canvas_review.return_scene, tree.canvas_review.return_sequencer_scene) == ("Scene", "Scene")
+    assert bpy.context.scene == cut  # the real (headless) context was not touched
 
 
 def test_the_review_set_survives_save_and_reopen(tree: Any, tmp_path: Path) -> None:
