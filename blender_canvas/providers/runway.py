@@ -30,22 +30,20 @@ From Runway's docs (docs.dev.runwayml.com): data URIs may be 5 MB (images) / 16 
 are moderation, never retried, ``INTERNAL.BAD_OUTPUT.*`` a quality rejection that may be retried
 (``/api-details/task-failures``). A create is resent only after 429 / 502 / 503 / 504 (refused before a task
 existed); a 500 or a read timeout after a create is not resent. Output files (CloudFront) are fetched without the key.
+
+The request bodies (each model's fields and limits, the inputs fitted to them) are built in :mod:`.runway_bodies`.
 """
 
 from __future__ import annotations
 
-import base64
-import math
-import mimetypes
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from . import connection, downloads, http, media_fit, redaction
+from . import connection, downloads, http, redaction
 from .backend import (
     Artifact,
     BackendError,
@@ -57,139 +55,43 @@ from .backend import (
     Media,
     RemoteJob,
 )
+from .runway_bodies import (
+    GEMINI_FLASH,
+    GEMINI_PRO,
+    GEN45_I2V,
+    GPT_IMAGE,
+    IMAGE,
+    IMAGE_URI_MAX,
+    IMAGES,
+    LABEL,
+    MEDIA_URI_MAX,
+    SEEDANCE,
+    SEEDANCE_FAST,
+    UPLOAD_MAX,
+    VEO,
+    VIDEO,
+    Spec,
+    build_request,
+    data_uri,
+    file_mime,
+    image_uri,
+    invalid,
+    pick_ratio,
+)
 
 BACKEND_ID = "runway"
-LABEL = "Runway"
 API_URL = "https://api.dev.runwayml.com"
 API_VERSION = "2024-11-06"
 KEY_NAME = "RUNWAYML_API_SECRET"
 USD_PER_CREDIT = 0.01  # docs: "1 credit = $0.01"
-IMAGE_URI_MAX = 5 * 1024 * 1024  # length of the data URI, not of the file
-MEDIA_URI_MAX = 16 * 1024 * 1024
-UPLOAD_MAX = 200 * 1024 * 1024
 MAX_BYTES: dict[str, int] = {"image": 200 << 20, "video": 4 << 30, "audio": 500 << 20}
 MODERATION = ("SAFETY.", "INPUT_PREPROCESSING.SAFETY")
 log = redaction.get_logger(__name__)
 _M = TypeVar("_M", bound=BaseModel)
-
-
-def _r(text: str) -> tuple[str, ...]:
-    return tuple(text.split())
-
-
-GEN45_I2V = _r("1280:720 720:1280 1104:832 960:960 832:1104 1584:672")
-VEO = _r("1280:720 720:1280 1080:1920 1920:1080")
-KLING_STD = _r("1280:720 720:1280 960:960")
-KLING_PRO = _r("1920:1080 1080:1920 1440:1440")
-SEEDANCE_FAST = _r("992:432 864:496 752:560 640:640 560:752 496:864 1470:630 1280:720 1112:834 960:960 834:1112 "
-                   "720:1280")
-SEEDANCE = SEEDANCE_FAST + _r("2206:946 1920:1080 1664:1248 1440:1440 1248:1664 1080:1920 3840:1646 3840:2160 "
-                              "3840:2880 3840:3840 2880:3840 2160:3840")
-GEMINI_PRO = _r("1344:768 768:1344 1024:1024 1184:864 864:1184 1536:672 832:1248 1248:832 896:1152 1152:896 "
-                "2048:2048 1696:2528 2528:1696 1792:2400 2400:1792 1856:2304 2304:1856 1536:2752 2752:1536 "
-                "3168:1344 4096:4096 3392:5056 5056:3392 3584:4800 4800:3584 3712:4608 4608:3712 3072:5504 "
-                "5504:3072 6336:2688")
-GEMINI_FLASH = GEMINI_PRO + _r("512:512 416:624 624:416 432:592 592:432 448:576 576:448 384:672 672:384 768:336")
-GPT_IMAGE = _r("2048:880 1920:1088 1920:1280 1920:1440 1920:1536 1920:1920 1536:1920 1440:1920 1280:1920 1088:1920 "
-               "2912:1248 2560:1440 2560:1712 2560:1920 2560:2048 2560:2560 2048:2560 1920:2560 1712:2560 1440:2560 "
-               "3840:1648 3840:2160 3504:2336 3264:2448 3200:2560 2880:2880 2560:3200 2448:3264 2336:3504 2160:3840")
-PIXELS = {"480p": 854 * 480, "720p": 1280 * 720, "1080p": 1920 * 1080, "4k": 3840 * 2160, "0.5K": 512 * 512,
-          "1K": 1024 * 1024, "2K": 2048 * 2048, "4K": 4096 * 4096}
-
-
-@dataclass(frozen=True)
-class Spec:
-    """What one Runway model takes (runwayml 5.24.0 ``*_create_params.py``)."""
-
-    label: str
-    ratios: tuple[str, ...]
-    t2v_ratios: tuple[str, ...] = ()  # text-to-video ratios where they differ
-    durations: tuple[int, ...] = ()  # empty: the vendor checks
-    prompt_max: int | None = None  # UTF-16 code units
-    prompt_required: bool = False
-    ratio_with_image: bool = True  # False: with a first frame the framing follows the image (Kling)
-    last_frame: bool = True
-    references: int = 0  # reference stills
-    reference_audio: bool = False
-    audio: bool = False
-    seed: bool = False
-
-
-VIDEO: dict[str, Spec] = {
-    "gen4.5": Spec("Gen-4.5", GEN45_I2V, t2v_ratios=_r("1280:720 720:1280"), durations=tuple(range(2, 11)),
-                   prompt_max=1000, prompt_required=True, last_frame=False, seed=True),
-    **{m: Spec(f"Veo 3.1{' Fast' if 'fast' in m else ''}", VEO, durations=(4, 6, 8), prompt_max=1000, audio=True,
-               seed=True) for m in ("veo3.1", "veo3.1_fast")},
-    **{m: Spec(f"Kling {m[5:].replace('_', ' ')}", KLING_PRO if m.endswith("pro") else KLING_STD,
-               ratio_with_image=False, audio=True)
-       for m in ("kling3.0_standard", "kling3.0_pro", "klingO3_standard", "klingO3_pro")},
-    "seedance2": Spec("Seedance 2.0", SEEDANCE, prompt_max=3500, references=9, reference_audio=True, audio=True,
-                      seed=True),
-    "seedance2_fast": Spec("Seedance 2.0 Fast", SEEDANCE_FAST, prompt_max=3500, references=9, reference_audio=True,
-                           audio=True, seed=True),
-}
-IMAGE: dict[str, Spec] = {
-    "gemini_image3.1_flash": Spec("Nano Banana 2", GEMINI_FLASH, prompt_required=True, references=14),
-    "gemini_image3_pro": Spec("Nano Banana Pro", GEMINI_PRO, prompt_required=True, references=14),
-    "gpt_image_2": Spec("GPT Image 2", GPT_IMAGE, prompt_max=32000, prompt_required=True, references=16),
-}
-ALEPH = "aleph2"
-ALEPH_ASPECTS = ("16:9", "4:3", "3:2", "1:1", "2:3", "3:4", "9:16", "21:9")
-
-
-def _invalid(message: str) -> BackendError:
-    return BackendError(ErrorKind.INVALID_REQUEST, f"{LABEL}: {message}")
-
-
-def pick_ratio(aspect: str, resolution: str | None, allowed: Sequence[str], *, default: str, what: str) -> str:
-    """Runway's ``W:H`` pixel string for an aspect ratio ("16:9") at a resolution tier ("720p", "2K")."""
-    try:
-        a, b = (float(x) for x in aspect.split(":"))
-        wanted = math.log(a / b)
-    except ValueError:
-        raise _invalid(f"aspect ratio {aspect!r} is not W:H") from None
-    target = PIXELS.get(resolution or default, PIXELS[default])
-    sizes = {r: (int(r.split(":")[0]), int(r.split(":")[1])) for r in allowed if ":" in r}
-    close = [r for r, (w, h) in sizes.items() if abs(math.log(w / h) - wanted) < 0.035]
-    if not close:
-        shapes = sorted({_aspect_of(w, h) for w, h in sizes.values()})
-        raise _invalid(f"{what} does not take aspect ratio {aspect}; use {', '.join(shapes)}")
-    return min(close, key=lambda r: abs(math.log(sizes[r][0] * sizes[r][1] / target)))
-
-
-def _aspect_of(w: int, h: int) -> str:
-    known = ("16:9", "9:16", "4:3", "3:4", "1:1", "21:9", "9:21", "3:2", "2:3", "5:4", "4:5", "4:1", "1:4", "8:1",
-             "1:8")
-    return min(known, key=lambda k: abs(math.log(w / h) - math.log(float(k.split(":")[0]) / float(k.split(":")[1]))))
-
-
-def _utf16(text: str) -> int:
-    return len(text.encode("utf-16-le")) // 2
-
-
-def _mime(raw: bytes, path: Path) -> str:
-    sniffed = downloads.sniff(raw[:64])
-    return sniffed[1] if sniffed else (mimetypes.guess_type(str(path))[0] or "application/octet-stream")
-
-
-def _data_uri(raw: bytes, mime: str) -> str:
-    return f"data:{mime};base64,{base64.b64encode(raw).decode('ascii')}"
-
-
-def _uri_length(data: bytes, mime: str) -> int:
-    return len(f"data:{mime};base64,") + 4 * math.ceil(len(data) / 3)
-
-
-IMAGES = media_fit.ImageRules(vendor=LABEL, formats=None, max_bytes=IMAGE_URI_MAX, measure=_uri_length,
-                              limit_text="Runway takes images up to 5 MB as data URIs")
-
-
-def image_uri(path: Path, role: str, notes: list[str]) -> str:
-    """A still as a data URI under Runway's 5 MB limit (re-encoded, and made smaller if need be, with a note in
-    ``notes`` for each change)."""
-    fitted = media_fit.fit_image(path, role, IMAGES)
-    notes.extend(fitted.notes)
-    return _data_uri(fitted.data, fitted.mime)
+# the request side lives in runway_bodies; its public names stay reachable from here
+__all__ = ["API_URL", "BACKEND_ID", "GEMINI_FLASH", "GEMINI_PRO", "GEN45_I2V", "GPT_IMAGE", "IMAGE", "IMAGES",
+           "IMAGE_URI_MAX", "KEY_NAME", "LABEL", "SEEDANCE", "SEEDANCE_FAST", "VEO", "VIDEO", "RunwayBackend", "Spec",
+           "image_uri", "pick_ratio"]
 
 
 class _Loose(BaseModel):
@@ -352,126 +254,16 @@ class RunwayBackend:
     # -- requests --
     def build(self, request: JobRequest) -> tuple[str, dict[str, Any], list[str]]:
         """The endpoint path and JSON body for a request, and a note for each input changed to fit Runway."""
-        model, notes = request.backend_model_id, list[str]()
-        if model == ALEPH:
-            return "/v1/video_to_video", self._aleph(request, notes), notes
-        if model in IMAGE:
-            return "/v1/text_to_image", self._image(request, IMAGE[model], notes), notes
-        spec = VIDEO.get(model)
-        if spec is None:
-            raise _invalid(f"no adapter for Runway model {model!r}")
-        return (*self._video(request, spec, notes), notes)
-
-    def _prompt(self, request: JobRequest, spec: Spec, *, required: bool) -> dict[str, Any]:
-        text = request.prompt.strip()
-        if not text:
-            if required:
-                raise _invalid(f"{spec.label} needs a prompt (promptText)")
-            return {}
-        if spec.prompt_max is not None and _utf16(text) > spec.prompt_max:
-            raise _invalid(f"{spec.label}: the prompt (promptText) is {_utf16(text)} characters; Runway takes at "
-                           f"most {spec.prompt_max}")
-        return {"promptText": text}
-
-    def _video(self, request: JobRequest, spec: Spec, notes: list[str]) -> tuple[str, dict[str, Any]]:
-        model, params, inputs = request.backend_model_id, request.params, request.inputs
-        first, last = inputs.get("image") or [], inputs.get("last_frame") or []
-        refs, audio = inputs.get("images") or [], inputs.get("audio") or []
-        _refuse_inputs(spec, inputs, ("video",))
-        if last and not spec.last_frame:
-            raise _invalid(f"{spec.label} takes no last frame")
-        if last and not first:
-            raise _invalid(f"{spec.label} needs a first frame to go with the last frame")
-        if refs and (first or last):
-            raise _invalid(f"{spec.label}: reference images cannot be combined with first / last frames")
-        if len(refs) > spec.references:
-            raise _invalid(f"{spec.label} takes {spec.references or 'no'} reference images, not {len(refs)}")
-        if audio and not spec.reference_audio:
-            raise _invalid(f"{spec.label} takes no audio input")
-        body: dict[str, Any] = {"model": model}
-        body.update(self._prompt(request, spec, required=spec.prompt_required or not first))
-        if first:
-            frames = [{"uri": image_uri(first[0], "first frame", notes), "position": "first"}]
-            frames += [{"uri": image_uri(last[0], "last frame", notes), "position": "last"}] if last else []
-            body["promptImage"] = frames
-        elif refs:
-            body["references"] = [{"uri": image_uri(p, _nth("reference image", i, refs), notes)}
-                                  for i, p in enumerate(refs)]
-        aspect = params.get("aspect_ratio") or (_shape(first[0], video=False) if first else None)
-        if aspect and (spec.ratio_with_image or not first):
-            allowed = spec.ratios if first or not spec.t2v_ratios else spec.t2v_ratios
-            what = f"{spec.label} {'image' if first else 'text'} to video"
-            body["ratio"] = pick_ratio(str(aspect), params.get("resolution"), allowed, default="720p", what=what)
-        elif not first:
-            raise _invalid(f"{spec.label} needs an aspect ratio (ratio)")
-        duration = params.get("duration_s")
-        if duration is not None:
-            if spec.durations and int(duration) not in spec.durations:
-                steps = ", ".join(map(str, spec.durations)) if len(spec.durations) < 4 else \
-                    f"{spec.durations[0]}-{spec.durations[-1]}"
-                raise _invalid(f"{spec.label}: duration {duration} s is not allowed, use {steps} s")
-            body["duration"] = int(duration)
-        elif spec.durations:
-            raise _invalid(f"{spec.label} needs a duration")
-        if spec.audio and params.get("audio") is not None:
-            body["audio"] = bool(params["audio"])
-        if audio:
-            body["referenceAudio"] = [{"type": "audio", "uri": self._media_uri(p, "audio")} for p in audio]
-        if spec.seed and params.get("seed") is not None:
-            body["seed"] = int(params["seed"])
-        if params.get("negative_prompt") and model.startswith("veo"):
-            body["negativePrompt"] = str(params["negative_prompt"])
-        body.update(request.fixed)
-        return ("/v1/image_to_video" if first else "/v1/text_to_video"), body
-
-    def _aleph(self, request: JobRequest, notes: list[str]) -> dict[str, Any]:
-        spec = Spec("Aleph", (), prompt_max=None)
-        _refuse_inputs(spec, request.inputs, ("image", "last_frame", "audio"))
-        videos, refs = request.inputs.get("video") or [], request.inputs.get("images") or []
-        if not videos:
-            raise _invalid("Aleph needs an input video (videoUri)")
-        if len(refs) > 5:
-            raise _invalid(f"Aleph takes at most 5 keyframe images, not {len(refs)}")
-        body: dict[str, Any] = {"model": ALEPH, "videoUri": self._media_uri(videos[0], "video")}
-        body.update(self._prompt(request, spec, required=False))
-        if refs:  # spread over the clip: one at the start, the last at the end
-            body["keyframes"] = [{"uri": image_uri(p, _nth("keyframe", i, refs), notes),
-                                  "at": round(i / max(1, len(refs) - 1), 4)} for i, p in enumerate(refs)]
-        aspect = request.params.get("aspect_ratio")
-        if aspect and str(aspect) != _shape(videos[0], video=True):
-            if aspect not in ALEPH_ASPECTS:
-                raise _invalid(f"Aleph cannot reframe to {aspect} (targetAspectRatio: {', '.join(ALEPH_ASPECTS)})")
-            body["targetAspectRatio"] = str(aspect)  # letterbox / outpaint the input to the asked framing
-        if request.params.get("seed") is not None:
-            body["seed"] = int(request.params["seed"])
-        body.update(request.fixed)
-        return body
-
-    def _image(self, request: JobRequest, spec: Spec, notes: list[str]) -> dict[str, Any]:
-        _refuse_inputs(spec, request.inputs, ("image", "last_frame", "audio", "video"))
-        refs = request.inputs.get("images") or []
-        if len(refs) > spec.references:
-            raise _invalid(f"{spec.label} takes at most {spec.references} reference images, not {len(refs)}")
-        body: dict[str, Any] = {"model": request.backend_model_id}
-        body.update(self._prompt(request, spec, required=True))
-        body["ratio"] = pick_ratio(str(request.params.get("aspect_ratio") or "1:1"), request.params.get("resolution"),
-                                   spec.ratios, default="1K", what=spec.label)
-        if refs:
-            body["referenceImages"] = [{"uri": image_uri(p, _nth("reference image", i, refs), notes)}
-                                       for i, p in enumerate(refs)]
-        if request.backend_model_id == "gpt_image_2" and request.variant in ("low", "medium", "high"):
-            body["quality"] = request.variant  # Runway's default is "high": the variant decides the bill
-        body.update(request.fixed)
-        return body
+        return build_request(request, self._media_uri)
 
     def _media_uri(self, path: Path, kind: str) -> str:
         """A video / audio input: a data URI up to 16 MB, else an ephemeral upload (``runway://``) up to 200 MB."""
         raw = Path(path).read_bytes()
-        uri = _data_uri(raw, _mime(raw, path))
+        uri = data_uri(raw, file_mime(raw, path))
         if len(uri) <= MEDIA_URI_MAX:
             return uri
         if len(raw) > UPLOAD_MAX:
-            raise _invalid(f"the {kind} {Path(path).name} is {len(raw) >> 20} MB; Runway takes at most 200 MB")
+            raise invalid(f"the {kind} {Path(path).name} is {len(raw) >> 20} MB; Runway takes at most 200 MB")
         name = Path(path).name
         slot = _parse(UploadSlot, _check(self._send("POST", "/v1/uploads", json={"filename": name,
                                                                                   "type": "ephemeral"},
@@ -479,7 +271,7 @@ class RunwayBackend:
         # the pre-signed upload URL is storage, not Runway's API: no key goes there
         response = http.send(self._client, "POST", slot.uploadUrl, policy=self._policy, retry_safe=True,
                              backend_label=f"{LABEL} upload", data=slot.fields,
-                             files={"file": (name, raw, _mime(raw, path))})
+                             files={"file": (name, raw, file_mime(raw, path))})
         if response.status_code >= 300:
             raise http.error_for(response, f"{LABEL} upload")
         log.info("%s: uploaded %s (%d bytes) as an ephemeral input", LABEL, name, len(raw))
@@ -494,35 +286,9 @@ class RunwayBackend:
                                   policy=self._policy, backend_label=LABEL)
 
 
-def _nth(role: str, index: int, items: Sequence[Any]) -> str:
-    return role if len(items) == 1 else f"{role} {index + 1}"
-
-
 def _media(job: RemoteJob) -> Media:
     value = job.data.get("media")
     return value if value in ("image", "video", "audio") else "video"
-
-
-def _refuse_inputs(spec: Spec, inputs: Mapping[str, Sequence[Path]], names: Sequence[str]) -> None:
-    extra = [n for n in names if inputs.get(n)]
-    if extra:
-        raise _invalid(f"{spec.label} takes no {', '.join(extra)} input")
-
-
-def _shape(path: Path, *, video: bool) -> str | None:
-    """The nearest common aspect ratio of a still or a clip (None when it cannot be read: Runway will judge it)."""
-    from PIL import Image
-
-    from .media_probe import probe
-
-    try:
-        if video:
-            info = probe(path)
-            return _aspect_of(info.width, info.height) if info.width and info.height else None
-        with Image.open(path) as img:
-            return _aspect_of(*img.size)
-    except Exception:
-        return None
 
 
 def _same_output(old: str, fresh: Sequence[str]) -> str | None:

@@ -17,7 +17,7 @@ import av
 import pytest
 from PIL import Image
 
-from blender_canvas.providers import http, runway
+from blender_canvas.providers import http, runway, runway_bodies
 from blender_canvas.providers.backend import (
     Backend,
     BackendError,
@@ -171,7 +171,7 @@ def test_a_huge_reference_image_is_scaled_down_and_the_note_says_so(rw: RunwayBa
                                                                      still: Path, tmp_path: Path,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     # a 300 KB limit stands in for 5 MB, so a small noise image plays a huge one (noise is JPEG's worst case)
-    monkeypatch.setattr(runway, "IMAGES", dataclasses.replace(runway.IMAGES, max_bytes=300_000))
+    monkeypatch.setattr(runway_bodies, "IMAGES", dataclasses.replace(runway_bodies.IMAGES, max_bytes=300_000))
     huge = tmp_path / "huge.png"
     Image.frombytes("RGB", (1000, 800), os.urandom(1000 * 800 * 3)).save(huge)
     job = rw.submit(req("gemini_image3.1_flash", "nano-banana-2", media="image", aspect_ratio="1:1",
