@@ -245,7 +245,7 @@ class Verdict(_Strict):
 
     take_id: TakeId
     node: NodeId
-    take: Annotated[int, Field(ge=1)] = 1  # the take's number in its node's tray, as people say it
+    take: Annotated[int, Field(ge=1)]  # the take's number in its node, as people say it ("take 2")
     scores: dict[AxisName, Score] = Field(default_factory=dict)
     note: str = Field(default="", max_length=2000)
     sample: bool = False

@@ -59,11 +59,11 @@ class CANVAS_UL_tray(bpy.types.UIList):
                       if item.media == "image" else "SOUND")
         op = row.operator("canvas.pin_take", text="", icon="SOLO_ON" if item.best else "SOLO_OFF", emboss=False)
         op.node_name, op.take_id = data.name, item.take_id
-        if hasattr(data.id_data, "canvas_review"):  # the review set lives on the tree (vse/review_ops.py)
-            reviewed = any(r.take_id == item.take_id for r in data.id_data.canvas_review.takes)
-            op = row.operator("canvas.review_toggle", text="", icon="IMGDISPLAY" if reviewed else "RESTRICT_VIEW_ON",
-                              emboss=False)
-            op.node_name, op.take_id = data.name, item.take_id
+        review = getattr(data.id_data, "canvas_review", None)  # the review set (vse/review_ops.py) on the tree
+        if review is not None and item.media != "audio":
+            reviewed = any(r.take_id == item.take_id for r in review.takes)
+            op = row.operator("canvas.review_toggle", text="", icon="SEQ_SPLITVIEW", depress=reviewed)
+            op.tree_name, op.node_name, op.take_id = data.id_data.name, data.name, item.take_id
         op = row.operator("canvas.pick_take", text="", icon="CHECKBOX_HLT" if chosen else "CHECKBOX_DEHLT",
                           emboss=False)
         op.node_name, op.take_id = data.name, item.take_id

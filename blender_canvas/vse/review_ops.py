@@ -62,12 +62,12 @@ def tray_entry(tree: Any, node_name: str, take_id: str) -> tuple[Any, Any, int]:
 
 
 def take_label(tree: Any, node_name: str, take_id: str) -> str:
-    """'<node> · <model variant> · take N', N counted in the node's tray."""
-    _node, entry, index = tray_entry(tree, node_name, take_id)
+    """'<node> · <model variant> · take N', N the take's own number (as the tray and the report say it)."""
+    _node, entry, _index = tray_entry(tree, node_name, take_id)
     if entry is None:
         return f"{node_name} · take {take_id[:8]} (no longer in its tray)"
     model = f"{entry.model} {entry.variant}".strip() if entry.variant != entry.model else entry.model
-    return f"{node_name} · {model} · take {index + 1}"
+    return f"{node_name} · {model} · take {entry.number}"
 
 
 def is_reviewed(tree: Any, node_name: str, take_id: str) -> bool:
@@ -233,5 +233,22 @@ def draw_review_panel(layout: Any, tree: Any) -> None:
     op.tree_name = tree.name
 
 
+class NODE_PT_canvas_review(bpy.types.Panel):
+    """The review set of the canvas in the node editor's sidebar, under the version tray"""
+
+    bl_space_type = "NODE_EDITOR"
+    bl_region_type = "UI"
+    bl_category = "Canvas"
+    bl_label = "Review"
+
+    @classmethod
+    def poll(cls, context: Any) -> bool:
+        tree = getattr(getattr(context, "space_data", None), "edit_tree", None)
+        return tree is not None and hasattr(tree, "canvas_review")
+
+    def draw(self, context: Any) -> None:
+        draw_review_panel(self.layout, context.space_data.edit_tree)
+
+
 CLASSES: tuple[type, ...] = (CanvasReviewTake, CanvasReviewState, CANVAS_OT_review_toggle, CANVAS_OT_review_build,
-                             CANVAS_OT_review_clear)
+                             CANVAS_OT_review_clear, NODE_PT_canvas_review)

@@ -60,11 +60,26 @@ def test_demo_lands_every_take_in_trays_ledger_and_manifest(demo_run: tuple[Path
     with av.open(str(out / "final.mp4")) as film:  # the product-launch film, with its voice
         assert film.streams.audio and film.streams.video[0].codec_context.width == 640
     assert (out / "cut.otio").is_file()
-    for node_id in ("kling", "kling_o3", "seedance", "veo"):
+    for node_id in BAKEOFF_NODES:
         tray = trays[node_id]
         assert sorted(tray["takes"]) == sorted(t["id"] for t in takes if t["node"] == node_id)
         assert len(tray["takes"]) == 3 and tray["chosen"] in tray["takes"] and tray["state"] == "done"
         assert all(f.startswith("//takes/") for f in tray["files"])  # relative to the .blend: the folder moves
+
+
+def test_demo_writes_the_bakeoff_report_with_labelled_sample_scores(demo_run: tuple[Path, Any]) -> None:
+    out, proc = demo_run
+    report = json.loads((out / "report.json").read_text())
+    assert [e["node"] for e in report["entrants"]] == list(BAKEOFF_NODES)
+    takes = [t for e in report["entrants"] for t in e["takes"]]
+    assert len(takes) == 12 and all(t["sample"] and len(t["scores"]) == 6 for t in takes)
+    html = (out / "report.html").read_text()
+    assert html.count('class="contact-sheet"') == 12 and "Sample scores" in html
+    assert "(sample)" in (out / "report.txt").read_text()
+    assert "bake-off: report.html" in proc.stdout
+    # the controlled inputs: one still, one shot, 4 s and seed 7 on every entrant
+    assert report["controlled"]["image_node"] == "still" and report["controlled"]["duration_s"] == 4
+    assert {e["duration_s"] for e in report["entrants"]} == {4} and report["controlled"]["seed"] == 7
 
 
 def test_demo_takes_decode_at_the_requested_duration_and_size_and_differ(demo_run: tuple[Path, Any]) -> None:
@@ -80,12 +95,15 @@ def test_demo_takes_decode_at_the_requested_duration_and_size_and_differ(demo_ru
             assert (stream.codec_context.width, stream.codec_context.height) == (640, 360)
             assert stream.average_rate == 24
             assert len(frames) == round(take["duration_s"] * 24)
-            if take["node"] in ("kling", "kling_o3", "seedance", "veo", "opener", "hero", "finale"):
+            if take["node"] in (*BAKEOFF_NODES, "opener", "hero", "finale"):
                 assert len(frames) == 96  # the requested 4 s at 24 fps; the talking hook follows its voice
             middles.setdefault(take["node"], []).append(frames[48].to_ndarray(format="rgb24").tobytes())
     assert len(middles) == 8  # four bake-off nodes, four shots of the film
-    for node in ("kling", "kling_o3", "seedance", "veo"):
+    for node in BAKEOFF_NODES:
         assert len(set(middles[node])) == 3, f"takes of {node} are identical"
+
+
+BAKEOFF_NODES = ("kling-3-3.0", "kling-3-o3", "seedance-2-pro", "veo-3.1-standard")
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in CANVASES.glob("*.json")))

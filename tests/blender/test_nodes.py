@@ -38,6 +38,7 @@ class RecordingLayout:
         return RecordingLayout(self.calls)
 
     column = row
+    box = row
 
     def prop(self, data: Any, name: str, **kwargs: Any) -> None:
         self._record("prop", name, **kwargs)

@@ -101,7 +101,7 @@ def test_validation_flags_an_entrant_that_breaks_the_control() -> None:
     node = next(n for n in data["nodes"] if n["id"] == "kling-3-o3")
     node["aspect_ratio"] = "9:16"
     node["prompt"] = {"camera": "whip pan"}
-    data["bakeoff"]["verdicts"] = [{"take_id": "t1", "node": "kling-3-o3", "scores": {"smell": 3}}]
+    data["bakeoff"]["verdicts"] = [{"take_id": "t1", "node": "kling-3-o3", "take": 1, "scores": {"smell": 3}}]
     report = load_canvas(data, CATALOG)
     errors = [str(p) for p in report.errors]
     assert any("bakeoff.verdicts[0].scores" in e and "smell" in e for e in errors)
