@@ -216,11 +216,7 @@ class BytePlusBackend:
 
     def __init__(self, keys: Mapping[str, str], work_dir: Path, *, client: httpx.Client | None = None,
                  policy: http.RetryPolicy | None = None) -> None:
-        key = keys.get(KEY_NAME, "")
-        if not key:
-            raise BackendError(ErrorKind.AUTH, f"{LABEL}: needs {KEY_NAME} (add-on preferences or environment)")
-        redaction.register_secret(key)
-        self._key = key
+        self._key = http.require_key(keys, LABEL, KEY_NAME)
         self._work_dir = Path(work_dir)
         self._client = client or http.make_client(BACKEND_ID)
         self._policy = policy or http.DEFAULT_POLICY

@@ -276,10 +276,7 @@ class FalBackend:
     poll_interval_s = 1.0
 
     def __init__(self, key: str, *, client: httpx.Client | None = None, policy: http.RetryPolicy | None = None) -> None:
-        if not key:
-            raise BackendError(ErrorKind.AUTH, f"{LABEL}: no API key; set FAL_KEY or add it in the preferences")
-        redaction.register_secret(key)
-        self._key = key
+        self._key = http.require_key({"FAL_KEY": key}, LABEL, "FAL_KEY")
         self._client = client or http.make_client(BACKEND_ID)
         self._policy = policy or http.DEFAULT_POLICY
 

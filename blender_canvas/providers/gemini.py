@@ -119,25 +119,13 @@ def _no_quota(response: httpx.Response) -> bool:
     return response.status_code == 429 and body is not None and "limit: 0" in body.message
 
 
-class GooglePolicy(http.RetryPolicy):
-    """The shared retry policy, also reading Google's ``RetryInfo`` and never waiting on a quota of zero."""
-
-    def wait_for(self, attempt: int, response: httpx.Response | None) -> float:
-        if response is not None and http.parse_retry_after(response.headers) is None:
-            hinted = retry_delay(response)
-            if hinted is not None:
-                return min(hinted, self.max_wait_s)
-        return super().wait_for(attempt, response)
-
-    def should_retry_status(self, response: httpx.Response) -> bool:
-        return not _no_quota(response) and super().should_retry_status(response)
-
-
-def google_policy(policy: http.RetryPolicy | None) -> GooglePolicy:
+def google_policy(policy: http.RetryPolicy | None) -> http.RetryPolicy:
+    """The shared policy (with its injected sleep) set to Google's rules: it waits as ``RetryInfo`` says when no
+    Retry-After header came, and never waits on a quota of zero."""
     base = policy or http.DEFAULT_POLICY
-    if isinstance(base, GooglePolicy):
+    if base.give_up is _no_quota and base.retry_hint is retry_delay:
         return base
-    return GooglePolicy(**{f.name: getattr(base, f.name) for f in dataclasses.fields(base)})
+    return dataclasses.replace(base, give_up=_no_quota, retry_hint=retry_delay)
 
 
 def sync_refusal(response: httpx.Response) -> bool:
@@ -326,12 +314,7 @@ class GeminiBackend:
 
     def __init__(self, keys: Mapping[str, str], work_dir: Path, *, client: httpx.Client | None = None,
                  policy: http.RetryPolicy | None = None) -> None:
-        key = (keys.get("GEMINI_API_KEY") or "").strip()
-        if not key:
-            raise BackendError(ErrorKind.AUTH, f"{BACKEND_ID} needs GEMINI_API_KEY (add-on preferences or "
-                                               "environment)")
-        redaction.register_secret(key)
-        self._key = key
+        self._key = http.require_key(keys, LABEL, "GEMINI_API_KEY")
         self.work_dir = Path(work_dir)
         self._client = client or http.make_client(BACKEND_ID, timeout=httpx.Timeout(connect=10.0, read=300.0,
                                                                                    write=60.0, pool=10.0))

@@ -5,9 +5,15 @@ Retry rules (one :class:`RetryPolicy`, shared by every backend):
 
 * Retried: HTTP 408, 409, 429 and 5xx, and transport failures (:class:`httpx.TransportError`: connection refused,
   reset, timeouts, a body cut short). A server's ``x-should-retry: true|false`` (OpenAI) overrides the status rule.
-* The wait honours ``retry-after-ms``, then ``Retry-After`` (seconds or an HTTP-date); otherwise it is exponential
-  back-off with full jitter from 0.5 s. No single wait exceeds ``max_wait_s`` (120 s); at most ``max_attempts`` (5)
+* The wait honours ``retry-after-ms``, then ``Retry-After`` (seconds or an HTTP-date), then the vendor's own hint in
+  the body where the policy has a ``retry_hint`` reader (Google's ``RetryInfo.retryDelay``); otherwise it is
+  exponential back-off with full jitter from 0.5 s (from ``rate_floor_s``, doubling, for a 429 when the vendor asks
+  for a minimum wait: Kling's 1 s). No single wait exceeds ``max_wait_s`` (120 s); at most ``max_attempts`` (5)
   attempts are made.
+* A policy's ``give_up`` predicate marks answers that are final whatever their status: a 429 that says the account
+  is out of credits or has no quota (Kling's 1101 / 1102, OpenAI's ``insufficient_quota``, Google's "limit: 0"), as
+  waiting refills nothing. Adapters configure the shared policy with these (``dataclasses.replace``), never
+  subclass it.
 * Idempotent methods (GET, HEAD, OPTIONS, PUT, DELETE) are always retried. A POST is retried only when resending it
   cannot create a second job (and a second bill):
 
@@ -42,7 +48,7 @@ import httpx
 
 from .. import __version__
 from .backend import BackendError, ErrorKind
-from .redaction import install_redaction, redact
+from .redaction import install_redaction, redact, register_secret
 
 USER_AGENT = f"blender-canvas/{__version__}"
 DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=60.0, write=60.0, pool=10.0)
@@ -127,6 +133,24 @@ def auth_allowed(url: str, allowed: Collection[str]) -> bool:
     return default_port and (parts.hostname or "").lower() in allowed
 
 
+def require_keys(keys: Mapping[str, str], label: str, *names: str) -> tuple[str, ...]:
+    """The values of ``names`` in ``keys`` (stripped), each registered for redaction before anything can print it;
+    any missing is an AUTH error naming every missing variable and where keys go."""
+    values = tuple((keys.get(name) or "").strip() for name in names)
+    missing = [name for name, value in zip(names, values, strict=True) if not value]
+    if missing:
+        raise BackendError(ErrorKind.AUTH, f"{label} needs {' and '.join(missing)} (add-on preferences or "
+                                           "environment)")
+    for value in values:
+        register_secret(value)
+    return values
+
+
+def require_key(keys: Mapping[str, str], label: str, name: str) -> str:
+    """One key: see :func:`require_keys`."""
+    return require_keys(keys, label, name)[0]
+
+
 def origin(url: str) -> str:
     """``host:port`` of a URL (lower-case, default port filled in): what :func:`download`'s auth check compares."""
     parts = urlsplit(url)
@@ -174,6 +198,9 @@ class RetryPolicy:
     retry_statuses: frozenset[int] = RETRY_STATUSES
     sleep: Callable[[float], None] = field(default=time.sleep, compare=False)
     rng: random.Random = field(default_factory=random.Random, compare=False)
+    give_up: Callable[[httpx.Response], bool] | None = field(default=None, compare=False)  # final whatever the status
+    retry_hint: Callable[[httpx.Response], float | None] | None = field(default=None, compare=False)  # from the body
+    rate_floor_s: float = 0.0  # a 429 without any hint waits at least this, doubling per attempt
 
     def backoff(self, attempt: int) -> float:
         """Full jitter: uniform in [0, min(max_backoff, base * 2**(attempt-1))]; attempt counts from 1."""
@@ -181,11 +208,20 @@ class RetryPolicy:
         return self.rng.uniform(0.0, ceiling)
 
     def wait_for(self, attempt: int, response: httpx.Response | None) -> float:
-        hinted = parse_retry_after(response.headers) if response is not None else None
-        wait = hinted if hinted is not None else self.backoff(attempt)
-        return min(wait, self.max_wait_s)
+        if response is not None:
+            hinted = parse_retry_after(response.headers)
+            if hinted is None and self.retry_hint is not None:
+                hinted = self.retry_hint(response)
+            if hinted is not None:
+                return min(hinted, self.max_wait_s)
+            if response.status_code == 429 and self.rate_floor_s > 0:
+                floor = min(self.max_backoff_s, self.rate_floor_s * 2 ** max(0, attempt - 1))
+                return min(self.max_wait_s, floor * (1.0 + self.rng.uniform(0.0, 0.25)))
+        return min(self.backoff(attempt), self.max_wait_s)
 
     def should_retry_status(self, response: httpx.Response) -> bool:
+        if self.give_up is not None and self.give_up(response):
+            return False
         hint = response.headers.get("x-should-retry", "").strip().lower()
         if hint == "true":
             return True

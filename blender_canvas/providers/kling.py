@@ -36,10 +36,10 @@ with no credential.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -85,7 +85,7 @@ _MODERATION_WORDS = ("risk", "flag", "violat", "sensitive", "policy", "moderat",
 _INPUT_WORDS = ("input", "prompt", "image", "picture", "audio", "text")
 # the request side lives in kling_bodies; its public names stay reachable from here
 __all__ = ["API_URL", "AUDIO_SECONDS", "BACKEND_ID", "LABEL", "MAX_ASPECT", "MAX_AUDIO_BYTES", "MAX_IMAGE_BYTES",
-           "MIN_SIDE", "PROMPT_MAX", "KlingBackend", "KlingRetryPolicy", "TokenSigner", "build_request", "kling_error",
+           "MIN_SIDE", "PROMPT_MAX", "KlingBackend", "TokenSigner", "build_request", "kling_error",
            "kling_policy", "prepare_audio", "prepare_image"]
 
 log = redaction.get_logger(__name__)
@@ -112,7 +112,7 @@ class TokenSigner:
             return self._token
 
 
-# --- the retry policy with Kling's rate-limit rules ------------------------------------------------------------------
+# --- Kling's rate-limit rules and errors -----------------------------------------------------------------------------
 
 
 def _body_code(response: httpx.Response) -> int | None:
@@ -124,28 +124,16 @@ def _body_code(response: httpx.Response) -> int | None:
     return code if isinstance(code, int) else None
 
 
-@dataclass(frozen=True)
-class KlingRetryPolicy(http.RetryPolicy):
-    """The shared policy, plus: a 429 that says the account is out of credits (1101 / 1102) is never retried, and a
-    rate or concurrency 429 without Retry-After waits at least 1 s, doubling (Kling's documented advice)."""
-
-    def should_retry_status(self, response: httpx.Response) -> bool:
-        if response.status_code == 429 and _body_code(response) in (*CREDIT_CODES, 1100):
-            return False
-        return super().should_retry_status(response)
-
-    def wait_for(self, attempt: int, response: httpx.Response | None) -> float:
-        if response is None or response.status_code != 429 or http.parse_retry_after(response.headers) is not None:
-            return super().wait_for(attempt, response)
-        floor = min(self.max_backoff_s, RATE_MIN_WAIT_S * 2 ** max(0, attempt - 1))
-        return min(self.max_wait_s, floor * (1.0 + self.rng.uniform(0.0, 0.25)))
+def _account_refused(response: httpx.Response) -> bool:
+    """A 429 that says the account is out of credits (1101 / 1102) or refused (1100): waiting refills nothing."""
+    return response.status_code == 429 and _body_code(response) in (*CREDIT_CODES, 1100)
 
 
-def kling_policy(policy: http.RetryPolicy | None) -> KlingRetryPolicy:
-    base = policy or http.DEFAULT_POLICY
-    if isinstance(base, KlingRetryPolicy):
-        return base
-    return KlingRetryPolicy(**{f.name: getattr(base, f.name) for f in fields(base)})
+def kling_policy(policy: http.RetryPolicy | None) -> http.RetryPolicy:
+    """The shared policy (with its injected sleep) set to Kling's rules: a 429 that says the account is out of
+    credits is never retried, and a rate or concurrency 429 without Retry-After waits at least 1 s, doubling
+    (Kling's documented advice)."""
+    return dataclasses.replace(policy or http.DEFAULT_POLICY, give_up=_account_refused, rate_floor_s=RATE_MIN_WAIT_S)
 
 
 def _refused(response: httpx.Response) -> bool:
@@ -231,13 +219,7 @@ class KlingBackend:
 
     def __init__(self, keys: Mapping[str, str], work_dir: Path | None = None, *, client: httpx.Client | None = None,
                  policy: http.RetryPolicy | None = None, clock: Callable[[], float] = time.time) -> None:
-        missing = [k for k in ("KLING_ACCESS_KEY", "KLING_SECRET_KEY") if not (keys.get(k) or "").strip()]
-        if missing:
-            raise BackendError(ErrorKind.AUTH, f"{LABEL}: needs {' and '.join(missing)} (add-on preferences or "
-                                               "environment)")
-        access, secret = keys["KLING_ACCESS_KEY"].strip(), keys["KLING_SECRET_KEY"].strip()
-        redaction.register_secret(access)
-        redaction.register_secret(secret)
+        access, secret = http.require_keys(keys, LABEL, "KLING_ACCESS_KEY", "KLING_SECRET_KEY")
         self._signer = TokenSigner(access, secret, clock)
         self._client = client or http.make_client(BACKEND_ID)
         self._policy = kling_policy(policy)

@@ -88,7 +88,7 @@ log = redaction.get_logger(__name__)
 _M = TypeVar("_M", bound=BaseModel)
 # the request side lives in openai_bodies; its public names stay reachable from here
 __all__ = ["API_URL", "BACKEND_ID", "IMAGE_QUALITIES", "LABEL", "MAX_REFERENCE_BYTES", "MAX_REFERENCE_IMAGES",
-           "SORA_SHUTDOWN", "VIDEO_SECONDS", "VIDEO_SIZES", "OpenAIBackend", "QuotaAwarePolicy", "classify",
+           "SORA_SHUTDOWN", "VIDEO_SECONDS", "VIDEO_SIZES", "OpenAIBackend", "classify",
            "image_fields", "image_size", "reference_parts", "video_form", "video_size"]
 
 
@@ -135,15 +135,9 @@ def _error_body(response: httpx.Response) -> dict[str, Any]:
     return error if isinstance(error, dict) else {}
 
 
-@dataclasses.dataclass(frozen=True)
-class QuotaAwarePolicy(http.RetryPolicy):
-    """The shared policy, except that a 429 saying the account is out of credits is final (OpenAI's
-    ``insufficient_quota``): waiting does not refill an account."""
-
-    def should_retry_status(self, response: httpx.Response) -> bool:
-        if response.status_code == 429 and _error_body(response).get("code") in _QUOTA_CODES:
-            return False
-        return super().should_retry_status(response)
+def _out_of_quota(response: httpx.Response) -> bool:
+    """A 429 saying the account is out of credits (``insufficient_quota``): final, waiting refills nothing."""
+    return response.status_code == 429 and _error_body(response).get("code") in _QUOTA_CODES
 
 
 def classify(response: httpx.Response, label: str = LABEL) -> BackendError:
@@ -213,16 +207,12 @@ class OpenAIBackend:
 
     def __init__(self, keys: Mapping[str, str], work_dir: Path, *, client: httpx.Client | None = None,
                  policy: http.RetryPolicy | None = None, clock: Callable[[], float] = time.time) -> None:
-        if not (key := keys.get("OPENAI_API_KEY", "")):
-            raise BackendError(ErrorKind.AUTH, f"{LABEL} needs OPENAI_API_KEY (add-on preferences or environment)")
-        redaction.register_secret(key)
-        self._key = key
+        self._key = http.require_key(keys, LABEL, "OPENAI_API_KEY")
         self._extra = {name: keys[env] for name, env in (("OpenAI-Organization", "OPENAI_ORG_ID"),
                                                           ("OpenAI-Project", "OPENAI_PROJECT_ID")) if keys.get(env)}
         self.work_dir = Path(work_dir)
         self._client = client or http.make_client(BACKEND_ID)
-        base = policy or http.DEFAULT_POLICY
-        self._policy = QuotaAwarePolicy(**{f.name: getattr(base, f.name) for f in dataclasses.fields(base)})
+        self._policy = dataclasses.replace(policy or http.DEFAULT_POLICY, give_up=_out_of_quota)
         self._clock = clock
 
     def __repr__(self) -> str:  # never show the key

@@ -292,11 +292,7 @@ class ReplicateBackend:
 
     def __init__(self, keys: Mapping[str, str], work_dir: Path | None = None, *, client: httpx.Client | None = None,
                  policy: http.RetryPolicy | None = None) -> None:
-        token = (keys.get(ENV_KEY) or "").strip()
-        if not token:
-            raise BackendError(ErrorKind.AUTH, f"{LABEL} needs {ENV_KEY} (add-on preferences or environment)")
-        redaction.register_secret(token)
-        self._token = token
+        self._token = http.require_key(keys, LABEL, ENV_KEY)
         self._work_dir = work_dir
         self._client = client or http.make_client(BACKEND_ID)
         self._policy = policy or http.DEFAULT_POLICY

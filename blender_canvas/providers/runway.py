@@ -137,11 +137,7 @@ class RunwayBackend:
 
     def __init__(self, keys: Mapping[str, str], work_dir: Path | None = None, *, client: httpx.Client | None = None,
                  policy: http.RetryPolicy | None = None) -> None:
-        key = (keys.get(KEY_NAME) or "").strip()
-        if not key:
-            raise BackendError(ErrorKind.AUTH, f"{LABEL} needs {KEY_NAME} (add-on preferences or environment)")
-        redaction.register_secret(key)
-        self._key = key
+        self._key = http.require_key(keys, LABEL, KEY_NAME)
         self._work_dir = work_dir
         self._client = client or http.make_client(BACKEND_ID)
         self._policy = policy or http.DEFAULT_POLICY

@@ -76,12 +76,7 @@ class SyncAudioBackend:
 
     def __init__(self, keys: Mapping[str, str], work_dir: Path, *, client: httpx.Client | None = None,
                  policy: http.RetryPolicy | None = None) -> None:
-        key = (keys.get(self.key_name) or "").strip()
-        if not key:
-            raise BackendError(ErrorKind.AUTH, f"{self.label} needs {self.key_name} (add-on preferences or "
-                                               "environment)")
-        redaction.register_secret(key)
-        self._key = key
+        self._key = http.require_key(keys, self.label, self.key_name)
         self.work_dir = Path(work_dir)
         self._client = client or http.make_client(self.id, timeout=AUDIO_TIMEOUT)
         self._policy = policy or http.DEFAULT_POLICY

@@ -5,6 +5,7 @@ Network behaviour runs over real HTTP on 127.0.0.1 against the fake fal server a
 
 from __future__ import annotations
 
+import dataclasses
 import email.utils
 import logging
 import random
@@ -124,6 +125,37 @@ def test_backoff_is_full_jitter_and_capped() -> None:
     capped = http.RetryPolicy(sleep=lambda s: None)
     assert capped.wait_for(1, httpx.Response(429, headers={"Retry-After": "3600"})) == 120.0
     assert capped.wait_for(1, httpx.Response(429, headers={"Retry-After": "4"})) == 4.0
+
+
+def _wait_hint(response: httpx.Response) -> float | None:
+    wait = response.json().get("wait")
+    return float(wait) if wait is not None else None
+
+
+def test_a_vendor_policy_is_the_shared_one_configured() -> None:
+    policy = dataclasses.replace(http.RetryPolicy(sleep=lambda s: None, rng=random.Random(5)),
+                                 give_up=lambda r: r.status_code == 429 and r.json().get("code") == "no_credit",
+                                 retry_hint=_wait_hint, rate_floor_s=1.0)
+    out_of_credit = httpx.Response(429, json={"code": "no_credit"}, headers={"x-should-retry": "true"})
+    assert not policy.should_retry_status(out_of_credit)  # final, whatever the status or the server's hint
+    assert policy.should_retry_status(httpx.Response(429, json={"code": "busy"}))
+    assert policy.wait_for(1, httpx.Response(429, json={"wait": 7})) == 7.0  # the body's hint
+    assert policy.wait_for(1, httpx.Response(429, json={"wait": 7}, headers={"Retry-After": "3"})) == 3.0
+    assert policy.wait_for(1, httpx.Response(503, json={"wait": 900})) == 120.0  # capped like any wait
+    for attempt in (1, 2, 3):  # a bare 429: at least the floor, doubling, at most 25 % more
+        wait = policy.wait_for(attempt, httpx.Response(429, json={}))
+        assert 2 ** (attempt - 1) <= wait <= 1.25 * 2 ** (attempt - 1)
+    assert policy.wait_for(1, httpx.Response(503, json={})) <= 0.5  # other statuses: full jitter as usual
+    assert http.DEFAULT_POLICY.should_retry_status(out_of_credit)  # the shared default is unchanged
+
+
+def test_require_keys_names_every_missing_key_and_hides_the_rest() -> None:
+    with pytest.raises(BackendError) as err:
+        http.require_keys({"A_KEY": "  ", "C_KEY": "present-value-1"}, "Vendor", "A_KEY", "B_KEY", "C_KEY")
+    assert err.value.kind == ErrorKind.AUTH
+    assert err.value.message == "Vendor needs A_KEY and B_KEY (add-on preferences or environment)"
+    assert http.require_key({"A_KEY": " pasted-key-4321\n"}, "Vendor", "A_KEY") == "pasted-key-4321"
+    assert redaction.redact("sent pasted-key-4321 along") == "sent *** along"
 
 
 # --- send -------------------------------------------------------------------------------------------------------------
