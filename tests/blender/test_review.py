@@ -352,5 +352,5 @@ def test_register_unregister_register_adds_and_removes_the_review_property() -> 
     clean = {"property": False, "classes": [], "operator": False}
     assert steps["fresh"] == steps["unregistered"] == steps["unregistered_again"] == clean
     for name in ("registered", "again"):
-        assert steps[name]["property"] and len(steps[name]["classes"]) == 5 and steps[name]["operator"], name
+        assert steps[name]["property"] and len(steps[name]["classes"]) == 6 and steps[name]["operator"], name
     assert steps["layout_again"] == "grid"
