@@ -55,6 +55,7 @@ from .backend import (
 )
 
 BACKEND_ID = "bfl"
+USD_PER_CREDIT = 0.01  # docs.bfl.ai pricing: credits are sold at $0.01 each
 LABEL = "Black Forest Labs"
 KEY_NAME = "BFL_API_KEY"
 BASE_URL = "https://api.bfl.ai"
@@ -276,6 +277,8 @@ class BflBackend:
         status_url = self.polling_url(answer.polling_url, answer.id)
         data: dict[str, Any] = {"model": model, "media": request.media, "cost_credits": answer.cost,
                                 "input_mp": answer.input_mp, "output_mp": answer.output_mp}
+        if answer.cost is not None:  # what BFL charged, recorded as the take's actual cost (1 credit = $0.01)
+            data["cost_usd"] = round(answer.cost * USD_PER_CREDIT, 6)
         if status_url is None:
             # The task exists (and is paid for): poll it where BFL's docs say, on our own host, and flag the answer.
             foreign = urlsplit(answer.polling_url or "").hostname or "?"

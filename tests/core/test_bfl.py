@@ -112,6 +112,7 @@ def test_body_per_model_family(bfl: BflBackend, fake: FakeBfl, model: str, param
     assert post.path == f"/v1/{model}" and post.headers["x-key"] == KEY and "authorization" not in post.headers
     assert post.body == {"prompt": PROMPT, "seed": 7, **expected, "output_format": "png"}
     assert job.data["cost_credits"] == 3.0 and job.data["output_mp"] == 1.04 and job.data["model"] == model
+    assert job.data["cost_usd"] == 0.03  # BFL's own charge becomes the take's actual cost
 
 
 def test_reference_images_as_raw_base64(bfl: BflBackend, fake: FakeBfl, still: Path) -> None:

@@ -279,3 +279,25 @@ def test_an_adapters_input_notes_reach_the_user(tmp_path: Path) -> None:
     events = render(session, Canvas.model_validate({"version": 1, "nodes": [canvas().nodes[0]]}), tmp_path)
     submitted = [e for e in events if e.kind == "submitted"]
     assert [e.message for e in submitted] == ["first frame upscaled from 240x240 to 300x300"]
+
+
+class BillingBackend(ScriptedBackend):
+    """A vendor that says what each job cost (as BFL does)."""
+
+    def submit(self, request: JobRequest) -> RemoteJob:
+        job = super().submit(request)
+        job.data["cost_usd"] = 0.125
+        return job
+
+
+def test_a_vendors_reported_cost_is_the_takes_actual_cost_and_an_unreported_one_stays_unknown(
+        tmp_path: Path) -> None:
+    doc = Canvas.model_validate({"version": 1, "nodes": [canvas().nodes[0]]})
+    billed = make_session(tmp_path / "billed", BillingBackend())
+    render(billed, doc, tmp_path)
+    takes = billed.ledger.takes()
+    assert takes and all(t.actual_usd == 0.125 for t in takes)
+    plain = make_session(tmp_path / "plain", ScriptedBackend())
+    render(plain, doc, tmp_path)
+    takes = plain.ledger.takes()
+    assert takes and all(t.actual_usd is None and t.estimated_usd > 0 for t in takes)
