@@ -73,6 +73,13 @@ class Inputs(_Strict):
         pairs.extend(("images", source) for source in self.images)
         return pairs
 
+    def counts(self) -> dict[str, int]:
+        """How many sources are wired into each input."""
+        counts: dict[str, int] = {}
+        for name, _source in self.wired():
+            counts[name] = counts.get(name, 0) + 1
+        return counts
+
 
 class _Node(_Strict):
     id: NodeId

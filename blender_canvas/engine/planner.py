@@ -135,8 +135,9 @@ def usable_backends(catalog: Catalog, keys: Mapping[str, str], implemented: Coll
 
 
 def choose_route(node: ModelNode, model: Model, variant: Variant, catalog: Catalog, usable: set[str],
-                 implemented: Collection[str]) -> Route:
-    """The node's own route if it names one, else the first live route the user has a key for."""
+                 implemented: Collection[str], aspect_ratio: str | None = None) -> Route:
+    """The node's own route if it names one, else the first live route the user has a key for that can take the
+    node's inputs."""
     wanted = [r for r in variant.routes if r.backend == node.route] if node.route else list(variant.live_routes)
     if node.route and not wanted:
         raise PlanError(f"node '{node.id}': {variant.label} is not served by '{node.route}'")
@@ -144,6 +145,11 @@ def choose_route(node: ModelNode, model: Model, variant: Variant, catalog: Catal
         status = variant.status
         raise PlanError(f"node '{node.id}': {variant.label} has no live route ({status.note}); it can only run "
                         "in draft mode (--draft)")
+    refusals = {r.backend: r.refusal(node.inputs.counts(), aspect_ratio) for r in wanted}
+    fitting = [r for r in wanted if not refusals[r.backend]]
+    if not fitting:
+        raise PlanError(f"node '{node.id}': {variant.label}: " + "; ".join(refusals.values()))
+    wanted = fitting
     for route in wanted:
         if not route.lifecycle.usable:
             raise PlanError(f"node '{node.id}': route '{route.backend}' for {variant.label} was retired "
@@ -235,7 +241,9 @@ def plan_run(canvas: Canvas, catalog: Catalog, ledger: Ledger, *, base_dir: Path
             backend, backend_model_id, fixed = PREVIEW, f"{model.id}/{variant.id}", {}
             price = None
         else:
-            route = choose_route(node, model, variant, catalog, usable, implemented)
+            aspect = resolve_settings(canvas, node, model, variant).aspect_ratio.value
+            route = choose_route(node, model, variant, catalog, usable, implemented,
+                                 str(aspect) if aspect is not None else None)
             with_image = bool(getattr(node.inputs, "image", None))
             backend = route.backend
             backend_model_id = route.image_model_id if with_image and route.image_model_id else route.model_id

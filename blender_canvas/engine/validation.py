@@ -282,7 +282,7 @@ def _check_model_node(canvas: Canvas, node: ModelNode, by_id: dict[str, Node], c
     if variant is None:
         return [_err(node.id, "variant", node.variant, f"{model.label} has no variant '{node.variant}'",
                      describe_choices(tuple(v.id for v in model.variants)))]
-    problems.extend(_check_lifecycle_and_route(node, model, variant, catalog))
+    problems.extend(_check_lifecycle_and_route(canvas, node, model, variant, catalog))
     problems.extend(_check_settings(canvas, node, model, variant))
     problems.extend(_check_inputs(node, model, variant, by_id))
     if isinstance(node, AudioNode) and not node.text.strip():
@@ -298,7 +298,13 @@ def _check_model_node(canvas: Canvas, node: ModelNode, by_id: dict[str, Node], c
     return problems
 
 
-def _check_lifecycle_and_route(node: ModelNode, model: Model, variant: Variant, catalog: Catalog) -> list[Problem]:
+def _fitting_routes(variant: Variant, counts: dict[str, int], aspect: str | None) -> str:
+    fitting = tuple(r.backend for r in variant.live_routes if not r.refusal(counts, aspect))
+    return describe_choices(fitting) if fitting else "fewer inputs, another aspect ratio, or another model"
+
+
+def _check_lifecycle_and_route(canvas: Canvas, node: ModelNode, model: Model, variant: Variant,
+                               catalog: Catalog) -> list[Problem]:
     problems: list[Problem] = []
     live = describe_choices(tuple(r.backend for r in variant.live_routes)) if variant.live_routes else ""
     status = variant.status
@@ -309,6 +315,15 @@ def _check_lifecycle_and_route(node: ModelNode, model: Model, variant: Variant, 
                               live or "no live route; pick another model for a paid render"))
     elif status.status == "deprecated":
         problems.append(_warn(node.id, "variant", variant.id, f"{variant.label} is deprecated: {status.note}"))
+    value = resolve_settings(canvas, node, model, variant).aspect_ratio.value
+    aspect = str(value) if value is not None else None
+    counts = node.inputs.counts()
+    chosen = [variant.route(node.route)] if node.route is not None else list(variant.live_routes)
+    refusals = [route.refusal(counts, aspect) for route in chosen if route is not None]
+    if refusals and all(refusals):
+        problems.append(_err(node.id, "route" if node.route else "inputs", node.route,
+                             f"{variant.label}: " + "; ".join(refusals),
+                             _fitting_routes(variant, counts, aspect)))
     if node.route is not None:
         route = variant.route(node.route)
         if route is None:

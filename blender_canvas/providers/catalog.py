@@ -7,6 +7,7 @@ third-party pricing page.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
 from enum import StrEnum
 from functools import cache
@@ -98,6 +99,23 @@ class Route(_Frozen):
     seed: bool | None = None  # overrides the variant's seed support on this route
     fixed: dict[str, str] = Field(default_factory=dict)  # fields this route always sends (Kling's "mode")
     source: Source | None = None
+    # where this route takes fewer of an input than the variant (0 = none), e.g. Replicate's one Kontext image
+    max_inputs: dict[str, int] = Field(default_factory=dict)
+    # where the route's text-only endpoint offers fewer aspect ratios than its image endpoint (Runway Gen-4.5)
+    text_only_aspect_ratios: tuple[str, ...] = ()
+
+    def refusal(self, counts: Mapping[str, int], aspect_ratio: str | None) -> str:
+        """Why this route cannot run a job with these inputs (wired counts by input name), or "" when it can."""
+        for name, limit in self.max_inputs.items():
+            given = counts.get(name, 0)
+            if given > limit:
+                amount = "no" if limit == 0 else f"at most {limit}"
+                return f"{self.backend} takes {amount} '{name}' input{'s' if limit != 1 else ''} here, {given} wired"
+        if (self.text_only_aspect_ratios and not counts.get("image") and aspect_ratio
+                and aspect_ratio not in self.text_only_aspect_ratios):
+            return (f"{self.backend} makes {aspect_ratio} only from a first frame; from text alone it offers "
+                    f"{describe_choices(self.text_only_aspect_ratios)}")
+        return ""
 
 
 class InputSpec(_Frozen):

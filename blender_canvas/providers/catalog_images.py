@@ -86,15 +86,18 @@ _FLUX_RATIOS = ("21:9", "16:9", "3:2", "4:3", "1:1", "3:4", "2:3", "9:16", "9:21
 
 
 def _flux(variant: str, label: str, bfl: str, fal: str, replicate: str, usd: float, max_refs: int,
-          lifecycle: Lifecycle | None = None) -> Variant:
+          lifecycle: Lifecycle | None = None, *, fal_refs: int | None = None,
+          replicate_refs: int | None = None) -> Variant:
     return Variant(
         id=variant, label=label, inputs=(refs(max_refs),) if max_refs else (), seed=True,
         aspect_ratios=_FLUX_RATIOS, default_aspect_ratio="1:1", resolutions=("1K", "2K"), default_resolution="1K",
         facts=BFL_DOC, lifecycle=lifecycle or Lifecycle(),
         routes=(
             Route(backend="bfl", model_id=bfl, price=per_image(usd, FLUX_PRICE)),
-            Route(backend="fal", model_id=fal, price=per_image(usd, FLUX_PRICE)),
-            Route(backend="replicate", model_id=replicate, price=per_image(usd, FLUX_PRICE)),
+            Route(backend="fal", model_id=fal, price=per_image(usd, FLUX_PRICE),
+                  max_inputs={} if fal_refs is None else {"images": fal_refs}),
+            Route(backend="replicate", model_id=replicate, price=per_image(usd, FLUX_PRICE),
+                  max_inputs={} if replicate_refs is None else {"images": replicate_refs}),
         ),
     )
 
@@ -103,7 +106,8 @@ FLUX = Model(
     id="flux", label="FLUX", vendor="Black Forest Labs", kind=Kind.IMAGE, default_variant="2-pro",
     variants=(
         _flux("2-pro", "FLUX.2 [pro]", "flux-2-pro", "fal-ai/flux-2-pro", "black-forest-labs/flux-2-pro", 0.03, 8),
-        _flux("2-flex", "FLUX.2 [flex]", "flux-2-flex", "fal-ai/flux-2-flex", "black-forest-labs/flux-2-flex", 0.05, 8),
+        _flux("2-flex", "FLUX.2 [flex]", "flux-2-flex", "fal-ai/flux-2-flex", "black-forest-labs/flux-2-flex", 0.05, 8,
+              replicate_refs=4),  # Replicate's flux-2-flex schema: input_images, at most 4
         _flux("2-max", "FLUX.2 [max]", "flux-2-max", "fal-ai/flux-2-max", "black-forest-labs/flux-2-max", 0.07, 8),
         _flux("1.1-pro", "FLUX1.1 [pro]", "flux-pro-1.1", "fal-ai/flux-pro/v1.1", "black-forest-labs/flux-1.1-pro",
               0.04, 0),
@@ -112,7 +116,8 @@ FLUX = Model(
         _flux("kontext-pro", "FLUX.1 Kontext [pro]", "flux-kontext-pro", "fal-ai/flux-pro/kontext",
               "black-forest-labs/flux-kontext-pro", 0.04, 4,
               Lifecycle(status="deprecated", note="BFL lists Kontext as legacy; use FLUX.2 [pro] for editing",
-                        source=BFL_DOC)),
+                        source=BFL_DOC),
+              fal_refs=1, replicate_refs=1),  # fal's image_url and Replicate's input_image: one image each
     ),
 )
 

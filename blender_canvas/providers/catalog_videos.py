@@ -188,7 +188,9 @@ def _veo(variant: str, label: str, vertex: str, fal: str, runway: str, usd: floa
                   price=per_second(usd, VERTEX_VEO_PRICE, with_audio_usd=audio_usd)),
             Route(backend="fal", model_id=fal, image_model_id=f"{fal}/image-to-video",
                   price=per_second(usd, FAL_VEO_PRICE, with_audio_usd=audio_usd)),
-            Route(backend="runway", model_id=runway, price=per_second(audio_usd, RUNWAY_PRICE)),
+            # runwayml 5.24.0 Veo3_1 params: promptImage first / last frames, no referenceImages
+            Route(backend="runway", model_id=runway, price=per_second(audio_usd, RUNWAY_PRICE),
+                  max_inputs={"images": 0}),
             Route(backend="gemini", model_id=vertex.replace("-001", "-preview"), seed=False,
                   lifecycle=VEO_GEMINI_RETIRED),
         ),
@@ -230,7 +232,9 @@ RUNWAY_GEN45 = Model(
             id="standard", label="Runway Gen-4.5", inputs=(FIRST_FRAME, SHOT), durations=seconds(2, 10),
             default_duration=5, aspect_ratios=RUNWAY_RATIOS, default_aspect_ratio="16:9",
             resolutions=("720p",), default_resolution="720p", seed=True, facts=RUNWAY_SDK,
-            routes=(Route(backend="runway", model_id="gen4.5", price=per_second(0.12, RUNWAY_PRICE)),),
+            # runwayml 5.24.0: text_to_video gen4.5 ratio is 1280:720 or 720:1280 only
+            routes=(Route(backend="runway", model_id="gen4.5", price=per_second(0.12, RUNWAY_PRICE),
+                          text_only_aspect_ratios=("16:9", "9:16")),),
         ),
     ),
 )
