@@ -93,7 +93,7 @@ def nearest_duration(wanted: int, allowed: Sequence[int]) -> int:
 def _resolve(catalog: Catalog, entrant: Entrant, index: int) -> tuple[Model, Variant]:
     field = f"entrants[{index}]"
     model = catalog.model(entrant.model)
-    if model is None or model.kind.value != "video":
+    if model is None or model.kind.value != "video" or model.preview_only:
         videos = [m.id for m in catalog.models if m.kind.value == "video" and not m.preview_only]
         raise BakeOffError(f"{field}.model: '{entrant.model}' is not a video model; allowed: "
                            f"{describe_choices(tuple(videos))}")
@@ -113,8 +113,17 @@ def _resolve(catalog: Catalog, entrant: Entrant, index: int) -> tuple[Model, Var
 def _duration_flag(node_id: str, variant: Variant, controlled: int | None, actual: int | None) -> str:
     if controlled is None or actual is None or actual == controlled:
         return ""
+    if not variant.durations or controlled in variant.durations:
+        return f"{node_id}: set to {actual} s on the node, not the controlled {controlled} s (Build again to fit it)"
     return (f"{node_id}: {variant.label} cannot run {controlled} s (allows {describe_seconds(variant.durations)}); "
             f"it runs {actual} s")
+
+
+def _lifecycle_flag(node_id: str, variant: Variant) -> str:
+    status = variant.status
+    if status.status == "retired":
+        return f"{node_id}: {variant.label} was retired ({status.note}); it runs in draft mode only"
+    return ""
 
 
 def _seed_flag(node_id: str, variant: Variant, seed: int | None) -> str:
@@ -188,7 +197,7 @@ def build_bakeoff(canvas: Canvas, catalog: Catalog, *, image: str, shot: str, en
         by_id[node_id] = replacement
         ids.append(node_id)
         flags.extend(f for f in (_duration_flag(node_id, variant, duration, actual),
-                                 _seed_flag(node_id, variant, chosen_seed)) if f)
+                                 _seed_flag(node_id, variant, chosen_seed), _lifecycle_flag(node_id, variant)) if f)
     previous = canvas.bakeoff
     bakeoff = BakeOff(
         brief=brief if brief is not None else (previous.brief if previous else ""),
@@ -239,7 +248,7 @@ def controlled(canvas: Canvas, catalog: Catalog) -> Controlled | None:
         actual_aspect = str(settings.aspect_ratio.value) if settings.aspect_ratio.value else None
         actual_seed = settings.seed.value if isinstance(settings.seed.value, int) and variant.seed else None
         flags = [f for f in (_duration_flag(node_id, variant, duration, actual_duration),
-                             _seed_flag(node_id, variant, seed)) if f]
+                             _seed_flag(node_id, variant, seed), _lifecycle_flag(node_id, variant)) if f]
         if actual_aspect != aspect:
             flags.append(f"{node_id}: runs {actual_aspect}, not the controlled {aspect}")
         if node.inputs.image != bakeoff.image:

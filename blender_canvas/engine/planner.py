@@ -261,8 +261,8 @@ def plan_run(canvas: Canvas, catalog: Catalog, ledger: Ledger, *, base_dir: Path
         for index in indexes:
             job = TakeJob(node_id=node_id, take_index=index, model=model.id, variant=variant.id,
                           model_label=variant.label, backend=backend, backend_model_id=backend_model_id,
-                          media=model.kind.value, prompt=prompt, params=params, fixed=fixed, inputs=inputs,
-                          estimate_usd=estimate)
+                          media=model.kind.value, prompt=prompt, params=take_params(params, index), fixed=fixed,
+                          inputs=inputs, estimate_usd=estimate)
             if not new_take and not (set(_upstream(job)) & selected):
                 resolved = resolve_inputs(job, canvas, ledger, base_dir)
                 if resolved is not None:
@@ -271,6 +271,17 @@ def plan_run(canvas: Canvas, catalog: Catalog, ledger: Ledger, *, base_dir: Path
             jobs.append(job)
     stale = sorted(downstream_of(canvas, {j.node_id for j in jobs if j.cached_take is None}) - selected)
     return Plan(jobs=jobs, order=order, added_upstream=sorted(added), stale=stale)
+
+
+MAX_SEED = 2_147_483_647
+
+
+def take_params(params: dict[str, Any], take_index: int) -> dict[str, Any]:
+    """Take k of a node asks for seed + k: the same seed on take 1 of every node keeps a bake-off controlled,
+    while the takes of one node differ (one seed for all would pay for the same clip again)."""
+    if "seed" not in params or not take_index:
+        return params
+    return {**params, "seed": (params["seed"] + take_index) % (MAX_SEED + 1)}
 
 
 def _upstream(job: TakeJob) -> list[str]:

@@ -12,7 +12,7 @@ import bpy
 
 from ..engine.document import DEFAULT_AXES, BakeOff
 from ..providers.catalog import load_catalog
-from .base import stored_enum
+from .base import input_socket, linked_node_name, stored_enum
 
 
 def _video_model_items(item: Any) -> list[tuple[str, str, str]]:
@@ -91,13 +91,49 @@ def bakeoff_to_tree(bakeoff: BakeOff | None, tree: Any) -> None:
     reset_axes(settings, bakeoff.axes)
 
 
+def _wired_to(node: Any, image: str, shot: str) -> bool:
+    return bool(linked_node_name(input_socket(node, "image")) == image
+                and linked_node_name(input_socket(node, "shot")) == shot)
+
+
+def current_entrants(tree: Any) -> tuple[list[str], list[str]]:
+    """(entrant node names as they are now, names that are gone). A renamed entrant is found again by its model,
+    variant and wiring to the controlled image and shot; a deleted one is dropped, never an error that would stop
+    the rest of the canvas from rendering."""
+    settings = tree.canvas_bakeoff
+    names = [e.name for e in settings.entrants]
+    videos = [n for n in tree.nodes if n.bl_idname == "CanvasVideoNode"]
+    taken = {n for n in names if any(v.name == n for v in videos)}
+    present: list[str] = []
+    gone: list[str] = []
+    for index, name in enumerate(names):
+        if name in taken:
+            present.append(name)
+            continue
+        # the builder lists entrants in the order of its candidates, so the same row says what the node was
+        candidate = settings.candidates[index] if index < len(settings.candidates) else None
+        match = next((v.name for v in videos if candidate is not None and v.name not in taken
+                      and v.model_id == candidate.model_id and v.variant_id == candidate.variant_id
+                      and _wired_to(v, settings.image_node, settings.shot_node)), None)
+        if match is None:
+            gone.append(name)
+        else:
+            present.append(match)
+            taken.add(match)
+    return present, gone
+
+
 def bakeoff_data(tree: Any) -> dict[str, Any] | None:
-    """The tree's bake-off as canvas JSON (without verdicts: those come from the ledger on export)."""
+    """The tree's bake-off as canvas JSON (without verdicts: those come from the ledger on export); None until it
+    is built (a still, a shot and at least two entrants that still exist)."""
     settings = tree.canvas_bakeoff
     if not settings.enabled:
         return None
+    entrants, _gone = current_entrants(tree)
+    if len(entrants) < 2 or tree.nodes.get(settings.image_node) is None or tree.nodes.get(settings.shot_node) is None:
+        return None
     data: dict[str, Any] = {"image": settings.image_node, "shot": settings.shot_node,
-                            "entrants": [e.name for e in settings.entrants], "takes": settings.takes,
+                            "entrants": entrants, "takes": settings.takes,
                             "axes": [a.name for a in settings.axes] or list(DEFAULT_AXES)}
     if settings.brief:
         data["brief"] = settings.brief

@@ -6,6 +6,7 @@ from typing import Any
 
 import bpy
 
+from .bakeoff_props import current_entrants
 from .base import TREE_ID
 from .tray import draw_render_state
 
@@ -124,7 +125,7 @@ def draw_verdict(layout: Any, node: Any, take: Any) -> None:
               else "SORTBYEXT")
     op = row.operator("canvas.score_take", text="Score", icon="GREASEPENCIL")
     op.node_name, op.take_id = node.name, take.take_id
-    scores = dict(part.split(": ", 1) for part in take.verdict_text.split("; ") if ": " in part)
+    scores = dict(line.rsplit(": ", 1) for line in take.verdict_text.splitlines() if ": " in line)
     pinned = {a.strip() for a in take.best_axes.split(",") if a.strip()}
     column = box.column(align=True)
     for axis in axes:
@@ -132,8 +133,8 @@ def draw_verdict(layout: Any, node: Any, take: Any) -> None:
         row.label(text=f"{axis.capitalize()}: {scores.get(axis, '-')}")
         op = row.operator("canvas.pin_take", text="", icon="SOLO_ON" if axis in pinned else "SOLO_OFF", emboss=False)
         op.node_name, op.take_id, op.axis = node.name, take.take_id, axis
-    if scores.get("note"):
-        box.label(text=scores["note"][:120], icon="TEXT")
+    if take.verdict_note:
+        box.label(text=take.verdict_note[:120], icon="TEXT")
 
 
 class CANVAS_UL_bakeoff_candidates(bpy.types.UIList):
@@ -192,6 +193,11 @@ class NODE_PT_canvas_bakeoff(bpy.types.Panel):
         column.operator("canvas.bakeoff_candidate", text="", icon="ADD")
         column.operator("canvas.bakeoff_candidate", text="", icon="REMOVE").remove = True
         layout.operator("canvas.bakeoff_build", icon="NODETREE")
+        entrants, gone = current_entrants(tree)
+        if settings.enabled and len(entrants) < 2:
+            layout.label(text="Not built yet: pick the image and shot, add entrants, Build", icon="INFO")
+        for name in gone:
+            layout.label(text=f"Entrant '{name}' was deleted; {len(entrants)} remain", icon="ERROR")
         for flag in settings.flags.splitlines():
             layout.label(text=flag, icon="ERROR")
         layout.label(text="Judging axes (scores 1-5)")

@@ -131,10 +131,8 @@ def refresh_verdicts(tree: Any, session: Session) -> None:
             scores = verdict.scores if verdict else {}
             ordered = [a for a in axes if a in scores] + sorted(set(scores) - set(axes))
             entry.score_mean = sum(scores.values()) / len(scores) if scores else 0.0
-            parts = [f"{axis}: {scores[axis]}" for axis in ordered]
-            if verdict is not None and verdict.note:
-                parts.append(f"note: {verdict.note}")
-            entry.verdict_text = "; ".join(parts)[:1000]
+            entry.verdict_text = "\n".join(f"{axis}: {scores[axis]}" for axis in ordered)[:2000]
+            entry.verdict_note = verdict.note[:2000] if verdict else ""
             entry.sample_scores = bool(verdict and verdict.sample)
             entry.best = entry.take_id in best
             entry.best_axes = ", ".join(per_axis.get(entry.take_id, []))

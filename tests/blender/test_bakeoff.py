@@ -152,3 +152,43 @@ def test_report_operator_writes_the_report_beside_the_takes_with_the_ledgers_sco
     text = html.read_text()
     assert text.count('class="contact-sheet"') == 12 and "&lt;b&gt;bold&lt;/b&gt; claim" in text
     assert "<b>bold</b>" not in text
+
+
+def test_a_deleted_or_renamed_entrant_never_blocks_the_canvas(bakeoff_tree: Any) -> None:
+    from blender_canvas.operators.render import tree_canvas
+
+    tree = bakeoff_tree
+    first, second = _entrants(tree)[0], _entrants(tree)[1]
+    second.name = "kling-omni-take"  # renamed in the editor: found again by model, variant and wiring
+    tree.nodes.remove(first)  # deleted: dropped from the bake-off, the rest still renders
+    canvas = tree_canvas(tree)
+    assert canvas.bakeoff is not None
+    assert canvas.bakeoff.entrants == ["kling-omni-take", "seedance-2-pro", "veo-3.1-standard"]
+    from blender_canvas.nodes.bakeoff_props import current_entrants
+
+    assert current_entrants(tree)[1] == ["kling-3-3.0"]
+    assert bpy.ops.canvas.render(mode="NODE", node_name="seedance-2-pro", tree_name=tree.name) == {"FINISHED"}
+    drain_until_idle(tree)
+    assert len(tree.nodes["seedance-2-pro"].tray) == 3
+
+
+def test_ticking_bakeoff_before_building_changes_nothing(tmp_path: Path) -> None:
+    from blender_canvas.operators.render import tree_canvas
+
+    bpy.ops.wm.save_as_mainfile(filepath=str(tmp_path / "plain.blend"))
+    tree, _ = import_canvas_file(CANVASES / "bakeoff-four-models.json")
+    tree.canvas_bakeoff.enabled = True  # the panel header's checkbox, nothing else set yet
+    canvas = tree_canvas(tree)
+    assert canvas.bakeoff is None and len(canvas.nodes) == 6
+    bridge.close_sessions()
+
+
+def test_builder_refuses_preview_models_and_flags_retired_ones(bakeoff_tree: Any) -> None:
+    settings = bakeoff_tree.canvas_bakeoff
+    settings.candidates[0].model_id, settings.candidates[0].variant_id = "preview-video", ""
+    with pytest.raises(RuntimeError, match=r"entrants\[0\]\.model: 'preview-video' is not a video model"):
+        bpy.ops.canvas.bakeoff_build(tree_name=bakeoff_tree.name)
+    settings.candidates[0].model_id, settings.candidates[0].variant_id = "sora-2", "pro"
+    assert bpy.ops.canvas.bakeoff_build(tree_name=bakeoff_tree.name) == {"FINISHED"}
+    assert any("Sora 2 Pro was retired" in flag and "draft mode only" in flag
+               for flag in settings.flags.splitlines())

@@ -87,6 +87,7 @@ def test_rebuilding_reuses_entrants_and_keeps_verdicts() -> None:
     ({"entrants": [FOUR[0], FOUR[0]]}, "may enter once"),
     ({"aspect_ratio": "21:9"}, "aspect_ratio: 21:9 is not offered by"),
     ({"takes": 0}, "takes: 0 is out of range"),
+    ({"entrants": [Entrant(model="preview-video"), FOUR[1]]}, "entrants[0].model: 'preview-video' is not a video"),
 ])
 def test_builder_errors_name_the_field_and_what_is_allowed(kwargs: dict[str, Any], message: str) -> None:
     args: dict[str, Any] = {"image": "ref", "shot": "shot", "entrants": FOUR}
@@ -183,3 +184,32 @@ def test_each_model_family_gets_its_own_grammar_over_the_same_clauses() -> None:
     assert texts["kling"].startswith("The barista, lifts the cup, quietly content.")  # emotion in the action
     assert texts["veo"].startswith("Slow push in, 50mm.")  # camera first
     assert CATALOG.model("sora-2").prompt_style == "sora" and CATALOG.model("kling-3").prompt_style == "kling"  # type: ignore[union-attr]
+
+
+def test_a_duration_fitted_by_an_earlier_build_is_named_as_such_when_the_shot_changes() -> None:
+    canvas = build_bakeoff(base_canvas(), CATALOG, image="ref", shot="shot", entrants=FOUR, duration_s=5).canvas
+    data = canvas.to_json_data()
+    next(n for n in data["nodes"] if n["id"] == "shot")["duration_s"] = 6
+    changed = load_canvas(data, CATALOG).canvas
+    assert changed is not None
+    summary = controlled(changed, CATALOG)
+    assert summary is not None
+    veo = next(e for e in summary.entrants if e.node == "veo-3.1-standard")
+    assert veo.flags[0] == ("veo-3.1-standard: set to 4 s on the node, not the controlled 6 s "
+                            "(Build again to fit it)")
+    rebuilt = build_bakeoff(changed, CATALOG, image="ref", shot="shot", entrants=FOUR)
+    assert rebuilt.reused == [e.node for e in summary.entrants] and not any("veo" in f for f in rebuilt.flags
+                                                                            if "s on the node" in f)
+    assert controlled(rebuilt.canvas, CATALOG).entrants[3].duration_s == 6  # type: ignore[union-attr]
+
+
+def test_take_k_of_every_seeded_entrant_shares_a_seed_and_takes_of_one_node_differ(tmp_path: Path) -> None:
+    from blender_canvas.engine.session import Session
+
+    canvas = build_bakeoff(base_canvas(), CATALOG, image="ref", shot="shot", entrants=FOUR, takes=3,
+                           seed=100).canvas
+    plan = Session(tmp_path / "p", keys={}).plan(canvas, tmp_path, draft=True)
+    seeds = {(j.node_id, j.take_index): j.params.get("seed") for j in plan.jobs}
+    assert [seeds[("seedance-2-pro", k)] for k in range(3)] == [100, 101, 102]
+    assert [seeds[("veo-3.1-standard", k)] for k in range(3)] == [100, 101, 102]
+    assert seeds[("kling-3-o3", 0)] is None  # Kling takes no seed, and the draft does not pretend it does

@@ -301,3 +301,15 @@ def test_a_vendors_reported_cost_is_the_takes_actual_cost_and_an_unreported_one_
     render(plain, doc, tmp_path)
     takes = plain.ledger.takes()
     assert takes and all(t.actual_usd is None and t.estimated_usd > 0 for t in takes)
+
+
+def test_each_take_of_a_seeded_node_asks_for_the_next_seed(tmp_path: Path) -> None:
+    from blender_canvas.engine.planner import take_params
+
+    doc = Canvas.model_validate({"version": 1, "defaults": {"seed": 2_147_483_646}, "nodes": [
+        {"id": "still", "kind": "image", "model": "nano-banana-2", "takes": 3, "prompt": {"subject": "a kite"}}]})
+    session = Session(tmp_path / "p", keys={})
+    plan = session.plan(doc, tmp_path, draft=True)
+    assert [j.params.get("seed") for j in plan.jobs] == [2_147_483_646, 2_147_483_647, 0]
+    assert len({j.cache_key({}) for j in plan.jobs}) == 3
+    assert take_params({"seed": 7}, 0) == {"seed": 7} and take_params({"duration_s": 5}, 2) == {"duration_s": 5}
