@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
@@ -91,15 +92,15 @@ def nearest_duration(wanted: int, allowed: Sequence[int]) -> int:
 
 
 def _resolve(catalog: Catalog, entrant: Entrant, index: int) -> tuple[Model, Variant]:
-    field = f"entrants[{index}]"
+    field = f"entrant {index + 1}"  # counted as the panel's list shows it
     model = catalog.model(entrant.model)
     if model is None or model.kind.value != "video" or model.preview_only:
         videos = [m.id for m in catalog.models if m.kind.value == "video" and not m.preview_only]
-        raise BakeOffError(f"{field}.model: '{entrant.model}' is not a video model; allowed: "
+        raise BakeOffError(f"{field}: '{entrant.model}' is not a video model; allowed: "
                            f"{describe_choices(tuple(videos))}")
     variant = model.variant(entrant.variant)
     if variant is None:
-        raise BakeOffError(f"{field}.variant: {model.id} has no variant '{entrant.variant}'; allowed: "
+        raise BakeOffError(f"{field}: {model.id} has no variant '{entrant.variant}'; allowed: "
                            f"{describe_choices(tuple(v.id for v in model.variants))}")
     if variant.input(InputName.IMAGE) is None:
         raise BakeOffError(f"{field}: {variant.label} takes no first-frame image, so it cannot start from the "
@@ -334,7 +335,7 @@ def export_verdicts(canvas: Canvas, ledger: Ledger) -> Canvas:
     records = ledger.verdicts(node_ids=bakeoff.entrants)
     verdicts = [Verdict(take_id=r.take_id, node=r.node_id, take=ledger.take_number(r.take_id),
                         scores={k: v for k, v in r.scores.items() if k in bakeoff.axes}, note=r.note,
-                        sample=r.sample) for r in records]
+                        sample=r.sample, updated_at=datetime.fromtimestamp(r.updated_at, UTC)) for r in records]
     best = {k: v for k, v in ledger.pins("node").items() if k in bakeoff.entrants}
     per_axis = {k: v for k, v in ledger.pins("axis").items() if k in bakeoff.axes}
     updated = bakeoff.model_copy(update={"verdicts": verdicts, "best": best, "best_per_axis": per_axis})
@@ -342,21 +343,26 @@ def export_verdicts(canvas: Canvas, ledger: Ledger) -> Canvas:
 
 
 def import_verdicts(canvas: Canvas, ledger: Ledger) -> int:
-    """Write the canvas's verdicts and pins into the ledger where it has none for that take, axis or node (the
-    ledger wins a disagreement: it is where a person's latest scoring went). Takes this project lacks are skipped.
+    """Write the canvas's verdicts into the ledger where it has none for that take or an older one (a colleague's
+    rescoring travels back), and its pins where the ledger has none. Takes this project lacks are skipped.
     Returns how many verdicts were written."""
     bakeoff = canvas.bakeoff
     if bakeoff is None:
         return 0
     written = 0
     for verdict in bakeoff.verdicts:
-        if ledger.take(verdict.take_id) is not None and ledger.verdict(verdict.take_id) is None:
-            ledger.set_verdict(verdict.take_id, dict(verdict.scores), verdict.note, sample=verdict.sample)
+        if ledger.take(verdict.take_id) is None:
+            continue
+        held = ledger.verdict(verdict.take_id)
+        incoming = verdict.updated_at.timestamp() if verdict.updated_at else None
+        if held is None or (incoming is not None and incoming > held.updated_at):
+            ledger.set_verdict(verdict.take_id, dict(verdict.scores), verdict.note, sample=verdict.sample,
+                               updated_at=incoming)
             written += 1
     for scope, pins in (("node", bakeoff.best), ("axis", bakeoff.best_per_axis)):
-        held = ledger.pins(scope)  # type: ignore[arg-type]
+        pinned = ledger.pins(scope)  # type: ignore[arg-type]
         for key, take_id in pins.items():
-            if key not in held and ledger.take(take_id) is not None:
+            if key not in pinned and ledger.take(take_id) is not None:
                 ledger.pin(scope, key, take_id)  # type: ignore[arg-type]
     return written
 

@@ -6,6 +6,7 @@ aspect ratio, resolution, seed) is optional here and falls back to the shot node
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import PurePosixPath
 from typing import Annotated, Any, Literal
 
@@ -256,6 +257,7 @@ class Verdict(_Strict):
     scores: dict[AxisName, Score] = Field(default_factory=dict)
     note: str = Field(default="", max_length=2000)
     sample: bool = False
+    updated_at: datetime | None = None  # when it was last changed: the newer of two verdicts wins on import
 
 
 class BakeOff(_Strict):

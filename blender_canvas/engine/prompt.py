@@ -44,35 +44,52 @@ def _labelled(label: str, text: str) -> str:
     return f"{label}: {text}" if text else ""
 
 
+# words that end in "s" but do not start a verb phrase ("his", "this"): after these the action is not a verb
+_NOT_VERBS = frozenset({"his", "its", "this", "hers", "theirs", "ours", "yours", "across", "towards", "as", "us"})
+
+
+def _lead(subject: str, action: str) -> str:
+    """Subject and action as one clause: "the barista lifts the cup" when the action starts with a verb ("lifts",
+    "turns"), else joined by a comma ("a rooftop at dawn, first light spreads")."""
+    subject, action = subject.strip().rstrip("."), action.strip().rstrip(".")
+    if not subject or not action:
+        return subject or action
+    first = action.split()[0]
+    verb_like = first.islower() and first.endswith("s") and not first.endswith("ss") and first not in _NOT_VERBS
+    return f"{subject} {action}" if verb_like else f"{subject}, {action}"
+
+
 def _plain(p: Prompt) -> str:
-    return _sentences(_join(p.subject, p.action, p.mood), _labelled("Camera", _join(p.camera, p.lens)),
-                      _labelled("Lighting", p.lighting.strip()), _labelled("Atmosphere", p.atmosphere.strip()))
+    return _sentences(_lead(p.subject, p.action), _labelled("Camera", _join(p.camera, p.lens)),
+                      _labelled("Lighting", p.lighting.strip()), _labelled("Atmosphere", p.atmosphere.strip()),
+                      _labelled("Mood", p.mood.strip()))
 
 
 def _sora(p: Prompt) -> str:
     lens = f"{p.lens.strip()} lens" if p.lens.strip() and "lens" not in p.lens.lower() else p.lens
-    return _sentences(_join(p.subject, p.action, p.mood), _labelled("Cinematography", _join(p.camera, lens)),
+    return _sentences(_lead(p.subject, p.action), _labelled("Cinematography", _join(p.camera, lens)),
+                      _labelled("Mood", p.mood.strip()),
                       _labelled("Environment", _join(p.lighting, p.atmosphere, sep="; ")))
 
 
 def _kling(p: Prompt) -> str:
-    return _sentences(_join(p.subject, _join(p.action, p.mood)), p.atmosphere,
-                      _join(p.camera, p.lens), p.lighting)
+    # Kling's formula: the emotion rides in the action ("lifts the cup, quietly content"), then scene and camera
+    return _sentences(_join(_lead(p.subject, p.action), p.mood), p.atmosphere, _join(p.camera, p.lens), p.lighting)
 
 
 def _veo(p: Prompt) -> str:
-    camera = _join(p.camera, p.lens)
-    return _sentences(camera, _join(p.subject, p.action, p.mood), _labelled("Ambiance", _join(p.lighting,
-                                                                                             p.atmosphere)))
+    return _sentences(_join(p.camera, p.lens), _lead(p.subject, p.action),
+                      _labelled("Ambiance", _join(p.lighting, p.atmosphere, p.mood)))
 
 
 def _seedance(p: Prompt) -> str:
-    return _sentences(_join(p.subject, p.action), p.mood, p.atmosphere, p.lighting,
+    return _sentences(_lead(p.subject, p.action), p.atmosphere, p.lighting, _labelled("Mood", p.mood.strip()),
                       _labelled("Camera", _join(p.camera, p.lens)))
 
 
 def _runway(p: Prompt) -> str:
-    return _sentences(_join(p.camera, p.lens), _join(p.subject, p.action, p.mood), _join(p.lighting, p.atmosphere))
+    return _sentences(_join(p.camera, p.lens), _lead(p.subject, p.action), _join(p.lighting, p.atmosphere),
+                      _labelled("Mood", p.mood.strip()))
 
 
 GRAMMARS: dict[str, Callable[[Prompt], str]] = {

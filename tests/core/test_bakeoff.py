@@ -81,13 +81,13 @@ def test_rebuilding_reuses_entrants_and_keeps_verdicts() -> None:
     ({"image": "shot"}, "image: 'shot' is not an image or reference-still node; allowed: ref"),
     ({"shot": "ref"}, "shot: 'ref' is not a shot node; allowed: shot"),
     ({"entrants": [Entrant(model="kling-3")]}, "at least 2"),
-    ({"entrants": [Entrant(model="kling-3"), Entrant(model="flux")]}, "entrants[1].model: 'flux' is not a video"),
-    ({"entrants": [Entrant(model="kling-3", variant="x9"), FOUR[1]]}, "entrants[0].variant: kling-3 has no variant"),
+    ({"entrants": [Entrant(model="kling-3"), Entrant(model="flux")]}, "entrant 2: 'flux' is not a video"),
+    ({"entrants": [Entrant(model="kling-3", variant="x9"), FOUR[1]]}, "entrant 1: kling-3 has no variant"),
     ({"entrants": [Entrant(model="kling-avatar"), FOUR[1]]}, "runs as long as its audio input"),
     ({"entrants": [FOUR[0], FOUR[0]]}, "may enter once"),
     ({"aspect_ratio": "21:9"}, "aspect_ratio: 21:9 is not offered by"),
     ({"takes": 0}, "takes: 0 is out of range"),
-    ({"entrants": [Entrant(model="preview-video"), FOUR[1]]}, "entrants[0].model: 'preview-video' is not a video"),
+    ({"entrants": [Entrant(model="preview-video"), FOUR[1]]}, "entrant 1: 'preview-video' is not a video"),
 ])
 def test_builder_errors_name_the_field_and_what_is_allowed(kwargs: dict[str, Any], message: str) -> None:
     args: dict[str, Any] = {"image": "ref", "shot": "shot", "entrants": FOUR}
@@ -157,8 +157,11 @@ def test_verdicts_and_pins_live_in_the_ledger_and_travel_with_the_canvas(tmp_pat
     for take_id, node in (("a0", "kling-3-3.0"), ("a1", "kling-3-3.0")):
         _take(other, take_id, node)
     other.set_verdict("a0", {axes[0]: 1})
-    assert import_verdicts(exported, other) == 0  # a0 already judged there; b0 is not in that project
+    assert import_verdicts(exported, other) == 0  # a0 judged there since; b0 is not in that project
     assert other.verdict("a0").scores == {axes[0]: 1}  # type: ignore[union-attr]
+    other.set_verdict("a0", {axes[0]: 2}, updated_at=1.0)  # an older verdict there: the canvas's newer one wins
+    assert import_verdicts(exported, other) == 1
+    assert other.verdict("a0").scores == {axes[0]: 5, axes[1]: 2}  # type: ignore[union-attr]
     assert other.pins("node") == {"kling-3-3.0": "a1"}
     # an empty verdict removes it
     ledger.set_verdict("a0", {}, "")
@@ -181,7 +184,12 @@ def test_each_model_family_gets_its_own_grammar_over_the_same_clauses() -> None:
         for clause in ("barista", "lifts the cup", "slow push in", "50mm", "morning sun", "steam rising"):
             assert clause in text.lower()
     assert texts["sora"].endswith("Environment: morning sun; steam rising.")  # the environmental tail
-    assert texts["kling"].startswith("The barista, lifts the cup, quietly content.")  # emotion in the action
+    # subject and action read as one clause when the action starts with a verb, with a comma when it does not
+    assert compose(Prompt(subject="a rooftop at dawn", action="first light spreads")) == \
+        "A rooftop at dawn, first light spreads."
+    assert compose(Prompt(subject="the runner", action="jogs left to right")) == "The runner jogs left to right."
+    assert texts["kling"].startswith("The barista lifts the cup, quietly content.")  # emotion in the action
+    assert "Mood: quietly content" in texts["plain"] and "Mood:" not in texts["kling"]
     assert texts["veo"].startswith("Slow push in, 50mm.")  # camera first
     assert CATALOG.model("sora-2").prompt_style == "sora" and CATALOG.model("kling-3").prompt_style == "kling"  # type: ignore[union-attr]
 
