@@ -374,6 +374,22 @@ class Ledger:
                 db.execute("INSERT INTO pins(scope, key, take_id) VALUES (?, ?, ?) ON CONFLICT(scope, key) "
                            "DO UPDATE SET take_id = excluded.take_id", (scope, key, take_id))
 
+    def rename_axis(self, old: str, new: str) -> int:
+        """Carry every score and pin on axis ``old`` over to ``new``; returns how many verdicts changed."""
+        changed = 0
+        with self._tx() as db:
+            rows = db.execute("SELECT take_id, scores_json FROM verdicts").fetchall()
+            for take_id, scores_json in rows:
+                scores = json.loads(scores_json)
+                if old in scores:
+                    scores[new] = scores.pop(old)
+                    db.execute("UPDATE verdicts SET scores_json = ? WHERE take_id = ?", (dumps(scores), take_id))
+                    changed += 1
+            db.execute("DELETE FROM pins WHERE scope = 'axis' AND key = ? AND EXISTS "
+                       "(SELECT 1 FROM pins WHERE scope = 'axis' AND key = ?)", (new, old))
+            db.execute("UPDATE pins SET key = ? WHERE scope = 'axis' AND key = ?", (new, old))
+        return changed
+
     def pins(self, scope: PinScope) -> dict[str, str]:
         with self._lock:
             rows = self._db.execute("SELECT key, take_id FROM pins WHERE scope = ? ORDER BY key",

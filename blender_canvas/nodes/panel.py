@@ -156,7 +156,7 @@ class CANVAS_UL_bakeoff_axes(bpy.types.UIList):
 
     def draw_item(self, context: Any, layout: Any, data: Any, item: Any, icon: int, active_data: Any,
                   active_property: str, index: int = 0, flt_flag: int = 0) -> None:
-        layout.prop(item, "name", text="", emboss=False)
+        layout.label(text=item.name)  # renamed with the Rename button, which carries the scores over
 
 
 class NODE_PT_canvas_bakeoff(bpy.types.Panel):
@@ -206,6 +206,7 @@ class NODE_PT_canvas_bakeoff(bpy.types.Panel):
         column = row.column(align=True)
         column.operator("canvas.bakeoff_axis", text="", icon="ADD").action = "ADD"
         column.operator("canvas.bakeoff_axis", text="", icon="REMOVE").action = "REMOVE"
+        column.operator("canvas.bakeoff_axis", text="", icon="GREASEPENCIL").action = "RENAME"
         column.operator("canvas.bakeoff_axis", text="", icon="LOOP_BACK").action = "RESET"
         layout.operator("canvas.bakeoff_report", icon="URL")
 

@@ -107,13 +107,30 @@ class CANVAS_OT_bakeoff_axis(_TreeOperator):
     bl_idname = "canvas.bakeoff_axis"
     bl_label = "Bake-off Axis"
 
-    action: bpy.props.EnumProperty(items=(("ADD", "Add", ""), ("REMOVE", "Remove", ""), ("RESET", "Reset", "")),
+    action: bpy.props.EnumProperty(items=(("ADD", "Add", ""), ("REMOVE", "Remove", ""), ("RESET", "Reset", ""),
+                                          ("RENAME", "Rename", "Rename the selected axis, its scores and pins too")),
                                    options={"SKIP_SAVE"})
     axis: bpy.props.StringProperty(name="Axis", options={"SKIP_SAVE"})
 
+    def invoke(self, context: Any, event: Any) -> OperatorResult:
+        if self.action in ("ADD", "RENAME"):  # ask for the name
+            result: OperatorResult = context.window_manager.invoke_props_dialog(self)
+            return result
+        return self.execute(context)
+
     def act(self, tree: Any) -> OperatorResult:
         settings = tree.canvas_bakeoff
-        if self.action == "RESET":
+        if self.action == "RENAME":
+            if not 0 <= settings.axis_index < len(settings.axes):
+                raise CanvasActionError("Bake-off: select the axis to rename")
+            old, new = settings.axes[settings.axis_index].name, self.axis.strip()[:60]
+            if not new or new.casefold() in {a.name.casefold() for a in settings.axes if a.name != old}:
+                raise CanvasActionError(f"Bake-off: '{new}' is empty or already an axis")
+            settings.axes[settings.axis_index].name = new
+            changed = session_for(tree).ledger.rename_axis(old, new)
+            refresh_verdicts(tree, session_for(tree))
+            self.report({"INFO"}, f"Axis '{old}' is now '{new}' ({changed} verdict(s) carried over)")
+        elif self.action == "RESET":
             reset_axes(settings)
         elif self.action == "REMOVE":
             if 0 <= settings.axis_index < len(settings.axes):

@@ -192,3 +192,24 @@ def test_builder_refuses_preview_models_and_flags_retired_ones(bakeoff_tree: Any
     assert bpy.ops.canvas.bakeoff_build(tree_name=bakeoff_tree.name) == {"FINISHED"}
     assert any("Sora 2 Pro was retired" in flag and "draft mode only" in flag
                for flag in settings.flags.splitlines())
+
+
+def test_renaming_an_axis_carries_its_scores_and_pin_over(bakeoff_tree: Any) -> None:
+    tree = bakeoff_tree
+    bpy.ops.canvas.render(mode="NODE", node_name="kling-3-o3", tree_name=tree.name)
+    drain_until_idle(tree)
+    node = tree.nodes["kling-3-o3"]
+    take = node.tray[0]
+    bpy.ops.canvas.score_take(tree_name=tree.name, node_name=node.name, take_id=take.take_id,
+                              scores=(1, 2, 3, 4, 5, 3) + (0,) * 10)
+    settings = tree.canvas_bakeoff
+    old = settings.axes[1].name
+    bpy.ops.canvas.pin_take(tree_name=tree.name, node_name=node.name, take_id=take.take_id, axis=old)
+    settings.axis_index = 1
+    assert bpy.ops.canvas.bakeoff_axis(tree_name=tree.name, action="RENAME", axis="hands") == {"FINISHED"}
+    ledger = bridge.session_for(tree).ledger
+    assert settings.axes[1].name == "hands" and ledger.verdict(take.take_id).scores["hands"] == 2
+    assert old not in ledger.verdict(take.take_id).scores and ledger.pins("axis") == {"hands": take.take_id}
+    assert "hands: 2" in take.verdict_text.splitlines() and take.best_axes == "hands"
+    with pytest.raises(RuntimeError, match="'prompt adherence' is empty or already an axis"):
+        bpy.ops.canvas.bakeoff_axis(tree_name=tree.name, action="RENAME", axis="prompt adherence")
