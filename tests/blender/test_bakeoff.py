@@ -14,6 +14,7 @@ from blender_canvas.engine.document import DEFAULT_AXES
 from blender_canvas.nodes.convert import tree_to_data
 from blender_canvas.operators import bridge
 from blender_canvas.operators.canvas_io import export_canvas_file, import_canvas_file
+from blender_canvas.providers.preview import PreviewBackend
 from tests.blender.helpers import CANVASES
 from tests.blender.test_render_operators import drain_until_idle
 
@@ -76,7 +77,8 @@ def test_builder_refuses_a_model_without_a_first_frame_input_clearly(bakeoff_tre
         bpy.ops.canvas.bakeoff_build(tree_name=bakeoff_tree.name)
 
 
-def test_scoring_and_pinning_go_to_the_ledger_and_rerender_nothing(bakeoff_tree: Any, tmp_path: Path) -> None:
+def test_scoring_and_pinning_go_to_the_ledger_and_rerender_nothing(bakeoff_tree: Any, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     tree = bakeoff_tree
     bpy.ops.canvas.render(mode="ALL", tree_name=tree.name)
     drain_until_idle(tree)
@@ -103,11 +105,19 @@ def test_scoring_and_pinning_go_to_the_ledger_and_rerender_nothing(bakeoff_tree:
     with pytest.raises(RuntimeError, match="no axis 'smell'"):
         bpy.ops.canvas.pin_take(tree_name=tree.name, node_name=kling.name, take_id=first.take_id, axis="smell")
     # judging re-renders nothing: rendering the whole canvas again is all cache hits, no job reaches a backend
+    submits: list[str] = []
+
+    def refuse(_backend: Any, request: Any) -> Any:
+        submits.append(request.node_id)
+        raise AssertionError("a submit reached the backend after judging")
+
+    monkeypatch.setattr(PreviewBackend, "submit", refuse)
     trays = {n.name: len(n.tray) for n in _entrants(tree)}
     bpy.ops.canvas.render(mode="ALL", tree_name=tree.name)
     drain_until_idle(tree)
-    assert len(session.ledger.jobs()) == jobs_before
+    assert len(session.ledger.jobs()) == jobs_before and submits == []
     assert {n.name: len(n.tray) for n in _entrants(tree)} == trays
+    assert all(n.render_state == "done" for n in _entrants(tree))
     # verdicts travel with the exported canvas
     exported = tmp_path / "exported.json"
     export_canvas_file(tree, exported)
