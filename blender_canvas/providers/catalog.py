@@ -103,6 +103,8 @@ class Route(_Frozen):
     max_inputs: dict[str, int] = Field(default_factory=dict)
     # where the route's text-only endpoint offers fewer aspect ratios than its image endpoint (Runway Gen-4.5)
     text_only_aspect_ratios: tuple[str, ...] = ()
+    # inputs the vendor takes only as a public URL or its own id, never as an uploaded file (Kling's lip-sync video)
+    no_upload: tuple[str, ...] = ()
 
     def refusal(self, counts: Mapping[str, int], aspect_ratio: str | None) -> str:
         """Why this route cannot run a job with these inputs (wired counts by input name), or "" when it can."""
@@ -111,6 +113,10 @@ class Route(_Frozen):
             if given > limit:
                 amount = "no" if limit == 0 else f"at most {limit}"
                 return f"{self.backend} takes {amount} '{name}' input{'s' if limit != 1 else ''} here, {given} wired"
+        for name in self.no_upload:
+            if counts.get(name):
+                return (f"{self.backend} cannot send the wired {name} from a file (its API takes a public URL or the "
+                        f"id of a {name} it made itself)")
         if (self.text_only_aspect_ratios and not counts.get("image") and aspect_ratio
                 and aspect_ratio not in self.text_only_aspect_ratios):
             return (f"{self.backend} makes {aspect_ratio} only from a first frame; from text alone it offers "

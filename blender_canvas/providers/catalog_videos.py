@@ -136,7 +136,7 @@ KLING_LIPSYNC = Model(
             duration_from="video", seed=False, facts=KLING_DOC,
             notes="a downstream pass on a video take: 2–10 s, 720p or 1080p, mp4/mov up to 100 MB; audio 2–60 s",
             routes=(
-                Route(backend="kling", model_id="lip-sync", price=per_second(0.014, UNPRICED)),
+                Route(backend="kling", model_id="lip-sync", price=per_second(0.014, UNPRICED), no_upload=("video",)),
                 Route(backend="fal", model_id="fal-ai/kling-video/lipsync/audio-to-video",
                       price=per_second(0.014, FAL_LIPSYNC_PRICE)),
             ),

@@ -71,3 +71,15 @@ def test_automatic_routing_skips_a_route_that_cannot_take_the_inputs(tmp_path: P
     with pytest.raises(PlanError, match="replicate takes at most 1 'images' input here, 2 wired"):
         plan_run(pinned, CATALOG, ledger, base_dir=tmp_path, keys={"REPLICATE_API_TOKEN": "r8_x"},
                  implemented=IMPLEMENTED)
+
+
+def test_kling_lipsync_goes_through_fal_because_kling_cannot_take_a_video_file() -> None:
+    nodes = [{"id": "clip", "kind": "reference", "path": "clip.mp4"},
+             {"id": "vo", "kind": "reference", "path": "v.wav"},
+             {"id": "sync", "kind": "video", "model": "kling-lipsync", "route": "kling",
+              "inputs": {"video": "clip", "audio": "vo"}}]
+    errors = problems({"version": 1, "nodes": nodes})
+    assert errors == ["error: node 'sync', route: Kling Lip-Sync (audio to video): kling cannot send the wired video "
+                      "from a file (its API takes a public URL or the id of a video it made itself); allowed: fal"]
+    del nodes[2]["route"]
+    assert problems({"version": 1, "nodes": nodes}) == []
