@@ -4,7 +4,13 @@
 pins and spend) into one pydantic model; ``write_report`` writes it three ways: ``report.html`` (self-contained, every
 picture embedded, for a person and a client), ``report.json`` (the same data without the pictures, for scripts) and
 ``report.txt`` (a plain-text summary). Only takes still in their node's tray are shown; spend counts every job that
-reached a vendor, removed takes and failed jobs included, as ``Ledger.spent_usd`` does.
+reached a vendor, removed takes and failed jobs included, as ``Ledger.spent_usd`` does, and is given for the entrants'
+takes, the controlled image's takes (when it is a model node) and both together.
+
+Beyond the ledger's figures (engine/report_summary.py): departures (a take made from an earlier prompt or another
+seed than its entrant would send now, an entrant with another number of takes than the bake-off compares), scores
+on axes the bake-off no longer has, and the entrant summary (means per axis, rank, axis leaders, spend per take, and
+the paid route's list price of preview takes, which is never added to any spend).
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,11 +30,22 @@ from .bakeoff import EntrantSettings, axis_winners, controlled, mean_score
 from .contact_sheet import ContactSheet, contact_sheet, placeholder, sheet_times, still_sheet
 from .document import Canvas, ImageNode, ReferenceNode
 from .ledger import LANDED, SUBMITTING, UNKNOWN, JobRecord, Ledger, TakeRecord, VerdictRecord
+from .report_summary import (
+    AxisLeader,
+    Departure,
+    DepartureKind,
+    EntrantSummary,
+    OrphanScore,
+    entrant_departures,
+    entrant_summary,
+    grouped,
+    list_price,
+    take_departures,
+)
 
 REPORT_KIND = "blender-canvas.bakeoff-report"
-REPORT_VERSION = 1
+REPORT_VERSION = 2  # 2: departures, orphan scores, the entrant summary, spend split entrants / image
 HTML_NAME, JSON_NAME, TEXT_NAME = "report.html", "report.json", "report.txt"
-DURATION_TOLERANCE_S = 0.5
 FAILED_STATES = ("failed", "expired", UNKNOWN)  # UNKNOWN: a crash inside submit; the vendor may have billed it
 FINISHED_STATES = (*FAILED_STATES, "moderated", "cancelled")  # any other state of a job without a take is pending
 
@@ -69,6 +87,7 @@ class TakeEntry(BaseModel):
     cost_usd: float  # actual where known, else the estimate
     timings: Timings
     scores: dict[str, int] = Field(default_factory=dict)  # only the bake-off's axes
+    orphan_scores: dict[str, int] = Field(default_factory=dict)  # on axes the bake-off no longer has
     note: str = ""
     sample: bool = False  # the scores were filled in by a script, not a person
     mean_score: float | None = None
@@ -76,6 +95,8 @@ class TakeEntry(BaseModel):
     pinned_axes: list[str] = Field(default_factory=list)
     won_axes: list[str] = Field(default_factory=list)
     flags: list[str] = Field(default_factory=list)  # where this take departs from the controlled inputs
+    list_price_usd: float | None = None  # a preview take at the paid route's list price (est.); never spend
+    list_price_route: str | None = None
     contact_sheet: ContactSheet
 
 
@@ -129,7 +150,7 @@ class ControlledInputs(BaseModel):
     aspect_ratio: str | None = None
     seed: int | None = None
     duration_s: int | None = None
-    flags: list[str] = Field(default_factory=list)  # every entrant's and take's departure, in entrant order
+    flags: list[str] = Field(default_factory=list)  # every departure as one line (BakeOffReport.departures)
 
 
 class AxisWinner(BaseModel):
@@ -149,7 +170,13 @@ class BakeOffReport(BaseModel):
     controlled: ControlledInputs
     entrants: list[EntrantReport]
     winners: list[AxisWinner]
-    total_spend_usd: float  # Ledger.spent_usd of the entrants: every job that reached a vendor
+    departures: list[Departure] = Field(default_factory=list)  # entrant by entrant; equal take lines grouped
+    orphan_scores: list[OrphanScore] = Field(default_factory=list)  # scores on axes the bake-off no longer has
+    entrant_summary: list[EntrantSummary] = Field(default_factory=list)
+    entrant_axis_winners: list[AxisLeader] = Field(default_factory=list)  # the highest entrant mean per axis
+    entrants_spend_usd: float  # Ledger.spent_usd of the entrants: every job that reached a vendor
+    image_spend_usd: float | None = None  # Ledger.spent_usd of the controlled image when it is a model node
+    total_spend_usd: float  # the two added up
     takes_cost_usd: float  # the shown takes' costs added up
     sample_scores: bool = False  # some scores are samples a script filled in
     contact_sheet_times_s: list[float]  # the fixed times every take is sampled at (then its last frame)
@@ -168,6 +195,22 @@ class BakeOffReport(BaseModel):
             return take_id
         entrant = next((e for e in self.entrants if e.node == take.node), None)
         return f"{entrant.label if entrant else take.node} take {take.number}"
+
+    def entrant_label(self, node: str) -> str:
+        return next((e.label for e in self.entrants if e.node == node), node)
+
+    @property
+    def departure_takes(self) -> int:
+        """How many takes depart in at least one way."""
+        return len({(d.node, n) for d in self.departures for n in d.takes})
+
+    @property
+    def orphan_counts(self) -> dict[str, int]:
+        """Scores on each axis the bake-off no longer has, the most scored first (then by name)."""
+        counts: dict[str, int] = {}
+        for orphan in self.orphan_scores:
+            counts[orphan.axis] = counts.get(orphan.axis, 0) + 1
+        return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
 
 
 class ReportFiles(BaseModel):
@@ -207,15 +250,20 @@ def bakeoff_report(canvas: Canvas, catalog: Catalog, ledger: Ledger, base_dir: P
     winners = axis_winners(records, bakeoff.axes, axis_pins)
     marks = ", ".join("?" * len(bakeoff.entrants))
     jobs = {j.job_id: j for j in ledger.jobs(f"node_id IN ({marks})", tuple(bakeoff.entrants))}
+    context = _Context(canvas=canvas, catalog=catalog, project_dir=project_dir, times=times, axes=bakeoff.axes,
+                       winners=winners, node_pins=node_pins, axis_pins=axis_pins, image_sha=image_sha,
+                       image_node=bakeoff.image)
 
     entrants: list[EntrantReport] = []
+    departures: list[Departure] = []
     for node_id in bakeoff.entrants:
         entrant = _entrant(canvas, catalog, node_id, settings.get(node_id))
-        entrant.takes = [
-            _take(take, jobs.get(take.take_id), catalog, project_dir, times, verdicts.get(take.take_id),
-                  bakeoff.axes, winners, node_pins, axis_pins, settings.get(node_id), seed, image_sha,
-                  bakeoff.image)
-            for take in entrant_takes[node_id]]
+        found: list[tuple[int, DepartureKind, str]] = []
+        for take in entrant_takes[node_id]:
+            entry, take_departures = _take(take, jobs.get(take.take_id), verdicts.get(take.take_id),
+                                           settings.get(node_id), context)
+            entrant.takes.append(entry)
+            found += [(entry.number, kind, message) for kind, message in take_departures]
         entrant.takes.sort(key=lambda t: (t.number, t.timings.queued_at or 0.0))
         entrant.spend_usd = ledger.spent_usd([node_id])
         every_take = {t.take_id for t in ledger.takes(node_id, include_removed=True)}
@@ -223,6 +271,9 @@ def bakeoff_report(canvas: Canvas, catalog: Catalog, ledger: Ledger, base_dir: P
         entrant.problems = [_problem(job) for job in jobs.values()
                             if job.node_id == node_id and job.job_id not in every_take and job.state != LANDED]
         entrant.pinned_best = node_pins.get(node_id)
+        own = entrant_departures(entrant, settings.get(node_id), seed, bakeoff.takes)
+        entrant.flags = [d.text for d in own]
+        departures += own + grouped(entrant, found)
         entrants.append(entrant)
 
     order = [t.take_id for e in entrants for t in e.takes]  # entrant by entrant, take by take
@@ -230,8 +281,12 @@ def bakeoff_report(canvas: Canvas, catalog: Catalog, ledger: Ledger, base_dir: P
     axis_winner_list = [AxisWinner(axis=axis, take_ids=sorted(winners.get(axis, []), key=order.index),
                                    pinned=axis in axis_pins, score=_top(winners.get(axis, []), axis, scores_by_take))
                         for axis in bakeoff.axes]
-    flags = [f for e in entrants for f in e.flags] + [f for e in entrants for t in e.takes for f in t.flags]
+    orphans = [OrphanScore(take_id=t.take_id, node=t.node, number=t.number, axis=axis, score=score)
+               for e in entrants for t in e.takes for axis, score in t.orphan_scores.items()]
+    summaries, leaders = entrant_summary(entrants, bakeoff.axes)
     image_node = canvas.node(bakeoff.image)
+    entrants_spend = ledger.spent_usd(bakeoff.entrants)
+    image_spend = ledger.spent_usd([bakeoff.image]) if isinstance(image_node, ImageNode) else None
     return BakeOffReport(
         title=canvas.title or "Bake-off", brief=bakeoff.brief,
         generated_at=(generated_at or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="seconds"),
@@ -241,13 +296,31 @@ def bakeoff_report(canvas: Canvas, catalog: Catalog, ledger: Ledger, base_dir: P
                                                    bakeoff.image),
             image_file=image_file, image_sha256=image_sha, image=image, shot_node=bakeoff.shot,
             skeleton=summary.skeleton if summary else {}, aspect_ratio=summary.aspect_ratio if summary else None,
-            seed=seed, duration_s=summary.duration_s if summary else None, flags=flags),
-        entrants=entrants, winners=axis_winner_list,
-        total_spend_usd=ledger.spent_usd(bakeoff.entrants),
+            seed=seed, duration_s=summary.duration_s if summary else None, flags=[d.text for d in departures]),
+        entrants=entrants, winners=axis_winner_list, departures=departures, orphan_scores=orphans,
+        entrant_summary=summaries, entrant_axis_winners=leaders,
+        entrants_spend_usd=entrants_spend, image_spend_usd=image_spend,
+        total_spend_usd=entrants_spend + (image_spend or 0.0),
         takes_cost_usd=round(sum(t.cost_usd for e in entrants for t in e.takes), 6),
         sample_scores=any(t.sample and (t.scores or t.note) for e in entrants for t in e.takes),
         contact_sheet_times_s=times,
     )
+
+
+@dataclass(frozen=True)
+class _Context:
+    """What every take of the report is judged against."""
+
+    canvas: Canvas
+    catalog: Catalog
+    project_dir: Path
+    times: list[float]
+    axes: list[str]
+    winners: dict[str, list[str]]
+    node_pins: dict[str, str]
+    axis_pins: dict[str, str]
+    image_sha: str | None
+    image_node: str
 
 
 def _only_axes(record: VerdictRecord, axes: list[str]) -> VerdictRecord:
@@ -302,16 +375,19 @@ def _entrant(canvas: Canvas, catalog: Catalog, node_id: str, settings: EntrantSe
         flags=list(settings.flags) if settings else [f"{node_id}: not a video node with a known model"])
 
 
-def _take(take: TakeRecord, job: JobRecord | None, catalog: Catalog, project_dir: Path, times: list[float],
-          verdict: VerdictRecord | None, axes: list[str], winners: dict[str, list[str]], node_pins: dict[str, str],
-          axis_pins: dict[str, str], settings: EntrantSettings | None, seed: int | None, image_sha: str | None,
-          image_node: str) -> TakeEntry:
+def _take(take: TakeRecord, job: JobRecord | None, verdict: VerdictRecord | None, settings: EntrantSettings | None,
+          context: _Context) -> tuple[TakeEntry, list[tuple[DepartureKind, str]]]:
+    catalog, axes = context.catalog, context.axes
     model = catalog.model(take.model)
     variant = model.variant(take.variant) if model else None
     backend = catalog.backend(take.backend)
     number = job.take_index + 1 if job else 1
     scores = {a: verdict.scores[a] for a in axes if verdict and a in verdict.scores}
-    return TakeEntry(
+    orphans = {a: s for a, s in verdict.scores.items() if a not in axes} if verdict else {}
+    price, route = list_price(catalog, take, job, context.canvas)
+    departures = take_departures(take, number, settings, context.canvas, catalog, context.image_sha,
+                                 context.image_node)
+    entry = TakeEntry(
         take_id=take.take_id, number=number, node=take.node_id, model=take.model,
         model_label=model.label if model else take.model, variant=take.variant,
         variant_label=variant.label if variant else take.variant, backend=take.backend,
@@ -319,13 +395,15 @@ def _take(take: TakeRecord, job: JobRecord | None, catalog: Catalog, project_dir
         prompt=take.prompt, media=take.media, file=take.file, duration_s=take.duration_s, width=take.width,
         height=take.height, estimated_usd=take.estimated_usd, actual_usd=take.actual_usd,
         cost_usd=take.actual_usd if take.actual_usd is not None else take.estimated_usd,
-        timings=_timings(take, job), scores=scores, note=verdict.note if verdict else "",
+        timings=_timings(take, job), scores=scores, orphan_scores=orphans, note=verdict.note if verdict else "",
         sample=bool(verdict and verdict.sample), mean_score=mean_score(verdict, axes) if verdict else None,
-        pinned_best=node_pins.get(take.node_id) == take.take_id,
-        pinned_axes=[a for a in axes if axis_pins.get(a) == take.take_id],
-        won_axes=[a for a in axes if take.take_id in winners.get(a, [])],
-        flags=_take_flags(take, number, settings, seed, image_sha, image_node),
-        contact_sheet=contact_sheet(project_dir / take.file, take.media, times))
+        pinned_best=context.node_pins.get(take.node_id) == take.take_id,
+        pinned_axes=[a for a in axes if context.axis_pins.get(a) == take.take_id],
+        won_axes=[a for a in axes if take.take_id in context.winners.get(a, [])],
+        flags=[f"{take.node_id} take {number}: {message}" for _, message in departures],
+        list_price_usd=price, list_price_route=route,
+        contact_sheet=contact_sheet(context.project_dir / take.file, take.media, context.times))
+    return entry, departures
 
 
 def _timings(take: TakeRecord, job: JobRecord | None) -> Timings:
@@ -342,25 +420,6 @@ def _timings(take: TakeRecord, job: JobRecord | None) -> Timings:
                    wait_s=wait, steps=steps)
 
 
-def _take_flags(take: TakeRecord, number: int, settings: EntrantSettings | None, seed: int | None,
-                image_sha: str | None, image_node: str) -> list[str]:
-    flags: list[str] = []
-    where = f"{take.node_id} take {number}"
-    try:
-        hashes = json.loads(take.input_hashes or "{}")
-    except ValueError:
-        hashes = {}
-    used = hashes.get("image") if isinstance(hashes, dict) else None
-    if image_sha and isinstance(used, list) and used and image_sha not in used:
-        flags.append(f"{where}: made from another version of '{image_node}' than the one shown")
-    if settings and settings.seed is not None and take.seed is not None and seed is not None and take.seed != seed:
-        flags.append(f"{where}: ran seed {take.seed}, not the controlled {seed}")
-    if (settings and settings.duration_s and take.duration_s
-            and abs(take.duration_s - settings.duration_s) > DURATION_TOLERANCE_S):
-        flags.append(f"{where}: runs {take.duration_s:.1f} s, not {settings.duration_s} s")
-    return flags
-
-
 def _problem(job: JobRecord) -> JobProblem:
     reached = job.remote_id is not None or job.state in (SUBMITTING, UNKNOWN)
     cost = (job.actual_usd if job.actual_usd is not None else job.estimated_usd) if reached else 0.0
@@ -374,7 +433,8 @@ def _problem(job: JobRecord) -> JobProblem:
 # --- writing --------------------------------------------------------------------------------------------------
 def write_report(report: BakeOffReport, out_dir: Path) -> ReportFiles:
     """``report.html``, ``report.json`` and ``report.txt`` in ``out_dir``, each written whole or not at all."""
-    from .report_html import render_html, report_text
+    from .report_html import render_html
+    from .report_text import report_text
 
     out_dir.mkdir(parents=True, exist_ok=True)
     files = ReportFiles(html=out_dir / HTML_NAME, json_path=out_dir / JSON_NAME, text_path=out_dir / TEXT_NAME)

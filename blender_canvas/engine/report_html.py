@@ -1,10 +1,12 @@
 """The bake-off report for people: one self-contained HTML5 page (inline CSS, pictures as data: URIs, no script,
-no request), and a plain-text summary.
+no request). The plain-text twin is ``report_text`` (engine/report_text.py).
 
 Every piece of user text (brief, prompts, notes, labels, axis names) goes through ``html.escape``. Figures a script
 may want to check carry machine-readable attributes: score cells ``data-take`` / ``data-axis`` / ``data-score``, cost
-cells ``data-take`` / ``data-cost-usd``, the total ``data-total-usd``, each take's ``figure.contact-sheet[data-take]``.
-``report_text`` is the plain-text summary for a terminal or an e-mail.
+cells ``data-take`` / ``data-cost-usd``, spend ``data-entrants-usd`` (the entrants' takes), ``data-image-usd`` (the
+controlled image's takes) and ``data-total-usd`` (both), an entrant's spend ``data-spend-usd``; the entrant summary's
+``data-node`` / ``data-axis`` / ``data-mean``, ``data-cost-per-take-usd`` and ``data-list-price-usd``; each
+departure ``li[data-kind]``; each take's ``figure.contact-sheet[data-take]``.
 """
 
 from __future__ import annotations
@@ -15,107 +17,16 @@ from html import escape
 
 from .contact_sheet import ContactSheet
 from .report import BakeOffReport, EntrantReport, TakeEntry
+from .report_style import CSS
+from .report_summary import Departure, EntrantSummary
+from .report_text import LIST_PRICE_LABEL, departures_heading, money, orphan_warning, report_text
+
+__all__ = ["money", "render_html", "report_text"]
 
 # The page may load nothing from anywhere: pictures are data: URIs, styles inline, no script at all.
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
 STEP_NAMES = {"submitted_to_done_s": "submit to done", "fetch_s": "download", "total_s": "queue to landed"}
 
-CSS = """
-:root { --ink: #1c1e23; --muted: #686d77; --line: #dedad2; --paper: #faf8f4; --card: #ffffff;
-  --accent: #a8461f; --win: #fff0b8; --win-line: #c99700; --flag: #fdf1e7; --flag-line: #c8641e;
-  --sample: #5b3fc0; --sample-bg: #efeafd; }
-* { box-sizing: border-box; }
-html { -webkit-text-size-adjust: 100%; }
-body { margin: 0; background: var(--paper); color: var(--ink);
-  font: 15px/1.55 "Inter", "Helvetica Neue", "Segoe UI", "Liberation Sans", "DejaVu Sans", Arial, sans-serif; }
-main { max-width: 1320px; margin: 0 auto; padding: 40px 40px 64px; }
-h1, h2, h3 { line-height: 1.2; margin: 0; font-weight: 650; letter-spacing: -0.01em; }
-h1 { font-size: 34px; margin: 6px 0 14px; }
-h2 { font-size: 22px; margin-bottom: 14px; }
-h3 { font-size: 16px; }
-section { margin-top: 40px; }
-.kicker { text-transform: uppercase; letter-spacing: 0.14em; font-size: 12px; color: var(--accent); margin: 0;
-  font-weight: 700; }
-.brief { font-size: 18px; max-width: 72ch; white-space: pre-wrap; margin: 0 0 20px; }
-.facts { display: flex; flex-wrap: wrap; gap: 12px; margin: 0; }
-.facts div { background: var(--card); border: 1px solid var(--line); border-radius: 10px; padding: 10px 16px;
-  min-width: 120px; }
-.facts dt { font-size: 12px; color: var(--muted); text-transform: uppercase; letter-spacing: 0.08em; }
-.facts dd { margin: 0; font-size: 22px; font-weight: 650; font-variant-numeric: tabular-nums; }
-.facts .total { border-color: var(--ink); }
-.generated { color: var(--muted); font-size: 13px; margin: 14px 0 0; }
-.banner { margin-top: 24px; padding: 14px 18px; border-radius: 10px; background: var(--sample-bg);
-  border: 2px solid var(--sample); color: #2c1f66; font-weight: 600; }
-.badge { display: inline-block; font-size: 11px; font-weight: 700; letter-spacing: 0.06em; text-transform: uppercase;
-  padding: 2px 8px; border-radius: 999px; vertical-align: middle; margin-left: 6px; }
-.badge.sample { background: var(--sample-bg); color: var(--sample); border: 1px solid var(--sample); }
-.badge.pinned { background: var(--ink); color: #fff; }
-.badge.win { background: var(--win); color: #6b5000; border: 1px solid var(--win-line); }
-.card { background: var(--card); border: 1px solid var(--line); border-radius: 12px; padding: 20px; }
-.controlled { display: grid; grid-template-columns: minmax(240px, 420px) 1fr; gap: 28px; align-items: start; }
-figure { margin: 0; }
-img { max-width: 100%; height: auto; display: block; border-radius: 6px; }
-figcaption { color: var(--muted); font-size: 13px; margin-top: 6px; }
-table { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums; }
-th, td { text-align: left; vertical-align: top; padding: 7px 10px; border-bottom: 1px solid var(--line); }
-th { font-size: 12px; color: var(--muted); font-weight: 650; text-transform: uppercase; letter-spacing: 0.05em; }
-.kv th { width: 130px; }
-.kv td { font-size: 15px; }
-.flags { margin-top: 18px; background: var(--flag); border-left: 4px solid var(--flag-line); padding: 12px 16px;
-  border-radius: 0 8px 8px 0; }
-.flags h3 { font-size: 14px; color: var(--flag-line); margin-bottom: 6px; }
-.flags ul { margin: 0; padding-left: 18px; }
-.ok { margin-top: 18px; color: #2f6b3a; font-weight: 600; }
-.scores th.axis { text-transform: none; letter-spacing: 0; font-size: 12px; min-width: 84px; }
-.scores td.score, .scores td.mean, .scores th.mean { text-align: center; }
-.scores td.score { font-weight: 600; font-size: 16px; }
-.scores td.s1 { background: #f7dfd9; } .scores td.s2 { background: #f9eadf; } .scores td.s3 { background: #f2f0ea; }
-.scores td.s4 { background: #e2efe3; } .scores td.s5 { background: #cde6d1; }
-.scores td.win { box-shadow: inset 0 0 0 2px var(--win-line); }
-.scores td.win::before { content: "\\2605 "; color: var(--win-line); }
-.scores td.cost, .scores td.take-cell { text-align: right; white-space: nowrap; }
-.scores td.take-cell { text-align: left; }
-.scores a { color: var(--ink); }
-.scores tbody + tbody { border-top: 2px solid var(--ink); }
-.scores .entrant-name { font-weight: 650; text-transform: none; letter-spacing: 0; color: var(--ink);
-  font-size: 14px; }
-.scores .entrant-name small { display: block; color: var(--muted); font-weight: 400; font-size: 12px; }
-.scores tfoot td { font-size: 12px; color: var(--muted); text-align: center; }
-.sample-mark { font-size: 9px; line-height: 1; color: var(--sample); background: var(--sample-bg); font-weight: 700;
-  vertical-align: super; margin-left: 3px; padding: 1px 3px; border: 1px solid var(--sample); border-radius: 3px; }
-.legend { color: var(--muted); font-size: 13px; margin: -6px 0 12px; }
-.spend td.money, .spend th.money { text-align: right; white-space: nowrap; }
-.spend tr.total td { font-weight: 700; border-top: 2px solid var(--ink); }
-.problems { margin-top: 12px; font-size: 14px; }
-.entrant-head { display: flex; justify-content: space-between; align-items: baseline; gap: 16px; flex-wrap: wrap;
-  border-bottom: 2px solid var(--ink); padding-bottom: 8px; margin-bottom: 16px; }
-.entrant-head h2 { margin: 0; }
-.entrant-head .meta { color: var(--muted); font-size: 14px; }
-.take { margin: 18px 0 24px; break-inside: avoid; page-break-inside: avoid; background: var(--card);
-  border: 1px solid var(--line); border-radius: 12px; padding: 18px 20px; }
-.take h3 { margin-bottom: 12px; font-size: 18px; }
-.contact-sheet { background: #16181d; border-radius: 8px; padding: 6px; }
-.contact-sheet[data-error] { background: #ece9e4; }
-.contact-sheet figcaption { color: #c9ccd3; padding: 2px 6px; }
-.details { margin-top: 14px; display: grid; grid-template-columns: minmax(0, 2fr) minmax(0, 3fr); gap: 28px; }
-.details th { width: 110px; }
-.prompt { margin: 0; font: 14px/1.5 "DejaVu Sans Mono", "Liberation Mono", Menlo, Consolas, monospace;
-  white-space: pre-wrap; word-break: break-word; background: var(--paper); padding: 8px 10px; border-radius: 6px; }
-.note { white-space: pre-wrap; }
-.muted { color: var(--muted); }
-footer { margin-top: 48px; color: var(--muted); font-size: 12px; border-top: 1px solid var(--line); padding-top: 12px; }
-@media (max-width: 900px) { .controlled, .details { grid-template-columns: 1fr; } main { padding: 20px; } }
-@media print {
-  @page { margin: 14mm; }
-  body { background: #fff; font-size: 11pt; }
-  main { max-width: none; padding: 0; }
-  .card, .facts div { border-color: #bbb; }
-  section { break-before: auto; }
-  .entrant { break-before: page; }
-  .scores, .controlled { break-inside: avoid; }
-  * { -webkit-print-color-adjust: exact; print-color-adjust: exact; }
-}
-"""
 
 
 def _e(value: object) -> str:
@@ -170,20 +81,58 @@ def render_html(report: BakeOffReport) -> str:
 
 def _header(report: BakeOffReport) -> str:
     takes = len(report.takes)
-    facts = [("Entrants", str(len(report.entrants)), ""), ("Takes", str(takes), ""),
-             ("Axes", str(len(report.axes)), "")]
-    cells = "".join(f"<div><dt>{name}</dt><dd>{value}</dd></div>" for name, value, _ in facts)
-    cells += (f'<div class="total"><dt>Total spend</dt><dd class="total-spend" '
-              f'data-total-usd="{_usd(report.total_spend_usd)}">{_e(money(report.total_spend_usd))}</dd></div>')
+    facts = [("Entrants", str(len(report.entrants))), ("Takes", str(takes)), ("Axes", str(len(report.axes)))]
+    cells = "".join(f"<div><dt>{name}</dt><dd>{value}</dd></div>" for name, value in facts)
+    cells += (f'<div class="{"flagged" if report.departures else ""}"><dt>Departures</dt>'
+              f'<dd class="departure-count">{len(report.departures)}</dd></div>')
+    entrants = (f"<tr><th>Spend on the entrants' takes</th><td data-entrants-usd=\"{_usd(report.entrants_spend_usd)}\""
+                + ("" if report.image_spend_usd is not None else f' data-total-usd="{_usd(report.total_spend_usd)}"')
+                + f">{_e(money(report.entrants_spend_usd))}</td></tr>")
+    image = _e(report.controlled.image_label)
+    if report.image_spend_usd is None:  # a reference still costs nothing: the entrants' spend is the total
+        rows = entrants + (f'<tr class="note"><td colspan="2">the image &lsquo;{image}&rsquo; is a reference '
+                           "file</td></tr>")
+    else:
+        rows = (entrants + f"<tr><th>Spend on the image&rsquo;s takes (&lsquo;{image}&rsquo;)</th><td data-image-usd="
+                f'"{_usd(report.image_spend_usd)}">{_e(money(report.image_spend_usd))}</td></tr>'
+                f'<tr class="sum"><th>Total, entrants + image</th><td data-total-usd="{_usd(report.total_spend_usd)}">'
+                f"{_e(money(report.total_spend_usd))}</td></tr>")
+    cells += f'<div class="total spend-fact"><dt>Spend</dt><dd><table>{rows}</table></dd></div>'
     brief = f'<p class="brief">{_e(report.brief)}</p>' if report.brief else ""
-    banner = ""
+    banners = [_departures(report)]
+    if report.orphan_scores:
+        banners.append(f'<div class="banner warn orphan-banner" role="note">{_e(orphan_warning(report))}</div>')
     if report.sample_scores:
-        banner = ('<div class="banner sample-banner" role="note">Sample scores: the verdicts marked '
-                  '<span class="badge sample">sample</span> were filled in by a script to show how the report '
-                  "reads. They are not a person's judgement of these takes.</div>")
+        banners.append('<div class="banner sample-banner" role="note">Sample scores: the verdicts marked '
+                       '<span class="badge sample">sample</span> were filled in by a script to show how the report '
+                       "reads. They are not a person's judgement of these takes.</div>")
     return (f'<header><p class="kicker">Bake-off report</p><h1>{_e(report.title)}</h1>{brief}'
             f'<dl class="facts">{cells}</dl><p class="generated">Generated {_e(_generated(report.generated_at))}</p>'
-            f"</header>{banner}")
+            f"</header>{''.join(banners)}")
+
+
+def _departures(report: BakeOffReport) -> str:
+    if not report.departures:
+        return ('<p class="ok departures-ok">Every take was made from the controlled inputs its entrant sends '
+                "now.</p>")
+    items = "".join(
+        f'<li data-kind="{_e(d.kind)}" data-node="{_e(d.node)}" data-takes="{" ".join(map(str, d.takes))}">'
+        + _departure_text(d) + "</li>" for d in report.departures)
+    return (f'<div class="flags departures" id="departures"><h3>{_e(departures_heading(report))}</h3>'
+            f"<ul>{items}</ul></div>")
+
+
+def _departure_text(d: Departure) -> str:
+    label = d.label or d.node
+    if not d.takes and d.message.startswith(label + " "):  # "Kling 3.0 takes no seed": the label is the subject
+        return f"<strong>{_e(label)}</strong>{_e(d.message[len(label):])}"
+    takes = f" take{'s' if len(d.takes) > 1 else ''} {_e(_numbers(d.takes))}" if d.takes else ""
+    return f"<strong>{_e(label)}</strong>{takes}: {_e(d.message)}"
+
+
+def _numbers(numbers: list[int]) -> str:
+    text = [str(n) for n in numbers]
+    return text[0] if len(text) == 1 else ", ".join(text[:-1]) + " and " + text[-1]
 
 
 def _controlled(report: BakeOffReport) -> str:
@@ -200,9 +149,9 @@ def _controlled(report: BakeOffReport) -> str:
         f"<td>{_e(f'{e.duration_s} s' if e.duration_s else '-')}</td><td>{_e(e.aspect_ratio or '-')}</td>"
         f"<td>{_e(e.seed if e.seed is not None else 'none')}</td><td>{_e(e.prompt_style or '-')}</td></tr>"
         for e in report.entrants)
-    flags = ("".join(f"<li>{_e(flag)}</li>" for flag in c.flags))
-    flag_block = (f'<div class="flags"><h3>Departures from the controlled inputs</h3><ul>{flags}</ul></div>'
-                  if c.flags else '<p class="ok">Every entrant runs the controlled inputs.</p>')
+    flag_block = (f'<p class="muted see-departures"><a href="#departures">{_e(departures_heading(report))}'
+                  "</a>, listed at the top.</p>" if report.departures else
+                  '<p class="ok">Every entrant runs the controlled inputs.</p>')
     return (f'<section id="controlled"><h2>Controlled inputs</h2><div class="card controlled">'
             f'<figure class="controlled-image">{_img(c.image, "The controlled image")}<figcaption>{caption}'
             f'</figcaption></figure><div><table class="kv">{_rows(rows)}</table>'
@@ -240,6 +189,12 @@ def _scores(report: BakeOffReport) -> str:
             name = (f'<th class="entrant-name" scope="rowgroup" rowspan="{len(entrant.takes)}">{_e(entrant.label)}'
                     f"<small>{_e(entrant.node)}</small></th>") if index == 0 else ""
             badges = ' <span class="badge pinned">best</span>' if take.pinned_best else ""
+            if take.flags:
+                badges += (f' <span class="departs" title="{_e("; ".join(_messages(take)))}">&#9873; '
+                           "departs</span>")
+            if take.orphan_scores:
+                badges += (f' <span class="muted orphans" data-orphans="{len(take.orphan_scores)}">'
+                           f"+{len(take.orphan_scores)} on old axes</span>")
             mean = "&ndash;" if take.mean_score is None else f"{take.mean_score:.2f}"
             mean_attr = "" if take.mean_score is None else repr(take.mean_score)
             rows.append(
@@ -258,14 +213,81 @@ def _scores(report: BakeOffReport) -> str:
         f'<td data-axis="{_e(w.axis)}" data-winners="{_e(" ".join(w.take_ids))}">'
         f'{_e(", ".join(report.take_label(t) for t in w.take_ids) or "-")}'
         f'{" (pinned)" if w.pinned else ""}</td>' for w in report.winners)
-    return (f'<section id="scores"><h2>Scores</h2><p class="legend">1 (poor) to 5 (best). &#9733; the best on the '
+    return (f'<section id="scores"><h2>Scores</h2>{_summary(report)}<h3 class="sub">By take</h3>'
+            '<p class="legend">1 (poor) to 5 (best). &#9733; the best on the '
             'axis (every tied take); <span class="badge pinned">pin</span> a take pinned as the best on an axis '
             'overrides the scores; <span class="badge pinned">best</span> the take pinned as its model\'s best; '
-            '<span class="sample-mark">S</span> a sample score, not a person\'s.</p>'
+            '<span class="sample-mark">S</span> a sample score, not a person\'s; &#9873; the take departs from '
+            'what its entrant sends now.</p>'
             '<div class="card"><table class="scores">'
             f'<thead><tr><th scope="col">Entrant</th><th scope="col">Take</th>{head}<th class="mean" scope="col">'
             f'Mean</th><th scope="col">Cost</th></tr></thead>{"".join(bodies)}<tfoot><tr><th colspan="2">Best on '
             f'the axis</th>{winners}<td colspan="2"></td></tr></tfoot></table></div></section>')
+
+
+def _summary(report: BakeOffReport) -> str:
+    """The entrants side by side: mean per axis, overall mean and rank, spend, spend per take, and the list price
+    of preview takes (an estimate, kept apart from the spend)."""
+    leaders = {leader.axis: leader for leader in report.entrant_axis_winners}
+    head = "".join(f'<th class="axis" scope="col">{_e(axis)}</th>' for axis in report.axes)
+    rows = "".join(_summary_row(report, summary) for summary in report.entrant_summary)
+    best = "".join(
+        f'<td data-axis="{_e(axis)}" data-leaders="{_e(" ".join(leaders[axis].nodes))}">'
+        f'{_e(", ".join(report.entrant_label(n) for n in leaders[axis].nodes) or "-")}</td>' for axis in report.axes)
+    return ('<h3 class="sub">By entrant</h3><p class="legend">Each entrant&rsquo;s mean score per axis over its '
+            "scored takes; overall is the mean of its axis means (every axis weighs the same) and sets the rank "
+            "(= a tie). &#9733; the highest mean on the axis (every tied entrant). Spend per take is its spend "
+            "(failed and removed jobs included) over the takes in its tray. The list price is what its preview "
+            "takes would have cost on the paid route, from the catalog: an estimate, never part of the spend.</p>"
+            '<div class="card"><table class="scores summary"><thead><tr><th scope="col">Rank</th>'
+            f'<th scope="col">Entrant</th>{head}<th class="overall" scope="col">Overall</th>'
+            '<th class="scored" scope="col">Scored</th><th class="money" scope="col">Spend</th>'
+            '<th class="money" scope="col">Spend per take</th>'
+            f'<th class="money list-price" scope="col">{_e(LIST_PRICE_LABEL)}</th></tr></thead><tbody>{rows}'
+            f'</tbody><tfoot><tr><th colspan="2">Best entrant on the axis</th>{best}<td colspan="5"></td></tr>'
+            "</tfoot></table></div>")
+
+
+def _summary_row(report: BakeOffReport, s: EntrantSummary) -> str:
+    cells = []
+    for axis in report.axes:
+        mean = s.axis_means.get(axis)
+        classes = "axis-mean" + ("" if mean is None else f" s{min(5, max(1, round(mean)))}")
+        classes += " lead" if axis in s.leads else ""
+        count = s.axis_counts.get(axis, 0)
+        title = f' title="over {count} take{"s" if count != 1 else ""}"' if count else ""
+        cells.append(f'<td class="{classes}" data-node="{_e(s.node)}" data-axis="{_e(axis)}" '
+                     f'data-mean="{"" if mean is None else repr(mean)}"{title}>'
+                     f'{"&ndash;" if mean is None else f"{mean:.2f}"}</td>')
+    rank = "&ndash;" if s.rank is None else f"{s.rank}{'=' if s.rank_tied else ''}"
+    overall = "&ndash;" if s.overall_mean is None else f"{s.overall_mean:.2f}"
+    sample = '<span class="sample-mark" title="sample scores, filled in by a script">S</span>' if s.sample else ""
+    per_take = "&ndash;" if s.cost_per_take_usd is None else _e(money(s.cost_per_take_usd))
+    per_take_usd = "" if s.cost_per_take_usd is None else _usd(s.cost_per_take_usd)
+    return (f'<tr data-node="{_e(s.node)}"><td class="rank" data-rank="{s.rank or ""}">{rank}</td>'
+            f'<th class="entrant-name" scope="row">{_e(s.label)}<small>{_e(s.node)}</small></th>{"".join(cells)}'
+            f'<td class="overall" data-node="{_e(s.node)}" data-mean="'
+            f'{"" if s.overall_mean is None else repr(s.overall_mean)}">{overall}{sample}</td>'
+            f'<td class="scored">{s.scored_takes} of {s.takes}</td>'
+            f'<td class="cost" data-entrant-spend-usd="{_usd(s.spend_usd)}">{_e(money(s.spend_usd))}</td>'
+            f'<td class="cost" data-cost-per-take-usd="{per_take_usd}">{per_take}</td>{_list_price_cell(s)}</tr>')
+
+
+def _list_price_cell(s: EntrantSummary) -> str:
+    if not s.preview_takes:
+        return '<td class="cost list-price muted">&ndash; <small>(paid takes)</small></td>'
+    if s.list_price_usd is None or s.list_price_per_take_usd is None:
+        return '<td class="cost list-price muted">no list price in the catalog</td>'
+    return (f'<td class="cost list-price" data-list-price-usd="{_usd(s.list_price_usd)}">'
+            f"{_e(money(s.list_price_usd))} est.<small>{_e(money(s.list_price_per_take_usd))} per take on "
+            f"{_e(s.list_price_route or '')}"
+            + (f" ({s.preview_takes} preview take{'s' if s.preview_takes != 1 else ''} of {s.takes})"
+               if s.preview_takes != s.takes else "") + "</small></td>")
+
+
+def _messages(take: TakeEntry) -> list[str]:
+    """The take's departures without the "node take n:" each line starts with."""
+    return [flag.split(": ", 1)[-1] for flag in take.flags]
 
 
 def _spend(report: BakeOffReport) -> str:
@@ -274,8 +296,20 @@ def _spend(report: BakeOffReport) -> str:
         f"<td>{e.failed_count}</td><td>{e.moderated_count}</td><td>{e.removed_takes}</td>"
         f'<td class="money" data-spend-usd="{_usd(e.spend_usd)}">{_e(money(e.spend_usd))}</td></tr>'
         for e in report.entrants)
-    rows += (f'<tr class="total"><td colspan="5">Total spend of the bake-off</td><td class="money" '
-             f'data-total-usd="{_usd(report.total_spend_usd)}">{_e(money(report.total_spend_usd))}</td></tr>')
+    image = report.controlled.image_label
+    if report.image_spend_usd is None:
+        rows += (f'<tr class="total"><td colspan="5">Spend on the entrants\' takes <span class="muted">(the '
+                 f"controlled image &lsquo;{_e(image)}&rsquo; is a reference file: no spend)</span></td>"
+                 f'<td class="money" data-entrants-usd="{_usd(report.entrants_spend_usd)}" data-total-usd='
+                 f'"{_usd(report.total_spend_usd)}">{_e(money(report.entrants_spend_usd))}</td></tr>')
+    else:
+        rows += (f'<tr class="total"><td colspan="5">Spend on the entrants\' takes</td><td class="money" '
+                 f'data-entrants-usd="{_usd(report.entrants_spend_usd)}">{_e(money(report.entrants_spend_usd))}'
+                 f'</td></tr><tr class="image"><td colspan="5">Spend on the controlled image&rsquo;s takes '
+                 f"(&lsquo;{_e(image)}&rsquo;, every take of it, not only the one shown)</td><td class=\"money\" "
+                 f'data-image-usd="{_usd(report.image_spend_usd)}">{_e(money(report.image_spend_usd))}</td></tr>'
+                 f'<tr class="total grand"><td colspan="5">Total, entrants + image</td><td class="money" '
+                 f'data-total-usd="{_usd(report.total_spend_usd)}">{_e(money(report.total_spend_usd))}</td></tr>')
     problems = [(e, p) for e in report.entrants for p in e.problems]
     listed = "".join(f"<li><strong>{_e(e.label)} take {p.number}</strong>: {_e(p.state)}"
                      + (f" &middot; {_e(p.message)}" if p.message else "")
@@ -316,7 +350,8 @@ def _take(report: BakeOffReport, take: TakeEntry) -> str:
     badges = "".join([
         ' <span class="badge pinned">pinned best</span>' if take.pinned_best else "",
         *(f' <span class="badge win">best: {_e(axis)}</span>' for axis in take.won_axes),
-        ' <span class="badge sample">sample scores</span>' if take.sample else ""])
+        ' <span class="badge sample">sample scores</span>' if take.sample else "",
+        f' <span class="badge flag">departs ({len(take.flags)})</span>' if take.flags else ""])
     scores = ", ".join(f"{_e(axis)} {take.scores[axis]}" for axis in report.axes if axis in take.scores)
     facts = [
         ("Model", f"{_e(take.model_label)} &middot; {_e(take.variant_label)}"),
@@ -337,8 +372,13 @@ def _take(report: BakeOffReport, take: TakeEntry) -> str:
         judged.append(("Mean", f"{take.mean_score:.2f}"))
     if take.note:
         judged.append(("Note", f'<span class="note">{_e(take.note)}</span>'))
+    if take.orphan_scores:
+        judged.append(("Old axes", '<span class="muted">' + _e(", ".join(
+            f"{axis} {score}" for axis, score in take.orphan_scores.items())) + " (on axes no longer in the "
+            "bake-off; in no mean or winner)</span>"))
     if take.flags:
-        judged.append(("Departures", "<br>".join(_e(f) for f in take.flags)))
+        judged.append(("Departures", '<ul class="take-flags">' + "".join(
+            f"<li>{_e(m)}</li>" for m in _messages(take)) + "</ul>"))
     judged.append(("Timings", _timings(take)))
     error = f' data-error="{_e(sheet.error)}"' if sheet.error else ""
     return (f'<article class="take" id="take-{_e(take.take_id)}" data-take="{_e(take.take_id)}">'
@@ -361,55 +401,3 @@ def _entrant(report: BakeOffReport, entrant: EntrantReport) -> str:
     return (f'<section class="entrant" id="entrant-{_e(entrant.node)}" data-node="{_e(entrant.node)}">'
             f'<div class="entrant-head"><h2>{_e(entrant.label)}</h2><span class="meta">{meta}</span></div>'
             f"{flags}{takes}</section>")
-
-
-# --- the plain-text summary ---------------------------------------------------------------------------------------
-def money(value: float) -> str:
-    return f"${value:,.2f}" if value == 0 or abs(value) >= 0.01 else f"${value:.4f}"
-
-
-def report_text(report: BakeOffReport) -> str:
-    """A plain-text summary: the takes by the axes with their means, the winners per axis and the spend."""
-    lines = [f"Bake-off report: {report.title}", f"Generated {report.generated_at}", ""]
-    if report.brief:
-        lines += ["Brief:", *(f"  {line}" for line in report.brief.splitlines()), ""]
-    c = report.controlled
-    skeleton = "; ".join(f"{k}: {v}" for k, v in c.skeleton.items()) or "(empty)"
-    lines += [f"Controlled: image '{c.image_node}', shot '{c.shot_node}' ({skeleton}), aspect {c.aspect_ratio or '-'},"
-              f" seed {c.seed if c.seed is not None else '-'}, duration {c.duration_s or '-'} s"]
-    lines += [f"  ! {flag}" for flag in c.flags] or ["  every entrant runs the controlled inputs"]
-    if report.sample_scores:
-        lines += ["", "SAMPLE SCORES: verdicts marked (sample) were filled in by a script, not judged by a person."]
-    lines += ["", "Scores, 1 (poor) to 5 (best); * wins the axis, ^ pinned on the axis, (sample) a sample score"]
-    lines += [f"  A{i + 1} = {axis}" for i, axis in enumerate(report.axes)]
-    header = ["entrant", "take", *(f"A{i + 1}" for i in range(len(report.axes))), "mean", "cost", "best"]
-    rows = [header]
-    for entrant in report.entrants:
-        for take in entrant.takes:
-            cells = [entrant.node, str(take.number)]
-            for axis in report.axes:
-                score = take.scores.get(axis)
-                mark = ("*" if axis in take.won_axes else "") + ("^" if axis in take.pinned_axes else "")
-                cells.append(f"{score}{mark}" if score is not None else ("-" + mark if mark else "-"))
-            cells += [f"{take.mean_score:.2f}" if take.mean_score is not None else "-", money(take.cost_usd),
-                      "pinned" + (" (sample)" if take.sample else "") if take.pinned_best else
-                      ("(sample)" if take.sample else "")]
-            rows.append(cells)
-    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
-    lines += ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
-    lines += ["", "Winners per axis:"]
-    for winner in report.winners:
-        who = ", ".join(report.take_label(t) for t in winner.take_ids) or "no scores yet"
-        detail = " (pinned)" if winner.pinned else (f" ({winner.score})" if winner.score is not None else "")
-        lines.append(f"  {winner.axis}: {who}{detail}")
-    lines += ["", "Spend (every job that reached a vendor):"]
-    lines += [f"  {e.node}: {money(e.spend_usd)} for {len(e.takes)} take(s)"
-              + (f", {len(e.problems)} job(s) without a take" if e.problems else "")
-              + (f", {e.removed_takes} removed" if e.removed_takes else "") for e in report.entrants]
-    lines.append(f"  total: {money(report.total_spend_usd)}")
-    problems = [(e.node, p) for e in report.entrants for p in e.problems]
-    if problems:
-        lines += ["", "Jobs without a take:"]
-        lines += [f"  {node} take {p.number}: {p.state}" + (f": {p.message}" if p.message else "")
-                  for node, p in problems]
-    return "\n".join(lines) + "\n"

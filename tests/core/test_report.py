@@ -22,8 +22,8 @@ from PIL import Image
 
 from blender_canvas.engine.bakeoff import Entrant, build_bakeoff
 from blender_canvas.engine.contact_sheet import contact_sheet, grab_frames, sheet_times, still_sheet
-from blender_canvas.engine.cost import Budget
-from blender_canvas.engine.document import Canvas
+from blender_canvas.engine.cost import Budget, estimate_usd
+from blender_canvas.engine.document import Canvas, Prompt
 from blender_canvas.engine.ledger import LANDED, Ledger
 from blender_canvas.engine.report import BakeOffReport, ReportError, bakeoff_report, write_report
 from blender_canvas.engine.session import LEDGER_NAME, Session
@@ -302,12 +302,14 @@ def test_scores_costs_and_total_equal_the_ledger_and_the_json_twin(draft: Projec
         verdict = draft.ledger.verdict(take_id)
         expected = verdict.scores.get(axis) if verdict else None
         assert shown == ("" if expected is None else str(expected)), (take_id, axis)
-    assert "an axis the bake-off does not have" not in html
+    assert "an axis the bake-off does not have" not in {c["data-axis"] for c in page.select(attr="data-axis")}
     costs = cost_cells(page)
     assert costs == {t.take_id: {expected_cost(t)} for t in draft.takes()}
+    entrants = {float(e["data-entrants-usd"]) for e in page.select(attr="data-entrants-usd")}
+    assert entrants == {draft.ledger.spent_usd(draft.entrants)} == {report.entrants_spend_usd}
+    assert report.entrants_spend_usd == pytest.approx(sum(expected_cost(t) for t in draft.takes()))
     totals = {float(e["data-total-usd"]) for e in page.select(attr="data-total-usd")}
-    assert totals == {draft.ledger.spent_usd(draft.entrants)} == {report.total_spend_usd}
-    assert report.total_spend_usd == pytest.approx(sum(expected_cost(t) for t in draft.takes()))
+    assert totals == {draft.ledger.spent_usd([*draft.entrants, "ref"])} == {report.total_spend_usd}
     json_takes = {t["take_id"]: t for e in data["entrants"] for t in e["takes"]}
     assert set(json_takes) == {t.take_id for t in draft.takes()}
     for (take_id, axis), shown in cells.items():
@@ -317,6 +319,7 @@ def test_scores_costs_and_total_equal_the_ledger_and_the_json_twin(draft: Projec
         assert "image" not in json_takes[take_id]["contact_sheet"]
         assert len(json_takes[take_id]["contact_sheet"]["frame_times_s"]) == 5
     assert data["total_spend_usd"] == report.total_spend_usd
+    assert data["entrants_spend_usd"] == report.entrants_spend_usd
     assert BakeOffReport.model_validate(data).takes_cost_usd == report.takes_cost_usd
     means = {e["data-take"]: e["data-mean"] for e in page.select("td", cls="mean")}
     for take in report.takes:
@@ -326,7 +329,7 @@ def test_scores_costs_and_total_equal_the_ledger_and_the_json_twin(draft: Projec
     assert report.take(first.take_id).mean_score == pytest.approx(
         sum(v for k, v in draft.ledger.verdict(first.take_id).scores.items() if k in axes)
         / sum(1 for k in draft.ledger.verdict(first.take_id).scores if k in axes), abs=0.01)
-    assert "mean" in text and f"total: ${report.total_spend_usd:,.2f}" in text
+    assert "mean" in text and f"spend on the entrants' takes: ${report.entrants_spend_usd:,.2f}" in text
 
 
 def test_sample_scores_are_labelled_with_a_banner_and_on_every_score(draft: Project, catalog: Catalog,
@@ -413,7 +416,10 @@ def test_costs_are_the_ledgers_actual_else_estimate_and_the_total_counts_every_b
     assert report.take(seedance[1].take_id).cost_usd == seedance[1].estimated_usd
     total = paid.ledger.spent_usd(paid.entrants)
     assert {float(e["data-total-usd"]) for e in page.select(attr="data-total-usd")} == {total}
-    assert data["total_spend_usd"] == total == report.total_spend_usd
+    assert {float(e["data-entrants-usd"]) for e in page.select(attr="data-entrants-usd")} == {total}
+    assert data["total_spend_usd"] == total == report.total_spend_usd == report.entrants_spend_usd
+    assert report.image_spend_usd is None and not page.select(attr="data-image-usd")  # a reference still: no spend
+    assert "Spend on the entrants' takes" in html and "is a reference file: no spend" in html
     assert paid.ledger.spent_usd() > total  # the poster outside the bake-off is not its spend
     kling_entrant = next(e for e in report.entrants if e.node == "kling-3-3.0")
     assert kling_entrant.moderated_count == 1 and kling_entrant.problems[0].number == 2
@@ -430,8 +436,9 @@ def test_costs_are_the_ledgers_actual_else_estimate_and_the_total_counts_every_b
     assert spends == [paid.ledger.spent_usd([node]) for node in paid.entrants]
     assert "vendor&#x27;s filter flagged the output" in html and "moderated" in text
     assert report.controlled.image_file == "stills/barista.png" and report.controlled.image.error is None
-    seeds = {t.node: t.seed for t in report.takes}
-    assert seeds["seedance-2-pro"] == 42
+    seeds = {(t.node, t.number): t.seed for t in report.takes}
+    assert seeds[("seedance-2-pro", 1)] == 42  # the controlled seed on take 1, plus one per take after it
+    assert not [d for d in report.departures if d.kind in ("seed", "prompt")]
     for take in report.takes:
         assert take.prompt == paid.ledger.take(take.take_id).prompt
         assert take.backend == "fal" and take.remote_id == f"r-{take.take_id}"
@@ -468,3 +475,175 @@ def test_write_report_writes_three_files_whole_and_refuses_a_canvas_without_a_ba
     assert "Content-Security-Policy" in files.html.read_text("utf-8")
     with pytest.raises(ReportError, match="no bake-off"):
         bakeoff_report(paid.canvas.model_copy(update={"bakeoff": None}), catalog, paid.ledger, paid.base_dir)
+
+
+# --- departures, orphan scores, the entrant summary and the spend split ---------------------------------------
+def set_seeds(ledger: Ledger, seeds: dict[str, int | None]) -> None:
+    with sqlite3.connect(ledger.path) as db:
+        for take_id, seed in seeds.items():
+            db.execute("UPDATE takes SET seed = ? WHERE take_id = ?", (seed, take_id))
+
+
+def with_node(canvas: Canvas, node_id: str, **update: object) -> Canvas:
+    return canvas.model_copy(update={"nodes": [n.model_copy(update=update) if n.id == node_id else n
+                                               for n in canvas.nodes]})
+
+
+def test_takes_not_made_from_what_the_entrant_sends_now_are_flagged_and_listed_at_the_top(
+        draft: Project, catalog: Catalog, tmp_path: Path) -> None:
+    # every take's seed as the planner asks it now: seed + (take - 1) where the model takes one, else none
+    seeded = {n: catalog.model(draft.canvas.node(n).model).variant(draft.canvas.node(n).variant).seed
+              for n in draft.entrants}
+    assert any(seeded.values()) and not all(seeded.values())
+    expected = {t.take_id: 42 + draft.ledger.take_number(t.take_id) - 1 if seeded[t.node_id] else None
+                for t in draft.takes()}
+    set_seeds(draft.ledger, expected)
+    report, html, data, text = draft.write(catalog, tmp_path / "clean")
+    assert not [d for d in report.departures if d.kind in ("prompt", "seed", "takes")]
+    assert not any(t.flags for t in report.takes) and not Elements(html).select("span", cls="departs")
+
+    # the action changed after the takes were made; one entrant sets its own camera; two seeds are off
+    kling, veo = draft.entrants[0], draft.entrants[1]
+    assert not seeded[kling] and seeded[veo]
+    canvas = with_node(draft.canvas, "shot", action="pours the milk")
+    canvas = with_node(canvas, draft.entrants[2], prompt=Prompt(camera="locked-off wide"))
+    veo_takes = sorted(draft.takes(veo), key=lambda t: draft.ledger.take_number(t.take_id))  # takes 1 and 2
+    set_seeds(draft.ledger, {veo_takes[1].take_id: 42, draft.takes(kling)[0].take_id: 9})
+    removed = draft.takes(draft.entrants[3])[1]
+    draft.ledger.mark_removed(removed.take_id, removed.file)
+    report = bakeoff_report(canvas, catalog, draft.ledger, draft.base_dir)
+    files = write_report(report, tmp_path / "changed")
+    html, data, text = (files.html.read_text("utf-8"), json.loads(files.json_path.read_text("utf-8")),
+                        files.text_path.read_text("utf-8"))
+    lines = {(d.node, d.kind): d for d in report.departures}
+    for node in (kling, veo, draft.entrants[3]):
+        line = lines[(node, "prompt")]
+        assert line.message == "made from an earlier shot prompt (the action changed)"
+        assert line.takes == [t.number for t in report.takes if t.node == node]  # one line for all its takes
+    assert lines[(draft.entrants[2], "prompt")].message == ("made from an earlier prompt (the shot's action "
+                                                            "changed; its own camera changed)")
+    assert "ran seed 42; take 2 would run seed 43 now" in report.take(veo_takes[1].take_id).flags[-1]
+    assert report.take(veo_takes[0].take_id).flags == [f"{veo} take 1: made from an earlier shot prompt (the "
+                                                       "action changed)"]
+    assert any("ran seed 9; the entrant runs without a seed now" in f
+               for f in report.take(draft.takes(kling)[0].take_id).flags)
+    assert lines[(draft.entrants[3], "takes")].message == ("has 1 take in its tray; the bake-off compares 2 per "
+                                                           "entrant")
+    # shown at the top, counted, on the take and in both twins
+    page = Elements(html)
+    items = page.select("li", attr="data-kind")
+    assert len(items) == len(report.departures) and {i["data-kind"] for i in items} >= {"prompt", "seed", "takes"}
+    assert html.index('id="departures"') < html.index('id="controlled"')
+    assert f"{len(report.departures)} departures from the controlled inputs, in 7 takes" in html
+    assert html.count('class="badge flag"') == sum(1 for t in report.takes if t.flags) == 7
+    assert [d["message"] for d in data["departures"]] == [d.message for d in report.departures]
+    assert data["controlled"]["flags"] == [d.text for d in report.departures]
+    assert f"{kling} takes 1 and 2: made from an earlier shot prompt (the action changed)" in text
+
+
+def test_scores_on_axes_no_longer_in_the_bakeoff_are_counted_and_kept(draft: Project, catalog: Catalog,
+                                                                     tmp_path: Path) -> None:
+    a, b = draft.axes[:2]
+    takes = draft.takes()
+    draft.ledger.set_verdict(takes[0].take_id, {a: 4, b: 2, "hands": 5})
+    draft.ledger.set_verdict(takes[1].take_id, {a: 3, "hands": 1, "motion": 2})
+    draft.ledger.set_verdict(takes[2].take_id, {b: 5})
+    assert draft.canvas.bakeoff is not None  # the user renames axis a after scoring
+    renamed = draft.canvas.bakeoff.model_copy(update={"axes": ["face realism", *draft.axes[1:]]})
+    canvas = draft.canvas.model_copy(update={"bakeoff": renamed})
+    report = bakeoff_report(canvas, catalog, draft.ledger, draft.base_dir)
+    files = write_report(report, tmp_path / "out")
+    html, data, text = (files.html.read_text("utf-8"), json.loads(files.json_path.read_text("utf-8")),
+                        files.text_path.read_text("utf-8"))
+    assert report.orphan_counts == {a: 2, "hands": 2, "motion": 1}
+    assert report.take(takes[0].take_id).orphan_scores == {a: 4, "hands": 5}
+    assert report.take(takes[0].take_id).scores == {b: 2} and report.take(takes[0].take_id).mean_score == 2.0
+    assert len(data["orphan_scores"]) == 5
+    assert {(o["take_id"], o["axis"], o["score"]) for o in data["orphan_scores"]} == {
+        (takes[0].take_id, a, 4), (takes[0].take_id, "hands", 5), (takes[1].take_id, a, 3),
+        (takes[1].take_id, "hands", 1), (takes[1].take_id, "motion", 2)}
+    assert list(report.orphan_counts) == [*sorted([a, "hands"]), "motion"]  # the most scored first, then by name
+    listed = ", ".join(f"'{axis}' ({count})" for axis, count in report.orphan_counts.items())
+    warning = f"5 scores on axes no longer in this bake-off: {listed}."
+    assert warning in text
+    page = Elements(html)
+    assert len(page.select("div", cls="orphan-banner")) == 1 and warning.replace("'", "&#x27;") in html
+    assert {e["data-orphans"] for e in page.select(attr="data-orphans")} == {"2", "3"}
+    assert html.index("orphan-banner") < html.index('id="scores"')
+    assert "face realism" not in {w.axis for w in report.winners if w.take_ids}  # nobody scored the new name
+
+
+def test_entrant_summary_means_ranks_leaders_spend_and_list_price(draft: Project, catalog: Catalog,
+                                                                  tmp_path: Path) -> None:
+    a, b, c = draft.axes[:3]
+    e = draft.entrants
+    scores = {  # entrant -> its two takes' verdicts
+        e[0]: ({a: 5, b: 2}, {a: 3, b: 4}),  # a 4.0, b 3.0 -> overall 3.5
+        e[1]: ({a: 4, b: 3, c: 2}, {a: 4, b: 3, c: 4}),  # a 4, b 3, c 3 -> 3.333
+        e[2]: ({a: 2, b: 5}, {}),  # a 2, b 5 -> 3.5 (ties e[0])
+    }
+    for node, verdicts in scores.items():
+        for take, verdict in zip(draft.takes(node), verdicts, strict=True):
+            if verdict:
+                draft.ledger.set_verdict(take.take_id, verdict, sample=node == e[2])
+    report, html, data, text = draft.write(catalog, tmp_path / "out")
+    summary = {s.node: s for s in report.entrant_summary}
+    assert summary[e[0]].axis_means == {a: 4.0, b: 3.0} and summary[e[0]].overall_mean == 3.5
+    assert summary[e[1]].axis_means == {a: 4.0, b: 3.0, c: 3.0} and summary[e[1]].overall_mean == pytest.approx(10 / 3)
+    assert summary[e[2]].axis_means == {a: 2.0, b: 5.0} and summary[e[2]].axis_counts == {a: 1, b: 1}
+    assert [(summary[n].rank, summary[n].rank_tied) for n in e] == [(1, True), (3, False), (1, True), (None, False)]
+    assert summary[e[2]].scored_takes == 1 and summary[e[2]].sample and not summary[e[0]].sample
+    leaders = {x.axis: (x.nodes, x.mean) for x in report.entrant_axis_winners}
+    assert leaders[a] == ([e[0], e[1]], 4.0) and leaders[b] == ([e[2]], 5.0) and leaders[c] == ([e[1]], 3.0)
+    assert summary[e[0]].leads == [a] and summary[e[1]].leads == [a, c]
+    for node in e:  # spend is the ledger's; the list price stands apart from it
+        s = summary[node]
+        assert s.spend_usd == draft.ledger.spent_usd([node]) == 0.0
+        assert s.cost_per_take_usd == s.spend_usd / len(draft.takes(node))
+        node_obj = draft.canvas.node(node)
+        variant = catalog.model(node_obj.model).variant(node_obj.variant)
+        route = next(r for r in variant.live_routes if r.price is not None)
+        expected = 0.0
+        for take in draft.takes(node):
+            params = json.loads(draft.ledger.job(take.take_id).request_json)["params"]
+            expected += estimate_usd(route.price, seconds=params["duration_s"], resolution=params["resolution"],
+                                     audio=bool(params.get("audio")))
+        assert s.preview_takes == 2 and s.list_price_usd == pytest.approx(expected) and expected > 0
+        assert s.list_price_route == catalog.backend(route.backend).label
+    assert report.entrants_spend_usd == 0.0  # never mixed into the spend
+    page = Elements(html)
+    cells = {(x["data-node"], x["data-axis"]): x["data-mean"] for x in page.select("td", cls="axis-mean")}
+    assert cells[(e[0], a)] == "4.0" and cells[(e[1], c)] == "3.0" and cells[(e[3], a)] == ""
+    assert {x["data-node"] for x in page.select("td", cls="lead") if x["data-axis"] == a} == {e[0], e[1]}
+    assert [x["data-rank"] for x in page.select("td", cls="rank")] == ["1", "3", "1", ""]
+    prices = [float(x["data-list-price-usd"]) for x in page.select(attr="data-list-price-usd")]
+    assert prices == [summary[n].list_price_usd for n in e]
+    assert html.index('class="scores summary"') < html.index('class="scores"><thead>')  # above the per-take table
+    assert "list price if rendered for real (est.)" in html and "list price if rendered for real (est.)" in text
+    assert [x["node"] for x in data["entrant_summary"]] == e and data["entrant_summary"][0]["rank"] == 1
+    assert f"1=    {e[0]}" in text and f"{b}: {report.entrant_label(e[2])} (5.00)" in text
+
+
+def test_the_controlled_image_nodes_spend_is_shown_apart_and_added_to_the_total(
+        draft: Project, catalog: Catalog, tmp_path: Path) -> None:
+    image_take = draft.ledger.takes("ref")[0]
+    job = draft.ledger.job(image_take.take_id)
+    assert job is not None
+    draft.ledger.add_job(job.model_copy(update={"job_id": "ref-paid", "remote_id": "r-ref", "state": LANDED,
+                                                "estimated_usd": 0.039, "take_index": 1}))
+    draft.ledger.add_job(job.model_copy(update={"job_id": "entrant-paid", "node_id": draft.entrants[1],
+                                                "remote_id": "r-e", "state": "failed", "estimated_usd": 0.4,
+                                                "take_index": 7}))
+    report, html, data, text = draft.write(catalog, tmp_path / "out")
+    assert report.image_spend_usd == draft.ledger.spent_usd(["ref"]) == 0.039
+    assert report.entrants_spend_usd == draft.ledger.spent_usd(draft.entrants) == 0.4
+    assert report.total_spend_usd == pytest.approx(0.439)
+    page = Elements(html)
+    assert {float(x["data-image-usd"]) for x in page.select(attr="data-image-usd")} == {0.039}
+    assert {float(x["data-entrants-usd"]) for x in page.select(attr="data-entrants-usd")} == {0.4}
+    assert {float(x["data-total-usd"]) for x in page.select(attr="data-total-usd")} == {report.total_spend_usd}
+    assert "Spend on the entrants' takes" in html and "Total, entrants + image" in html
+    assert (data["entrants_spend_usd"], data["image_spend_usd"]) == (0.4, 0.039)
+    assert "spend on the entrants' takes: $0.40" in text
+    assert "spend on the controlled image's takes ('ref'): $0.04" in text
+    assert "total, entrants and image: $0.44" in text

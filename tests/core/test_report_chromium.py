@@ -1,6 +1,7 @@
 """The bake-off report in a real browser: headless Chromium renders report.html to a screenshot, parses one contact
 sheet per take, logs no console message (the page has no script, so any message is an error or a blocked load) and
-sends no request: every connection Chromium opens goes through a recording proxy on 127.0.0.1.
+sends no request: every connection Chromium opens goes through a recording proxy on 127.0.0.1. The page shown has
+every block: departures at the top, a warning about scores on an old axis, the entrant summary and the per-take table.
 
 Skipped when Chromium is missing, unless BLENDER_CANVAS_REQUIRE_CHROMIUM=1 (then missing Chromium fails the test).
 """
@@ -23,11 +24,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from blender_canvas.engine.report import write_report
+from blender_canvas.engine.report import bakeoff_report, write_report
 from blender_canvas.providers.catalog import Catalog
-from tests.core.test_report import Elements, paid_project
+from tests.core.test_report import Elements, paid_project, with_node
 
-WINDOW = (1400, 3000)
+WINDOW = (1400, 4200)  # tall enough to reach the first takes below the summary tables
 TIMEOUT_S = 60
 # Chromium's own background calls (sign-in, connectivity, time), which no flag fully silences; anything else is the
 # page's doing.
@@ -142,7 +143,9 @@ def report_page(tmp_path: Path, catalog: Catalog) -> Iterator[tuple[Path, list[s
             scores = {axis: (index + a) % 5 + 1 for a, axis in enumerate(project.axes)}
             project.ledger.set_verdict(take.take_id, scores, note=f"Sample note for take {index + 1}.", sample=True)
         project.ledger.pin("node", takes[0].node_id, takes[0].take_id)
-        files = write_report(project.report(catalog), tmp_path / "report")
+        project.ledger.set_verdict(takes[1].take_id, {project.axes[0]: 3, "hands": 4}, sample=True)  # an old axis
+        changed = with_node(project.canvas, "shot", action="sets the cup down")  # the takes used the earlier action
+        files = write_report(bakeoff_report(changed, catalog, project.ledger, project.base_dir), tmp_path / "report")
         yield files.html, [t.take_id for t in takes]
     finally:
         session.close()
@@ -164,7 +167,10 @@ def test_the_report_renders_in_headless_chromium_without_errors_or_requests(
     figures = dom.select("figure", cls="contact-sheet")
     assert sorted(f["data-take"] for f in figures) == sorted(take_ids)
     assert len(dom.select("div", cls="sample-banner")) == 1
-    assert dom.select(attr="data-total-usd")
+    assert dom.select(attr="data-total-usd") and dom.select(attr="data-entrants-usd")
+    assert len(dom.select("div", cls="orphan-banner")) == 1
+    assert {li["data-kind"] for li in dom.select("li", attr="data-kind")} >= {"prompt", "takes"}
+    assert len(dom.select("td", cls="rank")) == 3 and len(dom.select("td", cls="overall")) == 3
     assert all(i["src"].startswith("data:image/") for i in dom.select("img"))
 
 
