@@ -26,6 +26,7 @@ from pydantic import BaseModel, Field
 from ..providers.catalog import Catalog, Model, Variant
 from .cost import estimate_usd
 from .document import PROMPT_FIELDS, Canvas, Prompt, VideoNode
+from .planner import take_params
 from .prompt import GRAMMARS, compose, merged_prompt
 from .settings import resolve_settings, wired_shot
 
@@ -35,7 +36,6 @@ if TYPE_CHECKING:
     from .report import EntrantReport
 
 PREVIEW_BACKEND = "preview"
-SEED_SPAN = 2_147_483_648  # the planner's take seeds wrap past the largest seed (2**31 - 1) back to 0
 DURATION_TOLERANCE_S = 0.5
 MAX_CHANGED_CLAUSES = 3  # beyond this many changed clauses the report just says "an earlier prompt"
 MARK = "\x00[0-9]+\x00|\x01q[0-9]+qs"  # stands in for a clause left open (plain, or verb-led)
@@ -113,7 +113,10 @@ def seed_now(canvas: Canvas, node: VideoNode, model: Model, variant: Variant, ba
     one per take after the first (as the planner asks), or None where the model (on that backend) takes no seed."""
     seed = resolve_settings(canvas, node, model, variant).seed.value
     takes_seed = variant.seed if backend == PREVIEW_BACKEND else variant.seed_on(backend)
-    return (seed + number - 1) % SEED_SPAN if isinstance(seed, int) and takes_seed else None
+    if not isinstance(seed, int) or not takes_seed:
+        return None
+    seeded: int = take_params({"seed": seed}, number - 1)["seed"]  # the planner's own rule, not a copy
+    return seeded
 
 
 def seed_message(recorded: int | None, now: int | None, number: int) -> str:
