@@ -70,12 +70,17 @@ def tree(review_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> I
     bridge.close_sessions()
 
 
+def entry(tree: Any, node: str, index: int = 0) -> Any:
+    """Take number index + 1 of the node (takes land in any order, so the tray's order is not the number's)."""
+    return next(e for e in tree.nodes[node].tray if e.number == index + 1)
+
+
 def take_id(tree: Any, node: str, index: int = 0) -> str:
-    return str(tree.nodes[node].tray[index].take_id)
+    return str(entry(tree, node, index).take_id)
 
 
 def take_file(tree: Any, node: str, index: int = 0) -> Path:
-    return Path(bpy.path.abspath(tree.nodes[node].tray[index].file))
+    return Path(bpy.path.abspath(entry(tree, node, index).file))
 
 
 def review(tree: Any, layout: str, *picks: tuple[str, int]) -> Any:
@@ -307,10 +312,10 @@ def test_draw_helpers_show_the_toggle_state_and_the_panel(tree: Any) -> None:
     review(tree, "side_by_side", ("wide", 0), ("close", 0))
     for index, pressed in ((0, True), (1, False)):
         layout = RecordingLayout()
-        draw_review_toggle(layout, tree, wide, wide.tray[index])
+        draw_review_toggle(layout, tree, wide, entry(tree, "wide", index))
         ((kind, idname, kwargs),) = layout.calls
         assert (kind, idname, kwargs["depress"]) == ("operator", "canvas.review_toggle", pressed)
-        assert (kwargs["op"].node_name, kwargs["op"].take_id) == ("wide", wide.tray[index].take_id)
+        assert (kwargs["op"].node_name, kwargs["op"].take_id) == ("wide", take_id(tree, "wide", index))
     panel = RecordingLayout()
     draw_review_panel(panel, tree)
     assert "wide · kling-3 3.0 · take 1" in panel.of("label")

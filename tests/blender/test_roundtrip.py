@@ -54,7 +54,11 @@ def every_model_canvas() -> dict[str, Any]:
                 source = {InputName.IMAGE: "still", InputName.LAST_FRAME: "still", InputName.AUDIO: "sound",
                           InputName.VIDEO: "clip", InputName.SHOT: "shot"}.get(spec.name)
                 if spec.name == InputName.IMAGES:
-                    inputs["images"] = ["still", "still"][: spec.max_items]
+                    # as many as the variant takes, and no more than the node's own route takes
+                    limit = variant.route(node["route"]).max_inputs.get("images", spec.max_items) \
+                        if node.get("route") else spec.max_items  # type: ignore[union-attr]
+                    if limit:
+                        inputs["images"] = ["still", "still"][: min(spec.max_items, limit)]
                 elif source:
                     inputs[spec.name.value] = source
             if inputs:
