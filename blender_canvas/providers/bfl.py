@@ -33,7 +33,6 @@ from __future__ import annotations
 import base64
 import math
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -43,6 +42,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from . import connection, downloads, http, redaction
+from .adapter import VendorAdapter
 from .backend import (
     Artifact,
     BackendError,
@@ -207,27 +207,16 @@ def _refused_before_accepted(response: httpx.Response) -> bool:
 # --- the backend -----------------------------------------------------------------------------------------------------
 
 
-class BflBackend:
+class BflBackend(VendorAdapter):
     """BFL's FLUX API as a :class:`~blender_canvas.providers.backend.Backend`."""
 
     id = BACKEND_ID
+    label = LABEL
+    key_name = KEY_NAME
+    default_base_url = BASE_URL
     poll_interval_s = 0.5
 
-    def __init__(self, keys: Mapping[str, str], work_dir: Path, *, client: httpx.Client | None = None,
-                 policy: http.RetryPolicy | None = None) -> None:
-        self._key = http.require_key(keys, LABEL, KEY_NAME)
-        self._work_dir = Path(work_dir)
-        self._client = client or http.make_client(BACKEND_ID)
-        self._policy = policy or http.DEFAULT_POLICY
-
-    def __repr__(self) -> str:  # never show the key
-        return f"BflBackend(base={self.base_url!r})"
-
     # -- hosts and the key --
-    @property
-    def base_url(self) -> str:
-        return http.base_url(BACKEND_ID, BASE_URL)
-
     def key_allowed(self, url: str) -> bool:
         """Whether the key may go to ``url``: with ``BLENDER_CANVAS_BFL_URL`` set, only to that host; otherwise only
         over https, on the default port, to ``bfl.ai`` or a ``*.bfl.ai`` host."""
@@ -340,9 +329,6 @@ class BflBackend:
     def cancel(self, job: RemoteJob) -> bool:
         """BFL's API has no cancel endpoint; a submitted task runs to the end (it takes seconds)."""
         return False
-
-    def close(self) -> None:
-        self._client.close()
 
 
 def _credits(response: httpx.Response) -> connection.Said:

@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import base64
 import mimetypes
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -47,6 +46,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from . import connection, downloads, http, redaction
+from .adapter import VendorAdapter
 from .backend import (
     Artifact,
     BackendError,
@@ -208,25 +208,14 @@ def _refused_before_accepted(response: httpx.Response) -> bool:
 # --- the backend -----------------------------------------------------------------------------------------------------
 
 
-class BytePlusBackend:
+class BytePlusBackend(VendorAdapter):
     """ModelArk's content-generation tasks as a :class:`~blender_canvas.providers.backend.Backend`."""
 
     id = BACKEND_ID
+    label = LABEL
+    key_name = KEY_NAME
+    default_base_url = BASE_URL
     poll_interval_s = 3.0
-
-    def __init__(self, keys: Mapping[str, str], work_dir: Path, *, client: httpx.Client | None = None,
-                 policy: http.RetryPolicy | None = None) -> None:
-        self._key = http.require_key(keys, LABEL, KEY_NAME)
-        self._work_dir = Path(work_dir)
-        self._client = client or http.make_client(BACKEND_ID)
-        self._policy = policy or http.DEFAULT_POLICY
-
-    def __repr__(self) -> str:  # never show the key
-        return f"BytePlusBackend(base={self.base_url!r})"
-
-    @property
-    def base_url(self) -> str:
-        return http.base_url(BACKEND_ID, BASE_URL)
 
     def own_origins(self) -> set[str]:
         """``host:port`` of the API after rehosting: the only place the key goes."""
@@ -339,9 +328,6 @@ class BytePlusBackend:
             return True
         log.info("%s: cancel of %s refused (HTTP %d)", LABEL, job.remote_id, response.status_code)
         return False
-
-    def close(self) -> None:
-        self._client.close()
 
 
 def _task_list(response: httpx.Response) -> connection.Said:

@@ -62,6 +62,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from . import connection, downloads, http, redaction
+from .adapter import VendorAdapter
 from .backend import (
     Artifact,
     BackendError,
@@ -284,30 +285,26 @@ def _account(response: httpx.Response) -> connection.Said:
 # --- the backend -----------------------------------------------------------------------------------------------------
 
 
-class ReplicateBackend:
+class ReplicateBackend(VendorAdapter):
     """Replicate's predictions API as a :class:`~blender_canvas.providers.backend.Backend`."""
 
     id = BACKEND_ID
+    label = LABEL
+    key_name = ENV_KEY
+    default_base_url = API_URL
+    repr_field = "api"
     poll_interval_s = 1.0
 
     def __init__(self, keys: Mapping[str, str], work_dir: Path | None = None, *, client: httpx.Client | None = None,
                  policy: http.RetryPolicy | None = None) -> None:
-        self._token = http.require_key(keys, LABEL, ENV_KEY)
-        self._work_dir = work_dir
-        self._client = client or http.make_client(BACKEND_ID)
-        self._policy = policy or http.DEFAULT_POLICY
+        super().__init__(keys, work_dir, client=client, policy=policy)
         self._now = time.time
 
-    def __repr__(self) -> str:  # never show the token
-        return f"ReplicateBackend(api={self.api_url!r})"
-
     # -- urls and auth --
-    @property
-    def api_url(self) -> str:
-        return http.base_url(BACKEND_ID, API_URL)
+    api_url = VendorAdapter.base_url
 
     def _auth(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self._token}"}
+        return {"Authorization": f"Bearer {self._key}"}
 
     def _rehost(self, url: str) -> str:
         return http.rehost(url, BACKEND_ID, hosts=API_HOSTS)
@@ -407,9 +404,6 @@ class ReplicateBackend:
             return False
         prediction = self._parse(self._check(response))
         return prediction.status not in ("succeeded", "failed")
-
-    def close(self) -> None:
-        self._client.close()
 
     # -- helpers --
     def _file_input(self, path: Path) -> str:

@@ -36,7 +36,7 @@ The request bodies (each model's fields and limits, the inputs fitted to them) a
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -44,6 +44,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from . import connection, downloads, http, redaction
+from .adapter import VendorAdapter
 from .backend import (
     Artifact,
     BackendError,
@@ -129,25 +130,17 @@ class UploadSlot(_Loose):
     runwayUri: str
 
 
-class RunwayBackend:
+class RunwayBackend(VendorAdapter):
     """Runway's task API as a :class:`~blender_canvas.providers.backend.Backend`."""
 
     id = BACKEND_ID
+    label = LABEL
+    key_name = KEY_NAME
+    default_base_url = API_URL
+    repr_field = "api"
     poll_interval_s = 6.0  # lib/polling.py POLL_TIME; tasks are not updated more often than every 5 s
 
-    def __init__(self, keys: Mapping[str, str], work_dir: Path | None = None, *, client: httpx.Client | None = None,
-                 policy: http.RetryPolicy | None = None) -> None:
-        self._key = http.require_key(keys, LABEL, KEY_NAME)
-        self._work_dir = work_dir
-        self._client = client or http.make_client(BACKEND_ID)
-        self._policy = policy or http.DEFAULT_POLICY
-
-    def __repr__(self) -> str:  # never show the key
-        return f"RunwayBackend(api={self.api_url!r})"
-
-    @property
-    def api_url(self) -> str:
-        return http.base_url(BACKEND_ID, API_URL)
+    api_url = VendorAdapter.base_url
 
     def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         url = f"{self.api_url}{path}"
@@ -243,9 +236,6 @@ class RunwayBackend:
             return False
         _check(response)
         return True
-
-    def close(self) -> None:
-        self._client.close()
 
     # -- requests --
     def build(self, request: JobRequest) -> tuple[str, dict[str, Any], list[str]]:
