@@ -106,7 +106,7 @@ class ElevenLabsBackend(SyncAudioBackend):
     id = BACKEND_ID
     label = LABEL
     key_name = KEY_NAME
-    default_url = API_URL
+    default_base_url = API_URL
     check_path = "/v1/user/subscription"  # user/subscription/raw_client.py get: tier and character quota
 
     def _auth(self) -> dict[str, str]:

@@ -87,7 +87,7 @@ class FishAudioBackend(SyncAudioBackend):
     id = BACKEND_ID
     label = LABEL
     key_name = KEY_NAME
-    default_url = API_URL
+    default_base_url = API_URL
     check_path = "/wallet/self/api-credit"  # resources/account.py get_credits: the API credit balance
 
     def _auth(self) -> dict[str, str]:

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 
 from . import connection, downloads, http, redaction
+from .adapter import VendorAdapter
 from .backend import (
     Artifact,
     BackendError,
@@ -57,7 +58,7 @@ def text_of(request: JobRequest, label: str) -> str:
     return text
 
 
-class SyncAudioBackend:
+class SyncAudioBackend(VendorAdapter):
     """A text-to-speech API whose POST answers with the audio: the job is finished when :meth:`submit` returns.
 
     ``submit`` writes the audio into ``work_dir`` (atomically) and returns a handle holding its path; ``poll`` then
@@ -65,10 +66,7 @@ class SyncAudioBackend:
     ``fetch`` copies it atomically to ``dest``. Subclasses give the URL, headers, body and error classification.
     """
 
-    id: str = ""
-    label: str = ""
-    key_name: str = ""
-    default_url: str = ""
+    timeout = AUDIO_TIMEOUT
     check_path: str = ""  # the connection test's GET: free, authenticated, shows the account
     poll_interval_s = 0.05
     slot_wait_s = SLOT_WAIT_S
@@ -76,18 +74,9 @@ class SyncAudioBackend:
 
     def __init__(self, keys: Mapping[str, str], work_dir: Path, *, client: httpx.Client | None = None,
                  policy: http.RetryPolicy | None = None) -> None:
-        self._key = http.require_key(keys, self.label, self.key_name)
+        super().__init__(keys, work_dir, client=client, policy=policy)
         self.work_dir = Path(work_dir)
-        self._client = client or http.make_client(self.id, timeout=AUDIO_TIMEOUT)
-        self._policy = policy or http.DEFAULT_POLICY
         self._log = redaction.get_logger(type(self).__module__)
-
-    def __repr__(self) -> str:  # never show the key
-        return f"{type(self).__name__}(base={self.base_url!r})"
-
-    @property
-    def base_url(self) -> str:
-        return http.base_url(self.id, self.default_url)
 
     def own_origins(self) -> set[str]:
         """``host:port`` of the vendor's API after rehosting: the only place the key may go."""
@@ -208,9 +197,6 @@ class SyncAudioBackend:
 
     def cancel(self, job: RemoteJob) -> bool:
         return False  # finished when submit returned
-
-    def close(self) -> None:
-        self._client.close()
 
 
 def _write_atomically(data: bytes, out: Path) -> None:
