@@ -42,6 +42,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from . import connection, downloads, http, redaction
+from .adapter import VendorAdapter
 from .backend import (
     Artifact,
     BackendError,
@@ -269,24 +270,21 @@ def artifacts_from(result: Any) -> list[Artifact]:
 # --- the backend -----------------------------------------------------------------------------------------------------
 
 
-class FalBackend:
+class FalBackend(VendorAdapter):
     """fal's queue API as a :class:`~blender_canvas.providers.backend.Backend`."""
 
     id = BACKEND_ID
+    label = LABEL
+    key_name = "FAL_KEY"
+    default_base_url = QUEUE_URL
+    repr_field = "queue"
     poll_interval_s = 1.0
 
     def __init__(self, key: str, *, client: httpx.Client | None = None, policy: http.RetryPolicy | None = None) -> None:
-        self._key = http.require_key({"FAL_KEY": key}, LABEL, "FAL_KEY")
-        self._client = client or http.make_client(BACKEND_ID)
-        self._policy = policy or http.DEFAULT_POLICY
-
-    def __repr__(self) -> str:  # never show the key
-        return f"FalBackend(queue={self.queue_url!r})"
+        super().__init__({self.key_name: key}, client=client, policy=policy)
 
     # -- urls and auth --
-    @property
-    def queue_url(self) -> str:
-        return http.base_url(BACKEND_ID, QUEUE_URL)
+    queue_url = VendorAdapter.base_url
 
     def _auth(self) -> dict[str, str]:
         return {"Authorization": f"Key {self._key}"}
@@ -401,9 +399,6 @@ class FalBackend:
             log.info("%s: cancel of %s refused (%s)", LABEL, job.remote_id, answer or response.status_code)
             return False
         raise http.error_for(response, LABEL)
-
-    def close(self) -> None:
-        self._client.close()
 
     # -- helpers --
     def _default_url(self, job: RemoteJob, suffix: str) -> str:

@@ -50,6 +50,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
 from . import connection, downloads, http, redaction
+from .adapter import VendorAdapter
 from .backend import (
     Artifact,
     BackendError,
@@ -306,18 +307,20 @@ def build_body(request: JobRequest) -> dict[str, Any]:
     return {"contents": [{"role": "user", "parts": parts}], "generationConfig": config}
 
 
-class GeminiBackend:
+class GeminiBackend(VendorAdapter):
     """The Gemini Developer API as a :class:`~blender_canvas.providers.backend.Backend` (synchronous images)."""
 
     id = BACKEND_ID
+    label = LABEL
+    key_name = "GEMINI_API_KEY"
+    default_base_url = API_URL
+    timeout = httpx.Timeout(connect=10.0, read=300.0, write=60.0, pool=10.0)
     poll_interval_s = 1.0
 
     def __init__(self, keys: Mapping[str, str], work_dir: Path, *, client: httpx.Client | None = None,
                  policy: http.RetryPolicy | None = None) -> None:
-        self._key = http.require_key(keys, LABEL, "GEMINI_API_KEY")
+        super().__init__(keys, work_dir, client=client, policy=policy)
         self.work_dir = Path(work_dir)
-        self._client = client or http.make_client(BACKEND_ID, timeout=httpx.Timeout(connect=10.0, read=300.0,
-                                                                                   write=60.0, pool=10.0))
         self._policy = google_policy(policy)
 
     def __repr__(self) -> str:  # never show the key
@@ -325,10 +328,10 @@ class GeminiBackend:
 
     @property
     def api_url(self) -> str:
-        return f"{http.base_url(BACKEND_ID, API_URL)}/{API_VERSION}"
+        return f"{self.base_url}/{API_VERSION}"
 
     def own_origins(self) -> set[str]:
-        return {http.origin(http.base_url(BACKEND_ID, API_URL))}
+        return {http.origin(self.base_url)}
 
     def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         if http.origin(url) not in self.own_origins():
@@ -374,9 +377,6 @@ class GeminiBackend:
 
     def cancel(self, job: RemoteJob) -> bool:
         return False  # finished when submit returned
-
-    def close(self) -> None:
-        self._client.close()
 
 
 def _model_list(response: httpx.Response) -> connection.Said:

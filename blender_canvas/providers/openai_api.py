@@ -47,6 +47,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from . import connection, downloads, http, redaction
+from .adapter import VendorAdapter
 from .backend import (
     Artifact,
     BackendError,
@@ -198,21 +199,23 @@ def _video_failure(video: VideoAnswer) -> JobStatus:
 # --- the backend -----------------------------------------------------------------------------------------------------
 
 
-class OpenAIBackend:
+class OpenAIBackend(VendorAdapter):
     """OpenAI images (finished at submit) and Sora videos (polled) as a
     :class:`~blender_canvas.providers.backend.Backend`."""
 
     id = BACKEND_ID
+    label = LABEL
+    key_name = "OPENAI_API_KEY"
+    default_base_url = API_URL
     poll_interval_s = 1.0  # the SDK's default when OpenAI sends no openai-poll-after-ms
 
     def __init__(self, keys: Mapping[str, str], work_dir: Path, *, client: httpx.Client | None = None,
                  policy: http.RetryPolicy | None = None, clock: Callable[[], float] = time.time) -> None:
-        self._key = http.require_key(keys, LABEL, "OPENAI_API_KEY")
+        super().__init__(keys, work_dir, client=client, policy=policy)
         self._extra = {name: keys[env] for name, env in (("OpenAI-Organization", "OPENAI_ORG_ID"),
                                                           ("OpenAI-Project", "OPENAI_PROJECT_ID")) if keys.get(env)}
         self.work_dir = Path(work_dir)
-        self._client = client or http.make_client(BACKEND_ID)
-        self._policy = dataclasses.replace(policy or http.DEFAULT_POLICY, give_up=_out_of_quota)
+        self._policy = dataclasses.replace(self._policy, give_up=_out_of_quota)
         self._clock = clock
 
     def __repr__(self) -> str:  # never show the key
@@ -362,9 +365,6 @@ class OpenAIBackend:
         """Images finish at submit; the video API has no cancel (only delete, which the SDK does not document as
         stopping a job), so nothing is sent."""
         return False
-
-    def close(self) -> None:
-        self._client.close()
 
 
 def _models(response: httpx.Response) -> connection.Said:
