@@ -17,14 +17,14 @@ docs.bfl.ai, BFL's own skills guide):
 from __future__ import annotations
 
 import email.utils
-import threading
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from .fal_server import Fault, Recorded, _Handler, _Server, png_bytes
+from .base import ApiAndCdnFake
+from .fal_server import Fault, Recorded, _Handler, png_bytes
 
 DEFAULT_KEY = "bfl-test-key-MARKER-789"
 PIXEL_MODELS = {"flux-2-pro": (16, 64, 2048), "flux-2-flex": (16, 64, 2048), "flux-2-max": (16, 64, 2048),
@@ -55,54 +55,19 @@ class Task:
         return "Ready" if now - self.created >= self.latency else "Pending"
 
 
-class FakeBfl:
+class FakeBfl(ApiAndCdnFake):
     """The fake BFL API (``base_url``) and its delivery host (``cdn_url``); a context manager."""
 
+    handler = _Handler
     credits = 412.5
 
     def __init__(self, key: str = DEFAULT_KEY, *, latency_s: float = 0.05,
                  polling_host: str = "https://api.us1.bfl.ai") -> None:
+        super().__init__()
         self.key = key
         self.latency_s = latency_s
         self.polling_host = polling_host
         self.tasks: dict[str, Task] = {}
-        self._requests: list[Recorded] = []
-        self._faults: list[Fault] = []
-        self._lock = threading.RLock()
-        self._servers: list[_Server] = []
-        self._threads: list[threading.Thread] = []
-
-    def __enter__(self) -> FakeBfl:
-        for role in ("api", "cdn"):
-            server = _Server(self, role)  # type: ignore[arg-type]
-            thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
-            thread.start()
-            self._servers.append(server)
-            self._threads.append(thread)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for server in self._servers:
-            server.shutdown()
-            server.server_close()
-        for thread in self._threads:
-            thread.join(timeout=5)
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self._servers[0].server_address[1]}"
-
-    @property
-    def cdn_url(self) -> str:
-        return f"http://127.0.0.1:{self._servers[1].server_address[1]}"
-
-    @property
-    def requests(self) -> list[Recorded]:
-        with self._lock:
-            return list(self._requests)
-
-    def requests_to(self, server: str, method: str | None = None) -> list[Recorded]:
-        return [r for r in self.requests if r.server == server and (method is None or r.method == method)]
 
     def fail_next(self, kind: str, *, on: Stage | None = None, times: int = 1, retry_after: float | None = None,
                   retry_after_date: float | None = None, message: str = "", field: str = "width") -> None:
@@ -110,17 +75,6 @@ class FakeBfl:
             for _ in range(times):
                 self._faults.append(Fault(kind=kind, stage=on or _DEFAULT_STAGE[kind], retry_after=retry_after,
                                           retry_after_date=retry_after_date, message=message, field=field))
-
-    def _record(self, record: Recorded) -> None:
-        with self._lock:
-            self._requests.append(record)
-
-    def _take_fault(self, stage: Stage) -> Fault | None:
-        with self._lock:
-            for i, fault in enumerate(self._faults):
-                if fault.stage == stage:
-                    return self._faults.pop(i)
-        return None
 
     def _generic(self, h: _Handler, fault: Fault) -> bool:
         if fault.kind == "429":

@@ -20,14 +20,14 @@ Faults are queued with ``fail_next(kind, on=stage)``.
 from __future__ import annotations
 
 import email.utils
-import threading
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from .fal_server import Fault, Recorded, _Handler, _Server, mp4_bytes
+from .base import ApiAndCdnFake
+from .fal_server import Fault, Recorded, _Handler, mp4_bytes
 
 DEFAULT_KEY = "ark-test-key-MARKER-456"
 MODELS = {"dreamina-seedance-2-0-260128": ("480p", "720p", "1080p"),
@@ -70,59 +70,28 @@ class Task:
         return "running" if now - self.released_at < self.latency else "succeeded"
 
 
-class FakeBytePlus:
+class FakeBytePlus(ApiAndCdnFake):
     """The fake ModelArk API (``base_url``, ending in ``/api/v3``) plus its file bucket (``cdn_url``)."""
 
+    handler = _Handler
+
     def __init__(self, key: str = DEFAULT_KEY, *, latency_s: float = 0.05) -> None:
+        super().__init__()
         self.key = key
         self.latency_s = latency_s
         self.hold = False
         self.tasks: dict[str, Task] = {}
         self.deleted: list[str] = []
-        self._requests: list[Recorded] = []
-        self._faults: list[Fault] = []
-        self._lock = threading.RLock()
-        self._servers: list[_Server] = []
-        self._threads: list[threading.Thread] = []
-
-    # -- lifecycle --
-    def __enter__(self) -> FakeBytePlus:
-        for role in ("api", "cdn"):
-            server = _Server(self, role)  # type: ignore[arg-type]
-            thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
-            thread.start()
-            self._servers.append(server)
-            self._threads.append(thread)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for server in self._servers:
-            server.shutdown()
-            server.server_close()
-        for thread in self._threads:
-            thread.join(timeout=5)
 
     @property
     def root_url(self) -> str:
-        return f"http://127.0.0.1:{self._servers[0].server_address[1]}"
+        return self._url(0)
 
     @property
     def base_url(self) -> str:
         return f"{self.root_url}/api/v3"
 
-    @property
-    def cdn_url(self) -> str:
-        return f"http://127.0.0.1:{self._servers[1].server_address[1]}"
-
     # -- inspection and control --
-    @property
-    def requests(self) -> list[Recorded]:
-        with self._lock:
-            return list(self._requests)
-
-    def requests_to(self, server: str, method: str | None = None) -> list[Recorded]:
-        return [r for r in self.requests if r.server == server and (method is None or r.method == method)]
-
     def fail_next(self, kind: str, *, on: Stage | None = None, times: int = 1, retry_after: float | None = None,
                   retry_after_date: float | None = None, message: str = "", field: str = "duration") -> None:
         with self._lock:
@@ -135,17 +104,6 @@ class FakeBytePlus:
             self.hold = False
             for task in self.tasks.values():
                 task.released_at = task.released_at or time.monotonic()
-
-    def _record(self, record: Recorded) -> None:
-        with self._lock:
-            self._requests.append(record)
-
-    def _take_fault(self, stage: Stage) -> Fault | None:
-        with self._lock:
-            for i, fault in enumerate(self._faults):
-                if fault.stage == stage:
-                    return self._faults.pop(i)
-        return None
 
     # -- the API --
     def _generic(self, h: _Handler, fault: Fault) -> bool:

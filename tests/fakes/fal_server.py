@@ -28,21 +28,19 @@ Usage::
 
 from __future__ import annotations
 
-import contextlib
 import email.utils
 import io
 import json
-import socket
-import threading
 import time
 import uuid
 import wave
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
+
+from .base import ApiAndCdnFake, FakeHandler
 
 DEFAULT_KEY = "fal-test-key-MARKER-123"
 APP_NAMESPACES = ("workflows", "comfy")
@@ -169,31 +167,7 @@ class Job:
 # --- the servers ------------------------------------------------------------------------------------------------------
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-
-    def __init__(self, fake: FakeFal, role: Literal["api", "cdn"]) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.fake = fake
-        self.role = role
-
-    def server_bind(self) -> None:
-        # HTTPServer.server_bind looks up the FQDN of the host, a DNS round trip a test does not need
-        import socketserver
-
-        socketserver.TCPServer.server_bind(self)
-        self.server_name, self.server_port = "127.0.0.1", self.server_address[1]
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    timeout = 5
-    server: _Server
-
-    def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
-        pass
-
+class _Handler(FakeHandler):
     def _handle(self) -> None:
         length = int(self.headers.get("content-length") or 0)
         raw = self.rfile.read(length) if length else b""
@@ -214,93 +188,22 @@ class _Handler(BaseHTTPRequestHandler):
 
     do_GET = do_POST = do_PUT = do_DELETE = _handle
 
-    def reply(self, status: int, payload: Any = None, *, headers: dict[str, str] | None = None,
-              raw: bytes | None = None, content_type: str = "application/json") -> None:
-        data = raw if raw is not None else json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(data)))
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(data)
 
-    def cut(self, data: bytes, content_type: str) -> None:
-        """Headers promising the whole body, half of it, then the connection closes."""
-        self.send_response(200)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data[: len(data) // 2])
-        self.wfile.flush()
-        self.close_connection = True
-        with contextlib.suppress(OSError):
-            self.connection.shutdown(socket.SHUT_RDWR)
-
-
-class FakeFal:
+class FakeFal(ApiAndCdnFake):
     """The fake fal queue API (``base_url``) plus its CDN (``cdn_url``); a context manager."""
 
+    handler = _Handler
+
     def __init__(self, key: str = DEFAULT_KEY, *, latency_s: float = 0.05) -> None:
+        super().__init__()
         self.key = key
         self.latency_s = latency_s
         self.hold = False
         self.jobs: dict[str, Job] = {}
         self.cancels: list[str] = []
         self.max_in_flight = 0
-        self._requests: list[Recorded] = []
-        self._faults: list[Fault] = []
-        self._lock = threading.RLock()
-        self._api_server: _Server | None = None
-        self._cdn_server: _Server | None = None
-        self._threads: list[threading.Thread] = []
-
-    # -- lifecycle --
-    def start(self) -> FakeFal:
-        self._api_server = _Server(self, "api")
-        self._cdn_server = _Server(self, "cdn")
-        for server in (self._api_server, self._cdn_server):
-            thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
-            thread.start()
-            self._threads.append(thread)
-        return self
-
-    def stop(self) -> None:
-        for server in (self._api_server, self._cdn_server):
-            if server is not None:
-                server.shutdown()
-                server.server_close()
-        for thread in self._threads:
-            thread.join(timeout=5)
-
-    def __enter__(self) -> FakeFal:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def base_url(self) -> str:
-        assert self._api_server is not None, "start the fake first"
-        return f"http://127.0.0.1:{self._api_server.server_address[1]}"
-
-    @property
-    def cdn_url(self) -> str:
-        assert self._cdn_server is not None, "start the fake first"
-        return f"http://127.0.0.1:{self._cdn_server.server_address[1]}"
 
     # -- inspection --
-    @property
-    def requests(self) -> list[Recorded]:
-        with self._lock:
-            return list(self._requests)
-
-    def requests_to(self, server: Literal["api", "cdn"], method: str | None = None,
-                    path_end: str | None = None) -> list[Recorded]:
-        return [r for r in self.requests if r.server == server and (method is None or r.method == method)
-                and (path_end is None or r.path.endswith(path_end))]
-
     def in_flight(self) -> int:
         now = time.monotonic()
         with self._lock:
@@ -334,16 +237,6 @@ class FakeFal:
                 job.released_at = time.monotonic() - job.latency
 
     # -- internals --
-    def _record(self, record: Recorded) -> None:
-        with self._lock:
-            self._requests.append(record)
-
-    def _take_fault(self, stage: Stage) -> Fault | None:
-        with self._lock:
-            for i, fault in enumerate(self._faults):
-                if fault.stage == stage:
-                    return self._faults.pop(i)
-        return None
 
     def _apply_fault(self, h: _Handler, fault: Fault) -> bool:
         """Answer with a generic fault; False for faults the stage handles itself."""

@@ -27,7 +27,6 @@ from __future__ import annotations
 import base64
 import binascii
 import io
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -37,7 +36,8 @@ from typing import Any, Literal
 import jwt
 from PIL import Image
 
-from tests.fakes.fal_server import Recorded, _Handler, _Server, mp4_bytes
+from tests.fakes.base import ApiAndCdnFake
+from tests.fakes.fal_server import Recorded, _Handler, mp4_bytes
 
 ACCESS_KEY = "kling-access-MARKER-ak-0123456789"
 SECRET_KEY = "kling-secret-MARKER-0123456789abcdef0123"
@@ -166,47 +166,20 @@ def validate(kind: str, body: Any) -> None:
 @dataclass
 class _State:
     tasks: dict[str, Task] = field(default_factory=dict)
-    faults: list[Fault] = field(default_factory=list)
-    requests: list[Recorded] = field(default_factory=list)
 
 
-class FakeKling:
+class FakeKling(ApiAndCdnFake):
     """The fake Kling API (``base_url``) plus its CDN (``cdn_url``); a context manager."""
 
+    handler = _Handler  # the fal fake's request handler, calling our _api / _cdn
+
     def __init__(self, access_key: str = ACCESS_KEY, secret_key: str = SECRET_KEY, *, latency_s: float = 0.05) -> None:
+        super().__init__()
         self.access_key, self.secret_key, self.latency_s = access_key, secret_key, latency_s
         # (name, total, remaining, status) of the account's resource packs
         self.resource_packs = [("Video Generation - 200 units", 200.0, 118.0, "online"),
                                ("Video Generation - 100 units", 100.0, 0.0, "expired")]
         self._state = _State()
-        self._lock = threading.RLock()
-        self._servers: list[_Server] = []
-        self._threads: list[threading.Thread] = []
-
-    # -- lifecycle --
-    def __enter__(self) -> FakeKling:
-        for role in ("api", "cdn"):
-            server = _Server(self, role)  # type: ignore[arg-type]  # the fal fake's server, with our handlers
-            thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
-            thread.start()
-            self._servers.append(server)
-            self._threads.append(thread)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for server in self._servers:
-            server.shutdown()
-            server.server_close()
-        for thread in self._threads:
-            thread.join(timeout=5)
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self._servers[0].server_address[1]}"
-
-    @property
-    def cdn_url(self) -> str:
-        return f"http://127.0.0.1:{self._servers[1].server_address[1]}"
 
     # -- inspection and control --
     @property
@@ -214,15 +187,11 @@ class FakeKling:
         with self._lock:
             return dict(self._state.tasks)
 
-    def requests_to(self, server: Literal["api", "cdn"], method: str | None = None) -> list[Recorded]:
-        with self._lock:
-            return [r for r in self._state.requests if r.server == server and method in (None, r.method)]
-
     def fail_next(self, kind: str, *, on: Stage | None = None, times: int = 1, retry_after: float | None = None,
                   message: str = "") -> None:
         with self._lock:
             for _ in range(times):
-                self._state.faults.append(Fault(kind, on or _DEFAULT_STAGE[kind], retry_after, message))
+                self._faults.append(Fault(kind, on or _DEFAULT_STAGE[kind], retry_after, message))
 
     def finish_all(self) -> None:
         with self._lock:
@@ -230,17 +199,6 @@ class FakeKling:
                 task.created = time.monotonic() - task.latency
 
     # -- the handlers (called by the fal fake's request handler) --
-    def _record(self, record: Recorded) -> None:
-        with self._lock:
-            self._state.requests.append(record)
-
-    def _take_fault(self, stage: Stage) -> Fault | None:
-        with self._lock:
-            for i, fault in enumerate(self._state.faults):
-                if fault.stage == stage:
-                    return self._state.faults.pop(i)
-        return None
-
     def _reply(self, h: _Handler, status: int, code: int, message: str, data: Any = None,
                headers: dict[str, str] | None = None) -> None:
         payload: dict[str, Any] = {"code": code, "message": message, "request_id": str(uuid.uuid4())}
