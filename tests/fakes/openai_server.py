@@ -24,22 +24,19 @@ Faults are queued with ``fail_next(kind, on=stage)``.
 from __future__ import annotations
 
 import base64
-import contextlib
 import email.utils
 import io
 import json
-import socket
-import threading
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email.parser import BytesParser
 from email.policy import HTTP
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
+from .base import ApiAndCdnFake, FakeHandler
 from .fal_server import mp4_bytes
 
 DEFAULT_KEY = "sk-test-openai-MARKER-4567"
@@ -122,29 +119,7 @@ def image_size_problem(size: str) -> str | None:
     return None
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-
-    def __init__(self, fake: FakeOpenAI, role: Literal["api", "cdn"]) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.fake, self.role = fake, role
-
-    def server_bind(self) -> None:  # skip the FQDN lookup of HTTPServer.server_bind
-        import socketserver
-
-        socketserver.TCPServer.server_bind(self)
-        self.server_name, self.server_port = "127.0.0.1", self.server_address[1]
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    timeout = 5
-    server: _Server
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
+class _Handler(FakeHandler):
     def _handle(self) -> None:
         raw = self.rfile.read(int(self.headers.get("content-length") or 0))
         ctype = self.headers.get("content-type", "")
@@ -177,75 +152,29 @@ class _Handler(BaseHTTPRequestHandler):
 
     def reply(self, status: int, payload: Any = None, *, raw: bytes | None = None,
               content_type: str = "application/json", headers: dict[str, str] | None = None) -> None:
-        data = raw if raw is not None else json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(data)))
-        self.send_header("x-request-id", f"req_{uuid.uuid4().hex[:12]}")
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(data)
-
-    def cut(self, data: bytes, content_type: str) -> None:
-        self.send_response(200)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data[: len(data) // 2])
-        self.wfile.flush()
-        self.close_connection = True
-        with contextlib.suppress(OSError):
-            self.connection.shutdown(socket.SHUT_RDWR)
+        super().reply(status, payload, headers={"x-request-id": f"req_{uuid.uuid4().hex[:12]}", **(headers or {})},
+                      raw=raw, content_type=content_type)
 
 
-class FakeOpenAI:
+class FakeOpenAI(ApiAndCdnFake):
     """The fake OpenAI API (``base_url``, which ends in ``/v1`` like the real one's) and a foreign file host
     (``cdn_url``); a context manager."""
 
+    handler = _Handler
+
     def __init__(self, key: str = DEFAULT_KEY, *, latency_s: float = 0.05, poll_after_ms: int = 2500) -> None:
+        super().__init__()
         self.key, self.latency_s, self.poll_after_ms = key, latency_s, poll_after_ms
         self.retired = False
         self.videos: dict[str, Video] = {}
-        self._requests: list[Recorded] = []
-        self._faults: list[Fault] = []
-        self._lock = threading.RLock()
-        self._servers: list[_Server] = []
-        self._threads: list[threading.Thread] = []
-
-    def __enter__(self) -> FakeOpenAI:
-        self._servers = [_Server(self, "api"), _Server(self, "cdn")]
-        for server in self._servers:
-            thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
-            thread.start()
-            self._threads.append(thread)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for server in self._servers:
-            server.shutdown()
-            server.server_close()
-        for thread in self._threads:
-            thread.join(timeout=5)
 
     @property
     def host_url(self) -> str:
-        return f"http://127.0.0.1:{self._servers[0].server_address[1]}"
+        return self._url(0)
 
     @property
     def base_url(self) -> str:
         return f"{self.host_url}/v1"
-
-    @property
-    def cdn_url(self) -> str:
-        return f"http://127.0.0.1:{self._servers[1].server_address[1]}"
-
-    def requests_to(self, server: Literal["api", "cdn"], method: str | None = None,
-                    path_end: str | None = None) -> list[Recorded]:
-        with self._lock:
-            found = list(self._requests)
-        return [r for r in found if r.server == server and (method is None or r.method == method)
-                and (path_end is None or r.path.endswith(path_end))]
 
     def fail_next(self, kind: FaultKind, *, on: Stage, times: int = 1, **options: Any) -> None:
         with self._lock:
@@ -257,17 +186,6 @@ class FakeOpenAI:
                 video.created = time.monotonic() - video.latency
 
     # -- internals --
-    def _record(self, rec: Recorded) -> None:
-        with self._lock:
-            self._requests.append(rec)
-
-    def _take_fault(self, stage: Stage) -> Fault | None:
-        with self._lock:
-            for i, fault in enumerate(self._faults):
-                if fault.stage == stage:
-                    return self._faults.pop(i)
-        return None
-
     def _apply(self, h: _Handler, fault: Fault) -> bool:
         headers = {"x-should-retry": fault.should_retry} if fault.should_retry else {}
         if fault.kind in ("429", "429ms"):

@@ -21,16 +21,15 @@ from __future__ import annotations
 
 import email.utils
 import json
-import threading
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import ThreadingHTTPServer
 from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
+from .base import ApiAndCdnFake
 from .fal_server import MEDIA, Recorded, _Handler, media_bytes
 
 DEFAULT_TOKEN = "r8_test-token-MARKER-4567"
@@ -83,25 +82,7 @@ def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-
-    def __init__(self, fake: FakeReplicate, role: Literal["api", "cdn"]) -> None:
-        super().__init__(("127.0.0.1", 0), _ReplicateHandler)
-        self.fake = fake
-        self.role = role
-
-    def server_bind(self) -> None:
-        import socketserver
-
-        socketserver.TCPServer.server_bind(self)
-        self.server_name, self.server_port = "127.0.0.1", self.server_address[1]
-
-
 class _ReplicateHandler(_Handler):
-    server: _Server  # type: ignore[assignment]
-
     def _handle(self) -> None:
         length = int(self.headers.get("content-length") or 0)
         raw = self.rfile.read(length) if length else b""
@@ -129,10 +110,13 @@ def problem(h: _Handler, status: int, title: str, detail: str, headers: dict[str
                      "status": status, "detail": detail}, headers=headers, content_type="application/problem+json")
 
 
-class FakeReplicate:
+class FakeReplicate(ApiAndCdnFake):
     """The fake Replicate API (``base_url``) plus its delivery CDN (``cdn_url``); a context manager."""
 
+    handler = _ReplicateHandler
+
     def __init__(self, token: str = DEFAULT_TOKEN, *, latency_s: float = 0.05) -> None:
+        super().__init__()
         self.token = token
         self.latency_s = latency_s
         self.list_output = False
@@ -140,44 +124,8 @@ class FakeReplicate:
         self.next_error: str | None = None  # the next prediction created will fail with this message
         self.predictions: dict[str, Prediction] = {}
         self.uploads: list[bytes] = []
-        self._requests: list[Recorded] = []
-        self._faults: list[Fault] = []
-        self._lock = threading.RLock()
-        self._servers: list[_Server] = []
-        self._threads: list[threading.Thread] = []
-
-    # -- lifecycle --
-    def __enter__(self) -> FakeReplicate:
-        self._servers = [_Server(self, "api"), _Server(self, "cdn")]
-        for server in self._servers:
-            thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
-            thread.start()
-            self._threads.append(thread)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for server in self._servers:
-            server.shutdown()
-            server.server_close()
-        for thread in self._threads:
-            thread.join(timeout=5)
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self._servers[0].server_address[1]}"
-
-    @property
-    def cdn_url(self) -> str:
-        return f"http://127.0.0.1:{self._servers[1].server_address[1]}"
 
     # -- inspection and control --
-    def requests_to(self, server: Literal["api", "cdn"], method: str | None = None,
-                    path_end: str | None = None) -> list[Recorded]:
-        with self._lock:
-            found = list(self._requests)
-        return [r for r in found if r.server == server and (method is None or r.method == method)
-                and (path_end is None or r.path.endswith(path_end))]
-
     def fail_next(self, kind: FaultKind, *, on: Stage | None = None, times: int = 1, retry_after: str | None = None,
                   message: str = "", field: str = "duration") -> None:
         with self._lock:
@@ -191,17 +139,6 @@ class FakeReplicate:
                 p.completed_offset_s = completed_ago_s
 
     # -- internals --
-    def _record(self, record: Recorded) -> None:
-        with self._lock:
-            self._requests.append(record)
-
-    def _take(self, stage: Stage) -> Fault | None:
-        with self._lock:
-            for i, fault in enumerate(self._faults):
-                if fault.stage == stage:
-                    return self._faults.pop(i)
-        return None
-
     def _generic(self, h: _Handler, fault: Fault | None) -> bool:
         if fault is None:
             return False
@@ -239,11 +176,11 @@ class FakeReplicate:
                 return
             self._create(h, rec, "owner/versioned-model", version=version)
         elif rec.method == "GET" and seg == ["v1", "account"]:
-            if not self._generic(h, self._take("account")):
+            if not self._generic(h, self._take_fault("account")):
                 h.reply(200, {"type": "user", "username": "canvas-tester", "name": "Canvas Tester",
                               "github_url": None})
         elif rec.method == "POST" and seg == ["v1", "files"]:
-            if self._generic(h, self._take("upload")):
+            if self._generic(h, self._take_fault("upload")):
                 return
             fid = uuid.uuid4().hex[:12]
             with self._lock:
@@ -256,12 +193,12 @@ class FakeReplicate:
             if pred is None:
                 problem(h, 404, "Not found", "The requested resource could not be found.")
             elif rec.method == "GET" and len(seg) == 3:
-                if not self._generic(h, self._take("get")):
+                if not self._generic(h, self._take_fault("get")):
                     with self._lock:
                         pred.polls += 1
                     h.reply(200, self._json(pred))
             elif rec.method == "POST" and seg[3:] == ["cancel"]:
-                if not self._generic(h, self._take("cancel")):
+                if not self._generic(h, self._take_fault("cancel")):
                     with self._lock:
                         if pred.status(time.monotonic()) in ("starting", "processing"):
                             pred.cancelled = True
@@ -272,7 +209,7 @@ class FakeReplicate:
             problem(h, 404, "Not found", "The requested resource could not be found.")
 
     def _create(self, h: _Handler, rec: Recorded, model: str, *, version: str) -> None:
-        if self._generic(h, self._take("create")):
+        if self._generic(h, self._take_fault("create")):
             return
         if not isinstance(rec.body, dict) or not isinstance(rec.body.get("input"), dict):
             problem(h, 422, "Input validation failed", "- input: Invalid type. Expected: object, given: null")
@@ -320,7 +257,7 @@ class FakeReplicate:
             return
         data = media_bytes(ext)
         mime = next(m for e, m in MEDIA.values() if e == ext)
-        fault = self._take("download")
+        fault = self._take_fault("download")
         if fault is not None and fault.kind == "cut":
             h.cut(data, mime)
         elif fault is not None and fault.kind == "expired":

@@ -29,17 +29,14 @@ import contextlib
 import email
 import email.policy
 import json
-import socket
-import socketserver
-import threading
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
+from tests.fakes.base import ApiAndCdnFake, FakeHandler
 from tests.fakes.fal_server import mp4_bytes, png_bytes
 
 DEFAULT_KEY = "key_" + "0a1b2c3d" * 16
@@ -110,27 +107,7 @@ class Task:
         return "SUCCEEDED" if self.outcome == "ok" else "FAILED"
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-
-    def __init__(self, fake: FakeRunway, role: Role) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.fake, self.role = fake, role
-
-    def server_bind(self) -> None:  # skip the FQDN lookup of HTTPServer.server_bind
-        socketserver.TCPServer.server_bind(self)
-        self.server_name, self.server_port = "127.0.0.1", self.server_address[1]
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    timeout = 5
-    server: _Server
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
+class _Handler(FakeHandler):
     def _handle(self) -> None:
         length = int(self.headers.get("content-length") or 0)
         raw = self.rfile.read(length) if length else b""
@@ -150,31 +127,18 @@ class _Handler(BaseHTTPRequestHandler):
 
     def reply(self, status: int, payload: Any = None, *, headers: dict[str, str] | None = None,
               raw: bytes | None = None, content_type: str = "application/json") -> None:
-        data = raw if raw is not None else (b"" if payload is None else json.dumps(payload).encode())
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(data)))
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(data)
-
-    def cut(self, data: bytes, content_type: str) -> None:
-        self.send_response(200)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data[: len(data) // 2])
-        self.wfile.flush()
-        self.close_connection = True
-        with contextlib.suppress(OSError):
-            self.connection.shutdown(socket.SHUT_RDWR)
+        if raw is None and payload is None:
+            raw = b""  # an empty body, not JSON null
+        super().reply(status, payload, headers=headers, raw=raw, content_type=content_type)
 
 
-class FakeRunway:
+class FakeRunway(ApiAndCdnFake):
     """The fake API (``base_url``) and the output / upload host (``cdn_url``); a context manager."""
 
+    handler = _Handler
+
     def __init__(self, key: str = DEFAULT_KEY, *, latency_s: float = 0.05) -> None:
+        super().__init__()
         self.key, self.latency_s = key, latency_s
         self.hold = False
         self.credit_balance = 1250
@@ -183,34 +147,6 @@ class FakeRunway:
         self.valid_signatures: set[str] = set()
         self.gone: set[str] = set()  # task ids whose output files were removed
         self._sign = 0
-        self._requests: list[Recorded] = []
-        self._faults: list[Fault] = []
-        self._lock = threading.RLock()
-        self._servers: list[_Server] = []
-        self._threads: list[threading.Thread] = []
-
-    def __enter__(self) -> FakeRunway:
-        self._servers = [_Server(self, "api"), _Server(self, "cdn")]
-        for server in self._servers:
-            thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
-            thread.start()
-            self._threads.append(thread)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for server in self._servers:
-            server.shutdown()
-            server.server_close()
-        for thread in self._threads:
-            thread.join(timeout=5)
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self._servers[0].server_address[1]}"
-
-    @property
-    def cdn_url(self) -> str:
-        return f"http://127.0.0.1:{self._servers[1].server_address[1]}"
 
     # -- inspection and control --
     def requests_to(self, server: Role, method: str | None = None, path: str | None = None) -> list[Recorded]:
@@ -242,13 +178,6 @@ class FakeRunway:
                 self.gone.update(self.tasks)
 
     # -- internals --
-    def _fault(self, stage: Stage) -> Fault | None:
-        with self._lock:
-            for i, fault in enumerate(self._faults):
-                if fault.stage == stage:
-                    return self._faults.pop(i)
-        return None
-
     def _generic(self, h: _Handler, fault: Fault | None) -> bool:
         if fault is None:
             return False
@@ -297,14 +226,14 @@ class FakeRunway:
             h.reply(404, {"error": "Not found."})
 
     def _create(self, h: _Handler, rec: Recorded) -> None:
-        if self._generic(h, self._fault("create")):
+        if self._generic(h, self._take_fault("create")):
             return
         body = rec.body if isinstance(rec.body, dict) else {}
         problem = self._validate(rec.path, body)
         if problem:
             h.reply(400, {"error": problem})
             return
-        outcome = self._fault("outcome")
+        outcome = self._take_fault("outcome")
         now = time.monotonic()
         tid = str(uuid.uuid4())
         media = "image" if rec.path.endswith("text_to_image") else "video"
@@ -382,7 +311,7 @@ class FakeRunway:
         return ""
 
     def _task(self, h: _Handler, task: Task) -> None:
-        if self._generic(h, self._fault("task")):
+        if self._generic(h, self._take_fault("task")):
             return
         now = time.monotonic()
         with self._lock:
@@ -414,7 +343,7 @@ class FakeRunway:
             h.reply(200, {**base, "output": [url], "cost": {"credits": CREDITS_PER_S.get(task.model, 10) * 5}})
 
     def _delete(self, h: _Handler, task: Task) -> None:
-        if self._generic(h, self._fault("delete")):
+        if self._generic(h, self._take_fault("delete")):
             return
         with self._lock:
             if task.status(time.monotonic()) in ("PENDING", "THROTTLED", "RUNNING"):
@@ -425,7 +354,7 @@ class FakeRunway:
         h.reply(204)
 
     def _organization(self, h: _Handler) -> None:
-        if self._generic(h, self._fault("organization")):
+        if self._generic(h, self._take_fault("organization")):
             return
         models = {"gen4.5": {"maxConcurrentGenerations": 2, "maxDailyGenerations": 200}}
         h.reply(200, {"creditBalance": self.credit_balance,
@@ -433,7 +362,7 @@ class FakeRunway:
                       "usage": {"models": {"gen4.5": {"dailyGenerations": len(self.tasks)}}}})
 
     def _upload_slot(self, h: _Handler, rec: Recorded) -> None:
-        if self._generic(h, self._fault("upload_slot")):
+        if self._generic(h, self._take_fault("upload_slot")):
             return
         body = rec.body if isinstance(rec.body, dict) else {}
         if not body.get("filename") or body.get("type") != "ephemeral":
@@ -455,7 +384,7 @@ class FakeRunway:
             return
         ext = segments[2].rsplit(".", 1)[-1]
         data, mime = (png_bytes(), "image/png") if ext == "png" else (mp4_bytes(), "video/mp4")
-        fault = self._fault("download")
+        fault = self._take_fault("download")
         if fault is not None and fault.kind == "cut":
             h.cut(data, mime)
             return
@@ -471,7 +400,7 @@ class FakeRunway:
             h.reply(200, raw=data, content_type=mime)
 
     def _upload(self, h: _Handler, rec: Recorded, uid: str) -> None:
-        if self._generic(h, self._fault("upload")):
+        if self._generic(h, self._take_fault("upload")):
             return
         upload = self.uploads.get(uid)
         content_type = rec.headers.get("content-type", "")
