@@ -75,7 +75,7 @@ class FakeServer:
     """
 
     roles: tuple[str, ...] = ("api",)
-    handler: type[BaseHTTPRequestHandler] = FakeHandler
+    handler: type[BaseHTTPRequestHandler]  # each fake names its own: it reads the request and calls the fake
 
     def __init__(self) -> None:
         self._requests: list[Any] = []
@@ -120,10 +120,6 @@ class FakeServer:
         with self._lock:
             return list(self._requests)
 
-    def requests_to(self, server: str, method: str | None = None, path_end: str | None = None) -> list[Any]:
-        return [r for r in self.requests if r.server == server and (method is None or r.method == method)
-                and (path_end is None or r.path.endswith(path_end))]
-
     # -- internals --
     def _record(self, record: Any) -> None:
         with self._lock:
@@ -145,3 +141,7 @@ class ApiAndCdnFake(FakeServer):
     @property
     def cdn_url(self) -> str:
         return self._url(1)
+
+    def requests_to(self, server: str, method: str | None = None, path_end: str | None = None) -> list[Any]:
+        return [r for r in self.requests if r.server == server and (method is None or r.method == method)
+                and (path_end is None or r.path.endswith(path_end))]

@@ -24,16 +24,15 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import socket
-import threading
 import uuid
 import wave
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from .base import FakeHandler, FakeServer
 
 DEFAULT_KEY = "xi-test-key-MARKER-4242"
 SECONDS_PER_CHAR = 0.06
@@ -112,29 +111,7 @@ class Fault:
     message: str = ""
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-
-    def __init__(self, fake: FakeVoiceServer) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.fake = fake
-
-    def server_bind(self) -> None:  # skip HTTPServer's FQDN lookup
-        import socketserver
-
-        socketserver.TCPServer.server_bind(self)
-        self.server_name, self.server_port = "127.0.0.1", self.server_address[1]
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    timeout = 5
-    server: _Server
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
+class _Handler(FakeHandler):
     def _handle(self) -> None:
         length = int(self.headers.get("content-length") or 0)
         raw = self.rfile.read(length) if length else b""
@@ -158,17 +135,6 @@ class _Handler(BaseHTTPRequestHandler):
 
     do_GET = do_POST = do_PUT = do_DELETE = _handle
 
-    def reply(self, status: int, payload: Any = None, *, headers: dict[str, str] | None = None,
-              raw: bytes | None = None, content_type: str = "application/json") -> None:
-        data = raw if raw is not None else json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(data)))
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(data)
-
     def chunked(self, data: bytes, content_type: str, *, cut: bool = False, headers: dict[str, str] | None = None,
                 chunk: int = 4096) -> None:
         """Stream ``data`` with ``Transfer-Encoding: chunked``; with ``cut``, stop half way and close."""
@@ -187,74 +153,23 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self.wfile.write(b"0\r\n\r\n")
 
-    def cut(self, data: bytes, content_type: str) -> None:
-        """Headers promising the whole body, half of it, then the connection closes."""
-        self.send_response(200)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data[: len(data) // 2])
-        self._drop()
 
-    def _drop(self) -> None:
-        self.wfile.flush()
-        self.close_connection = True
-        with contextlib.suppress(OSError):
-            self.connection.shutdown(socket.SHUT_RDWR)
+class FakeVoiceServer(FakeServer):
+    """A fake voice API with an unstaged fault queue; subclasses answer in :meth:`handle`."""
 
-
-class FakeVoiceServer:
-    """Lifecycle, request log and fault queue of a fake voice API; subclasses answer in :meth:`handle`."""
+    handler = _Handler
 
     def __init__(self, key: str) -> None:
+        super().__init__()
         self.key = key
         self.max_in_flight = 0
         self._in_flight = 0
-        self._requests: list[Recorded] = []
-        self._faults: list[Fault] = []
-        self._lock = threading.RLock()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> FakeVoiceServer:
-        self._server = _Server(self)
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.01},
-                                        daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> FakeVoiceServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def base_url(self) -> str:
-        assert self._server is not None, "start the fake first"
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    @property
-    def requests(self) -> list[Recorded]:
-        with self._lock:
-            return list(self._requests)
 
     def fail_next(self, kind: str, *, times: int = 1, retry_after: float | None = None, message: str = "") -> None:
         with self._lock:
             self._faults.extend(Fault(kind=kind, retry_after=retry_after, message=message) for _ in range(times))
 
-    def _record(self, record: Recorded) -> None:
-        with self._lock:
-            self._requests.append(record)
-
-    def _take_fault(self) -> Fault | None:
+    def _next_fault(self) -> Fault | None:
         with self._lock:
             return self._faults.pop(0) if self._faults else None
 
@@ -283,10 +198,6 @@ class FakeElevenLabs(FakeVoiceServer):
         self.scoped_keys: set[str] = set()  # valid keys without user_read
         self.characters = (1_240, 100_000)  # used, limit this period
 
-    def __enter__(self) -> FakeElevenLabs:
-        self.start()
-        return self
-
     def posts(self) -> list[Recorded]:
         return [r for r in self.requests if r.method == "POST"]
 
@@ -301,7 +212,7 @@ class FakeElevenLabs(FakeVoiceServer):
         if rec.headers.get("xi-api-key") != self.key:
             h.reply(401, _detail("invalid_api_key", "Invalid API key"))
             return
-        fault = self._take_fault()
+        fault = self._next_fault()
         if fault is not None and self._fault(h, fault):
             return
         voice = rec.path[len(prefix):]
@@ -354,7 +265,7 @@ class FakeElevenLabs(FakeVoiceServer):
         if key != self.key:
             h.reply(401, _detail("invalid_api_key", "Invalid API key"))
             return
-        fault = self._take_fault()
+        fault = self._next_fault()
         if fault is not None and self._fault(h, fault):
             return
         used, limit = self.characters

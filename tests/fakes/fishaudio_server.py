@@ -51,10 +51,6 @@ class FakeFishAudio(FakeVoiceServer):
         self.served_models: list[str] = []
         self.credit = "18.7500"  # Fish sends the decimal balance as a string
 
-    def __enter__(self) -> FakeFishAudio:
-        self.start()
-        return self
-
     def posts(self) -> list[Recorded]:
         return [r for r in self.requests if r.method == "POST"]
 
@@ -68,7 +64,7 @@ class FakeFishAudio(FakeVoiceServer):
         if rec.headers.get("authorization") != f"Bearer {self.key}":
             h.reply(401, _error(401, "Invalid token"))
             return
-        fault = self._take_fault()
+        fault = self._next_fault()
         if fault is not None and self._fault(h, fault):
             return
         content_type = rec.headers.get("content-type", "")
@@ -113,7 +109,7 @@ class FakeFishAudio(FakeVoiceServer):
         if rec.headers.get("authorization") != f"Bearer {self.key}":
             h.reply(401, _error(401, "Invalid token"))
             return
-        fault = self._take_fault()
+        fault = self._next_fault()
         if fault is not None and self._fault(h, fault):
             return
         h.reply(200, {"_id": "6650f3c1a2b4c5d6e7f80912", "user_id": "canvas-tester", "credit": self.credit,

@@ -29,25 +29,23 @@ running until ``release_all()``).
 from __future__ import annotations
 
 import base64
-import contextlib
 import io
 import json
-import socket
-import threading
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cache
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from tests.fakes.base import FakeHandler, FakeServer
 from tests.fakes.fal_server import mp4_bytes, png_bytes
 
 GEMINI_KEY = "AIzaSy-fake-gemini-MARKER-4242"
 TOKEN_AUD = "https://oauth2.googleapis.com/token"
 SCOPE = "https://www.googleapis.com/auth/cloud-platform"
+JSON = "application/json; charset=UTF-8"
 Stage = Literal["generate", "predict", "submit", "fetch", "token", "list"]
 STILL_RATIOS = {"1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9"}
 IMAGEN_RATIOS = {"1:1", "3:4", "4:3", "9:16", "16:9"}
@@ -126,29 +124,7 @@ class UserCredentials:
     refresh_token: str
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-
-    def __init__(self, fake: FakeGoogle) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.fake = fake
-
-    def server_bind(self) -> None:  # skip the FQDN lookup of HTTPServer.server_bind
-        import socketserver
-
-        socketserver.TCPServer.server_bind(self)
-        self.server_name, self.server_port = "127.0.0.1", self.server_address[1]
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    timeout = 5
-    server: _Server
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
+class _Handler(FakeHandler):
     def do_POST(self) -> None:
         length = int(self.headers.get("content-length") or 0)
         raw = self.rfile.read(length) if length else b""
@@ -169,34 +145,21 @@ class _Handler(BaseHTTPRequestHandler):
     do_GET = do_PUT = do_DELETE = do_POST
 
     def reply(self, status: int, payload: Any = None, *, headers: dict[str, str] | None = None) -> None:
-        data = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=UTF-8")
-        self.send_header("Content-Length", str(len(data)))
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(data)
+        super().reply(status, payload, headers=headers, content_type=JSON)
 
     def cut(self, payload: Any) -> None:
         """Headers promising the whole JSON body, half of it, then the connection closes."""
-        data = json.dumps(payload).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json; charset=UTF-8")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data[: len(data) // 2])
-        self.wfile.flush()
-        self.close_connection = True
-        with contextlib.suppress(OSError):
-            self.connection.shutdown(socket.SHUT_RDWR)
+        super().cut(json.dumps(payload).encode(), JSON)
 
 
-class FakeGoogle:
+class FakeGoogle(FakeServer):
     """The fake Gemini API + Vertex AI + token endpoint (``base_url``); a context manager."""
+
+    handler = _Handler
 
     def __init__(self, *, gemini_key: str = GEMINI_KEY, latency_s: float = 0.05, token_lifetime_s: int = 3599,
                  project: str = "canvas-test") -> None:
+        super().__init__()
         self.gemini_key = gemini_key
         self.latency_s = latency_s
         self.token_lifetime_s = token_lifetime_s
@@ -206,31 +169,6 @@ class FakeGoogle:
         self.users: dict[str, UserCredentials] = {}
         self.tokens: dict[str, str] = {}  # issued access token -> who
         self.operations: dict[str, Operation] = {}
-        self._requests: list[Recorded] = []
-        self._faults: list[Fault] = []
-        self._lock = threading.RLock()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-
-    # -- lifecycle --
-    def __enter__(self) -> FakeGoogle:
-        self._server = _Server(self)
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.01},
-                                        daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    @property
-    def base_url(self) -> str:
-        assert self._server is not None, "start the fake first"
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     # -- set-up and inspection --
     def add_service_account(self, email: str, key_id: str, public_pem: bytes) -> None:
@@ -242,11 +180,6 @@ class FakeGoogle:
     def revoke_tokens(self) -> None:
         with self._lock:
             self.tokens.clear()
-
-    @property
-    def requests(self) -> list[Recorded]:
-        with self._lock:
-            return list(self._requests)
 
     def requests_to(self, path_end: str) -> list[Recorded]:
         return [r for r in self.requests if r.path.endswith(path_end)]
@@ -263,13 +196,6 @@ class FakeGoogle:
                 op.released_at = op.released_at or time.monotonic()
 
     # -- dispatch --
-    def _take_fault(self, stage: Stage) -> Fault | None:
-        with self._lock:
-            for i, fault in enumerate(self._faults):
-                if fault.stage == stage:
-                    return self._faults.pop(i)
-        return None
-
     def _generic(self, h: _Handler, fault: Fault) -> bool:
         if fault.kind in ("429", "quota0"):
             headers = {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after is not None else {}
