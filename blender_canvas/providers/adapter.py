@@ -1,14 +1,18 @@
 """What the keyed vendor adapters share: one key from the keys mapping, an HTTP client, a retry policy, a base URL
-the environment may rehost, a ``repr`` that never shows the key, and ``close``."""
+the environment may rehost, a ``repr`` that never shows the key, the check that the key goes only to the vendor's own
+hosts, and ``close``."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
 from . import http
+from .backend import BackendError, ErrorKind
 
 
 class VendorAdapter:
@@ -16,6 +20,8 @@ class VendorAdapter:
 
     Subclasses name the backend ``id``, the vendor's ``label``, the ``key_name`` read from ``keys`` and the
     ``default_base_url`` (rehosted by ``BLENDER_CANVAS_<ID>_URL``); ``timeout`` replaces the client's default.
+    Those sending through :meth:`_send` give :meth:`_auth` and name their hosts in ``api_hosts_name`` for the
+    refusal.
     """
 
     id: str = ""
@@ -24,6 +30,8 @@ class VendorAdapter:
     default_base_url: str = ""
     timeout: httpx.Timeout | None = None
     repr_field = "base"  # how ``repr`` names the base URL
+    secret_name = "key"  # how a refusal names the credential
+    api_hosts_name = ""  # how a refusal names the hosts the key may go to ("a fal API host")
 
     def __init__(self, keys: Mapping[str, str], work_dir: Path | None = None, *, client: httpx.Client | None = None,
                  policy: http.RetryPolicy | None = None) -> None:
@@ -38,6 +46,25 @@ class VendorAdapter:
     @property
     def base_url(self) -> str:
         return http.base_url(self.id, self.default_base_url)
+
+    def own_origins(self) -> set[str]:
+        """``host:port`` of the vendor's API after rehosting: the only place the key may go."""
+        return {http.origin(self.base_url)}
+
+    def key_allowed(self, url: str) -> bool:
+        return http.origin(url) in self.own_origins()
+
+    def _auth(self) -> dict[str, str]:
+        raise NotImplementedError
+
+    def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        """One request with the key, refused before anything is sent when ``url`` is not a host the key may go to."""
+        if not self.key_allowed(url):
+            raise BackendError(ErrorKind.INVALID_REQUEST, f"{self.label}: refusing to send the {self.secret_name} "
+                               f"to {urlsplit(url).hostname}, which is not {self.api_hosts_name}")
+        headers = {**kwargs.pop("headers", {}), **self._auth()}
+        return http.send(self._client, method, url, policy=kwargs.pop("policy", self._policy),
+                         backend_label=self.label, headers=headers, **kwargs)
 
     def close(self) -> None:
         self._client.close()

@@ -214,6 +214,7 @@ class BflBackend(VendorAdapter):
     label = LABEL
     key_name = KEY_NAME
     default_base_url = BASE_URL
+    api_hosts_name = "a BFL API host"
     poll_interval_s = 0.5
 
     # -- hosts and the key --
@@ -242,13 +243,8 @@ class BflBackend(VendorAdapter):
         query.setdefault("id", task_id)
         return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), ""))
 
-    def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
-        if not self.key_allowed(url):
-            raise BackendError(ErrorKind.INVALID_REQUEST, f"{LABEL}: refusing to send the key to "
-                               f"{urlsplit(url).hostname}, which is not a BFL API host")
-        headers = {**kwargs.pop("headers", {}), "x-key": self._key}
-        return http.send(self._client, method, url, policy=kwargs.pop("policy", self._policy), backend_label=LABEL,
-                         headers=headers, **kwargs)
+    def _auth(self) -> dict[str, str]:
+        return {"x-key": self._key}
 
     def check_connection(self) -> ConnectionReport:
         """``GET /v1/credits`` (docs.bfl.ai "Get the user's credits", OpenAPI ``get_credits_v1_credits_get``:

@@ -217,10 +217,6 @@ class BytePlusBackend(VendorAdapter):
     default_base_url = BASE_URL
     poll_interval_s = 3.0
 
-    def own_origins(self) -> set[str]:
-        """``host:port`` of the API after rehosting: the only place the key goes."""
-        return {http.origin(self.base_url)}
-
     def _task_url(self, task_id: str) -> str:
         return f"{self.base_url}{TASKS_PATH}/{task_id}"
 

@@ -36,7 +36,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
 import httpx
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -278,6 +277,7 @@ class FalBackend(VendorAdapter):
     key_name = "FAL_KEY"
     default_base_url = QUEUE_URL
     repr_field = "queue"
+    api_hosts_name = "a fal API host"
     poll_interval_s = 1.0
 
     def __init__(self, key: str, *, client: httpx.Client | None = None, policy: http.RetryPolicy | None = None) -> None:
@@ -295,14 +295,6 @@ class FalBackend(VendorAdapter):
     def own_origins(self) -> set[str]:
         """``host:port`` of fal's own API hosts after rehosting: the only places the key may go."""
         return {http.origin(self._rehost(f"https://{host}/")) for host in FAL_HOSTS}
-
-    def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
-        if http.origin(url) not in self.own_origins():
-            raise BackendError(ErrorKind.INVALID_REQUEST, f"{LABEL}: refusing to send the key to "
-                               f"{urlsplit(url).hostname}, which is not a fal API host")
-        headers = {**kwargs.pop("headers", {}), **self._auth()}
-        return http.send(self._client, method, url, policy=kwargs.pop("policy", self._policy), backend_label=LABEL,
-                         headers=headers, **kwargs)
 
     def check_connection(self) -> ConnectionReport:
         """``POST rest.fal.ai/storage/auth/token?storage_type=fal-cdn-v3`` with ``{}``: the short-lived upload

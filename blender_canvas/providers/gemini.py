@@ -330,9 +330,6 @@ class GeminiBackend(VendorAdapter):
     def api_url(self) -> str:
         return f"{self.base_url}/{API_VERSION}"
 
-    def own_origins(self) -> set[str]:
-        return {http.origin(self.base_url)}
-
     def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         if http.origin(url) not in self.own_origins():
             raise BackendError(ErrorKind.INVALID_REQUEST, f"{LABEL}: refusing to send the key to a host that is "

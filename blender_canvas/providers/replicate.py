@@ -56,7 +56,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -293,6 +292,8 @@ class ReplicateBackend(VendorAdapter):
     key_name = ENV_KEY
     default_base_url = API_URL
     repr_field = "api"
+    secret_name = "token"
+    api_hosts_name = "Replicate's API host"
     poll_interval_s = 1.0
 
     def __init__(self, keys: Mapping[str, str], work_dir: Path | None = None, *, client: httpx.Client | None = None,
@@ -312,14 +313,6 @@ class ReplicateBackend(VendorAdapter):
     def own_origins(self) -> set[str]:
         """``host:port`` of Replicate's API after rehosting: the only place the token may go."""
         return {http.origin(self._rehost(f"https://{host}/")) for host in API_HOSTS}
-
-    def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
-        if http.origin(url) not in self.own_origins():
-            raise BackendError(ErrorKind.INVALID_REQUEST, f"{LABEL}: refusing to send the token to "
-                               f"{urlsplit(url).hostname}, which is not Replicate's API host")
-        headers = {**kwargs.pop("headers", {}), **self._auth()}
-        return http.send(self._client, method, url, policy=kwargs.pop("policy", self._policy), backend_label=LABEL,
-                         headers=headers, **kwargs)
 
     def check_connection(self) -> ConnectionReport:
         """``GET /v1/account`` (replicate-python ``account.py`` ``Accounts.current``): free, and it names the

@@ -138,27 +138,28 @@ class RunwayBackend(VendorAdapter):
     key_name = KEY_NAME
     default_base_url = API_URL
     repr_field = "api"
+    api_hosts_name = "Runway's API host"
     poll_interval_s = 6.0  # lib/polling.py POLL_TIME; tasks are not updated more often than every 5 s
 
     api_url = VendorAdapter.base_url
 
-    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        url = f"{self.api_url}{path}"
-        headers = {"Authorization": f"Bearer {self._key}", "X-Runway-Version": API_VERSION}
-        return http.send(self._client, method, url, policy=kwargs.pop("policy", self._policy), backend_label=LABEL,
-                         headers=headers, **kwargs)
+    def _auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._key}", "X-Runway-Version": API_VERSION}
+
+    def _send_path(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        return self._send(method, f"{self.api_url}{path}", **kwargs)
 
     def check_connection(self) -> ConnectionReport:
         """``GET /v1/organization`` (runwayml ``resources/organization.py`` ``retrieve``): free, and it answers the
         organisation's ``creditBalance``."""
         return connection.probe(BACKEND_ID, LABEL, KEY_NAME, "GET", f"{self.api_url}/v1/organization",
-                                lambda: self._send("GET", "/v1/organization", **connection.CHECK), _organization,
+                                lambda: self._send_path("GET", "/v1/organization", **connection.CHECK), _organization,
                                 classify=_error)
 
     # -- Backend --
     def submit(self, request: JobRequest) -> RemoteJob:
         path, body, notes = self.build(request)
-        response = self._send("POST", path, json=body, refused=_refused)
+        response = self._send_path("POST", path, json=body, refused=_refused)
         created = _parse(Created, _check(response))
         credits = (created.estimatedCost or {}).get("credits")
         for note in notes:
@@ -231,7 +232,7 @@ class RunwayBackend(VendorAdapter):
         delete it, and its output, without a refund."""
         if self._task(job).status not in ("PENDING", "THROTTLED", "RUNNING"):
             return False
-        response = self._send("DELETE", f"/v1/tasks/{job.remote_id}")
+        response = self._send_path("DELETE", f"/v1/tasks/{job.remote_id}")
         if response.status_code in (404, 410):
             return False
         _check(response)
@@ -251,7 +252,7 @@ class RunwayBackend(VendorAdapter):
         if len(raw) > UPLOAD_MAX:
             raise invalid(f"the {kind} {Path(path).name} is {len(raw) >> 20} MB; Runway takes at most 200 MB")
         name = Path(path).name
-        slot = _parse(UploadSlot, _check(self._send("POST", "/v1/uploads", json={"filename": name,
+        slot = _parse(UploadSlot, _check(self._send_path("POST", "/v1/uploads", json={"filename": name,
                                                                                   "type": "ephemeral"},
                                                     retry_safe=True)))
         # the pre-signed upload URL is storage, not Runway's API: no key goes there
@@ -265,7 +266,7 @@ class RunwayBackend(VendorAdapter):
 
     # -- helpers --
     def _task(self, job: RemoteJob) -> Task:
-        return _parse(Task, _check(self._send("GET", f"/v1/tasks/{job.remote_id}")))
+        return _parse(Task, _check(self._send_path("GET", f"/v1/tasks/{job.remote_id}")))
 
     def _download(self, url: str, media: Media, dest: Path) -> Path:
         return downloads.download(self._client, url, dest, media=media, max_bytes=MAX_BYTES[media],

@@ -78,13 +78,6 @@ class SyncAudioBackend(VendorAdapter):
         self.work_dir = Path(work_dir)
         self._log = redaction.get_logger(type(self).__module__)
 
-    def own_origins(self) -> set[str]:
-        """``host:port`` of the vendor's API after rehosting: the only place the key may go."""
-        return {http.origin(self.base_url + "/")}
-
-    def _auth(self) -> dict[str, str]:
-        raise NotImplementedError
-
     def classify(self, response: httpx.Response) -> BackendError:
         raise NotImplementedError
 
