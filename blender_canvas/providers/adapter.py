@@ -31,6 +31,7 @@ class VendorAdapter:
     timeout: httpx.Timeout | None = None
     repr_field = "base"  # how ``repr`` names the base URL
     secret_name = "key"  # how a refusal names the credential
+    api_hosts: frozenset[str] = frozenset()  # the vendor's own hosts, when the key goes to more than the base URL's
     api_hosts_name = ""  # how a refusal names the hosts the key may go to ("a fal API host")
 
     def __init__(self, keys: Mapping[str, str], work_dir: Path | None = None, *, client: httpx.Client | None = None,
@@ -47,8 +48,15 @@ class VendorAdapter:
     def base_url(self) -> str:
         return http.base_url(self.id, self.default_base_url)
 
+    def _rehost(self, url: str) -> str:
+        """``url`` moved to the override host when it is on one of ``api_hosts``; other hosts (CDNs) are kept."""
+        return http.rehost(url, self.id, hosts=self.api_hosts)
+
     def own_origins(self) -> set[str]:
-        """``host:port`` of the vendor's API after rehosting: the only place the key may go."""
+        """``host:port`` of the vendor's API hosts (``api_hosts``, else the base URL's) after rehosting: the only
+        places the key may go."""
+        if self.api_hosts:
+            return {http.origin(self._rehost(f"https://{host}/")) for host in self.api_hosts}
         return {http.origin(self.base_url)}
 
     def key_allowed(self, url: str) -> bool:

@@ -277,6 +277,7 @@ class FalBackend(VendorAdapter):
     key_name = "FAL_KEY"
     default_base_url = QUEUE_URL
     repr_field = "queue"
+    api_hosts = FAL_HOSTS
     api_hosts_name = "a fal API host"
     poll_interval_s = 1.0
 
@@ -288,13 +289,6 @@ class FalBackend(VendorAdapter):
 
     def _auth(self) -> dict[str, str]:
         return {"Authorization": f"Key {self._key}"}
-
-    def _rehost(self, url: str) -> str:
-        return http.rehost(url, BACKEND_ID, hosts=FAL_HOSTS)
-
-    def own_origins(self) -> set[str]:
-        """``host:port`` of fal's own API hosts after rehosting: the only places the key may go."""
-        return {http.origin(self._rehost(f"https://{host}/")) for host in FAL_HOSTS}
 
     def check_connection(self) -> ConnectionReport:
         """``POST rest.fal.ai/storage/auth/token?storage_type=fal-cdn-v3`` with ``{}``: the short-lived upload

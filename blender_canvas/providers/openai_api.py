@@ -206,6 +206,7 @@ class OpenAIBackend(VendorAdapter):
     id = BACKEND_ID
     label = LABEL
     key_name = "OPENAI_API_KEY"
+    api_hosts = OPENAI_HOSTS
     default_base_url = API_URL
     poll_interval_s = 1.0  # the SDK's default when OpenAI sends no openai-poll-after-ms
 
@@ -225,10 +226,6 @@ class OpenAIBackend(VendorAdapter):
     def api_url(self) -> str:
         # rehosting "…/v1/" (not "…/v1") keeps an override that itself ends in /v1 from becoming /v1/v1
         return http.rehost(f"{API_URL}/", BACKEND_ID).rstrip("/")
-
-    def own_origins(self) -> set[str]:
-        """``host:port`` of OpenAI's API after rehosting: the only place the key may go."""
-        return {http.origin(http.rehost(f"https://{host}/", BACKEND_ID)) for host in OPENAI_HOSTS}
 
     def _auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self._key}", **self._extra}

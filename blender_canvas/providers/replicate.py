@@ -293,6 +293,7 @@ class ReplicateBackend(VendorAdapter):
     default_base_url = API_URL
     repr_field = "api"
     secret_name = "token"
+    api_hosts = API_HOSTS
     api_hosts_name = "Replicate's API host"
     poll_interval_s = 1.0
 
@@ -306,13 +307,6 @@ class ReplicateBackend(VendorAdapter):
 
     def _auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self._key}"}
-
-    def _rehost(self, url: str) -> str:
-        return http.rehost(url, BACKEND_ID, hosts=API_HOSTS)
-
-    def own_origins(self) -> set[str]:
-        """``host:port`` of Replicate's API after rehosting: the only place the token may go."""
-        return {http.origin(self._rehost(f"https://{host}/")) for host in API_HOSTS}
 
     def check_connection(self) -> ConnectionReport:
         """``GET /v1/account`` (replicate-python ``account.py`` ``Accounts.current``): free, and it names the
