@@ -4,12 +4,23 @@ a quiet request handler with ``reply`` and ``cut``, the recorded requests and th
 from __future__ import annotations
 
 import contextlib
+import email.utils
 import json
 import socket
 import socketserver
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
+
+
+def retry_after_headers(seconds: float | None, date_in: float | None = None) -> dict[str, str]:
+    """A ``Retry-After`` header in seconds, else as an HTTP-date ``date_in`` seconds ahead, else none."""
+    if seconds is not None:
+        return {"Retry-After": f"{seconds:g}"}
+    if date_in is not None:
+        return {"Retry-After": email.utils.formatdate(time.time() + date_in, usegmt=True)}
+    return {}
 
 
 class FakeHTTPServer(ThreadingHTTPServer):

@@ -16,14 +16,13 @@ docs.bfl.ai, BFL's own skills guide):
 
 from __future__ import annotations
 
-import email.utils
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from .base import ApiAndCdnFake
+from .base import ApiAndCdnFake, retry_after_headers
 from .fal_server import Fault, Recorded, _Handler, png_bytes
 
 DEFAULT_KEY = "bfl-test-key-MARKER-789"
@@ -78,11 +77,7 @@ class FakeBfl(ApiAndCdnFake):
 
     def _generic(self, h: _Handler, fault: Fault) -> bool:
         if fault.kind == "429":
-            headers: dict[str, str] = {}
-            if fault.retry_after is not None:
-                headers["Retry-After"] = f"{fault.retry_after:g}"
-            elif fault.retry_after_date is not None:
-                headers["Retry-After"] = email.utils.formatdate(time.time() + fault.retry_after_date, usegmt=True)
+            headers = retry_after_headers(fault.retry_after, fault.retry_after_date)
             h.reply(429, {"detail": "You have exceeded the number of active tasks (24)."}, headers=headers)
         elif fault.kind in ("500", "503"):
             h.reply(int(fault.kind), raw=b"<html><body>503 Service Temporarily Unavailable</body></html>",

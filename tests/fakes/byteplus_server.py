@@ -19,14 +19,13 @@ Faults are queued with ``fail_next(kind, on=stage)``.
 
 from __future__ import annotations
 
-import email.utils
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from .base import ApiAndCdnFake
+from .base import ApiAndCdnFake, retry_after_headers
 from .fal_server import Fault, Recorded, _Handler, mp4_bytes
 
 DEFAULT_KEY = "ark-test-key-MARKER-456"
@@ -108,11 +107,7 @@ class FakeBytePlus(ApiAndCdnFake):
     # -- the API --
     def _generic(self, h: _Handler, fault: Fault) -> bool:
         if fault.kind == "429":
-            headers: dict[str, str] = {}
-            if fault.retry_after is not None:
-                headers["Retry-After"] = f"{fault.retry_after:g}"
-            elif fault.retry_after_date is not None:
-                headers["Retry-After"] = email.utils.formatdate(time.time() + fault.retry_after_date, usegmt=True)
+            headers = retry_after_headers(fault.retry_after, fault.retry_after_date)
             h.reply(429, _err("RateLimitExceeded.EndpointRPMExceeded", "The request has exceeded the RPM limit.",
                               kind="TooManyRequests"), headers=headers)
         elif fault.kind in ("500", "503"):

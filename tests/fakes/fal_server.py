@@ -28,7 +28,6 @@ Usage::
 
 from __future__ import annotations
 
-import email.utils
 import io
 import json
 import time
@@ -40,7 +39,7 @@ from functools import cache
 from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
-from .base import ApiAndCdnFake, FakeHandler
+from .base import ApiAndCdnFake, FakeHandler, retry_after_headers
 
 DEFAULT_KEY = "fal-test-key-MARKER-123"
 APP_NAMESPACES = ("workflows", "comfy")
@@ -168,13 +167,17 @@ class Job:
 
 
 class _Handler(FakeHandler):
+    def _body(self, raw: bytes) -> Any:
+        """The recorded body: parsed JSON, else the text, else None."""
+        try:
+            return json.loads(raw) if raw else None
+        except ValueError:
+            return raw.decode("utf-8", "replace")
+
     def _handle(self) -> None:
         length = int(self.headers.get("content-length") or 0)
         raw = self.rfile.read(length) if length else b""
-        try:
-            body = json.loads(raw) if raw else None
-        except ValueError:
-            body = raw.decode("utf-8", "replace")
+        body = self._body(raw)
         parts = urlsplit(self.path)
         record = Recorded(server=self.server.role, method=self.command, path=parts.path,
                           query=parse_qs(parts.query), headers={k.lower(): v for k, v in self.headers.items()},
@@ -241,11 +244,7 @@ class FakeFal(ApiAndCdnFake):
     def _apply_fault(self, h: _Handler, fault: Fault) -> bool:
         """Answer with a generic fault; False for faults the stage handles itself."""
         if fault.kind == "429":
-            headers: dict[str, str] = {}
-            if fault.retry_after is not None:
-                headers["Retry-After"] = f"{fault.retry_after:g}"
-            elif fault.retry_after_date is not None:
-                headers["Retry-After"] = email.utils.formatdate(time.time() + fault.retry_after_date, usegmt=True)
+            headers = retry_after_headers(fault.retry_after, fault.retry_after_date)
             h.reply(429, {"detail": fault.message or "Too many concurrent requests"}, headers=headers)
             return True
         if fault.kind in ("503", "500"):

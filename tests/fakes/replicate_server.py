@@ -20,14 +20,12 @@ Faults are queued with ``fail_next(kind, on=stage)``.
 from __future__ import annotations
 
 import email.utils
-import json
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
-from urllib.parse import parse_qs, urlsplit
 
 from .base import ApiAndCdnFake
 from .fal_server import MEDIA, Recorded, _Handler, media_bytes
@@ -83,26 +81,11 @@ def _iso(ts: float) -> str:
 
 
 class _ReplicateHandler(_Handler):
-    def _handle(self) -> None:
-        length = int(self.headers.get("content-length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        body: Any
+    def _body(self, raw: bytes) -> Any:
+        """File uploads are recorded as their raw multipart bytes."""
         if "multipart/" in (self.headers.get("content-type") or ""):
-            body = raw
-        else:
-            try:
-                body = json.loads(raw) if raw else None
-            except ValueError:
-                body = raw.decode("utf-8", "replace")
-        parts = urlsplit(self.path)
-        record = Recorded(server=self.server.role, method=self.command, path=parts.path,
-                          query=parse_qs(parts.query), headers={k.lower(): v for k, v in self.headers.items()},
-                          body=body)
-        fake = self.server.fake
-        fake._record(record)
-        (fake._api if self.server.role == "api" else fake._cdn)(self, record)
-
-    do_GET = do_POST = do_PUT = do_DELETE = _handle
+            return raw
+        return super()._body(raw)
 
 
 def problem(h: _Handler, status: int, title: str, detail: str, headers: dict[str, str] | None = None) -> None:
