@@ -11,8 +11,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from . import http
-from .backend import BackendError, ErrorKind
+from . import downloads, http
+from .backend import Artifact, BackendError, ErrorKind, JobState, JobStatus, Media, RemoteJob
 
 
 class VendorAdapter:
@@ -65,6 +65,9 @@ class VendorAdapter:
     def _auth(self) -> dict[str, str]:
         raise NotImplementedError
 
+    def poll(self, job: RemoteJob) -> JobStatus:
+        raise NotImplementedError
+
     def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         """One request with the key, refused before anything is sent when ``url`` is not a host the key may go to."""
         if not self.key_allowed(url):
@@ -73,6 +76,29 @@ class VendorAdapter:
         headers = {**kwargs.pop("headers", {}), **self._auth()}
         return http.send(self._client, method, url, policy=kwargs.pop("policy", self._policy),
                          backend_label=self.label, headers=headers, **kwargs)
+
+    def _fetch_refreshing(self, job: RemoteJob, artifact: Artifact, dest: Path, *, media: Media, max_bytes: int,
+                          expiry_note: str) -> Path:
+        """Download a pre-signed result without the key; if its link has expired, read the task once more for a
+        fresh one (never resubmitting). ``expiry_note`` tells the user how long the vendor keeps results."""
+        if artifact.url is None:
+            raise BackendError(ErrorKind.UNKNOWN, f"{self.label}: the artifact has no URL")
+
+        def download(url: str) -> Path:
+            return downloads.download(self._client, url, dest, media=media, max_bytes=max_bytes,
+                                      policy=self._policy, backend_label=self.label)
+
+        try:
+            return download(artifact.url)
+        except BackendError as error:
+            if error.kind != ErrorKind.RESULT_EXPIRED:
+                raise
+            fresh = self.poll(job)
+            urls = [a.url for a in fresh.artifacts if a.url and a.url != artifact.url]
+            if fresh.state != JobState.SUCCEEDED or not urls:
+                raise BackendError(ErrorKind.RESULT_EXPIRED, f"{error.message} ({expiry_note})",
+                                   status=error.status) from None
+            return download(urls[0])
 
     def close(self) -> None:
         self._client.close()

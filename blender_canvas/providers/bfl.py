@@ -41,7 +41,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import httpx
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from . import connection, downloads, http, redaction
+from . import connection, http, redaction
 from .adapter import VendorAdapter
 from .backend import (
     Artifact,
@@ -302,25 +302,10 @@ class BflBackend(VendorAdapter):
         raise BackendError(ErrorKind.UNKNOWN, f"{LABEL}: unknown task status {status!r}")
 
     def fetch(self, job: RemoteJob, artifact: Artifact, dest: Path) -> Path:
-        """Download the signed sample without the key; if it has already expired, ask the task once for a fresh
-        one (BFL keeps a finished task only briefly, so the runner must fetch right after the poll)."""
-        if artifact.url is None:
-            raise BackendError(ErrorKind.UNKNOWN, f"{LABEL}: the artifact has no URL")
-        try:
-            return self._download(artifact.url, dest)
-        except BackendError as error:
-            if error.kind != ErrorKind.RESULT_EXPIRED:
-                raise
-            fresh = self.poll(job)
-            urls = [a.url for a in fresh.artifacts if a.url and a.url != artifact.url]
-            if fresh.state != JobState.SUCCEEDED or not urls:
-                raise BackendError(ErrorKind.RESULT_EXPIRED, f"{error.message} (BFL result links last about 10 "
-                                   "minutes)", status=error.status) from None
-            return self._download(urls[0], dest)
-
-    def _download(self, url: str, dest: Path) -> Path:
-        return downloads.download(self._client, url, dest, media="image", max_bytes=MAX_IMAGE_BYTES,
-                                  policy=self._policy, backend_label=LABEL)
+        """The signed sample, without the key; an expired link is refreshed by reading the task once more (BFL keeps
+        a finished task only briefly, so the runner must fetch right after the poll)."""
+        return self._fetch_refreshing(job, artifact, dest, media="image", max_bytes=MAX_IMAGE_BYTES,
+                                      expiry_note="BFL result links last about 10 minutes")
 
     def cancel(self, job: RemoteJob) -> bool:
         """BFL's API has no cancel endpoint; a submitted task runs to the end (it takes seconds)."""

@@ -292,24 +292,9 @@ class BytePlusBackend(VendorAdapter):
         raise BackendError(ErrorKind.UNKNOWN, f"{LABEL}: unknown task status {task.status!r}")
 
     def fetch(self, job: RemoteJob, artifact: Artifact, dest: Path) -> Path:
-        """Download the signed TOS URL without credentials; if it has expired, ask the task once for a fresh one."""
-        if artifact.url is None:
-            raise BackendError(ErrorKind.UNKNOWN, f"{LABEL}: the artifact has no URL")
-        try:
-            return self._download(artifact.url, dest)
-        except BackendError as error:
-            if error.kind != ErrorKind.RESULT_EXPIRED:
-                raise
-            fresh = self.poll(job)
-            urls = [a.url for a in fresh.artifacts if a.url and a.url != artifact.url]
-            if fresh.state != JobState.SUCCEEDED or not urls:
-                raise BackendError(ErrorKind.RESULT_EXPIRED, f"{error.message} (ModelArk deletes videos after "
-                                   "24 hours)", status=error.status) from None
-            return self._download(urls[0], dest)
-
-    def _download(self, url: str, dest: Path) -> Path:
-        return downloads.download(self._client, url, dest, media="video", max_bytes=MAX_VIDEO_BYTES,
-                                  policy=self._policy, backend_label=LABEL)
+        """The signed TOS URL, without credentials; an expired link is refreshed by reading the task once more."""
+        return self._fetch_refreshing(job, artifact, dest, media="video", max_bytes=MAX_VIDEO_BYTES,
+                                      expiry_note="ModelArk deletes videos after 24 hours")
 
     def cancel(self, job: RemoteJob) -> bool:
         """Cancel a queued task. ModelArk's DELETE on a finished task deletes its record (and the video with it), and
