@@ -5,6 +5,7 @@ Scoring and pinning write to the ledger only; nothing here plans or submits a jo
 
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import bpy
 from ..engine.bakeoff import BakeOffError, Entrant, build_bakeoff
 from ..engine.document import Canvas
 from ..engine.ledger import LedgerError
+from ..engine.session import Session
 from ..engine.validation import load_canvas
 from ..nodes.bakeoff_props import reset_axes
 from ..nodes.convert import merge_into_tree, tree_to_data
@@ -229,8 +231,17 @@ class CANVAS_OT_pin_take(_TreeOperator):
         return {"FINISHED"}
 
 
+def _write_report(canvas: Canvas, session: Session, folder: Path) -> Path:
+    """Gather and write the report (bpy-free: safe on a worker thread; the ledger is thread-safe)."""
+    from ..engine.report import bakeoff_report, write_report
+
+    report = bakeoff_report(canvas, session.catalog, session.ledger, folder)
+    return Path(write_report(report, session.project_dir / "report").html)
+
+
 class CANVAS_OT_bakeoff_report(_TreeOperator):
-    """Write the comparison report (report.html, its JSON and text twins) beside the takes and open it"""
+    """Write the comparison report (report.html, its JSON and text twins) beside the takes and open it; the contact
+    sheets are decoded on a worker thread, so the window stays live"""
 
     bl_idname = "canvas.bakeoff_report"
     bl_label = "Bake-off Report"
@@ -238,22 +249,67 @@ class CANVAS_OT_bakeoff_report(_TreeOperator):
 
     open_browser: bpy.props.BoolProperty(name="Open", default=True, options={"SKIP_SAVE"})
 
-    def act(self, tree: Any) -> OperatorResult:
+    _future: Future[Path] | None = None
+    _timer: Any = None
+
+    def _prepare(self, tree: Any) -> tuple[Canvas, Session]:
+        """On the main thread: the canvas from the tree, and the canvas's verdicts into the ledger."""
         from ..engine.bakeoff import import_verdicts
-        from ..engine.report import bakeoff_report, write_report
 
         canvas = tree_canvas(tree)
         if canvas.bakeoff is None:
             raise CanvasActionError("This canvas has no bake-off (Bake-off panel ▸ Build Bake-off)")
         session = session_for(tree)
         import_verdicts(canvas, session.ledger)
-        report = bakeoff_report(canvas, session.catalog, session.ledger, base_dir())
-        files = write_report(report, session.project_dir / "report")
-        tree.canvas_bakeoff.report_path = str(files.html)
-        self.report({"INFO"}, f"Report: {files.html}")
-        if self.open_browser and not bpy.app.background:
-            bpy.ops.wm.url_open(url=Path(files.html).as_uri())
+        return canvas, session
+
+    def act(self, tree: Any) -> OperatorResult:
+        """Synchronous: for background runs, bpy as a module and scripts, where no timer would ever fire."""
+        canvas, session = self._prepare(tree)
+        self._done(tree, _write_report(canvas, session, base_dir()))
         return {"FINISHED"}
+
+    def invoke(self, context: Any, event: Any) -> OperatorResult:
+        if bpy.app.background or getattr(bpy.app, "module", False) or context.window is None:
+            return self.execute(context)
+        try:
+            tree = active_tree(context, self.tree_name)
+            canvas, session = self._prepare(tree)
+        except CanvasActionError as error:
+            self.report({"ERROR"}, str(error))
+            return {"CANCELLED"}
+        self.tree_name = tree.name
+        self._future = _REPORT_POOL.submit(_write_report, canvas, session, base_dir())
+        self._timer = context.window_manager.event_timer_add(0.2, window=context.window)
+        context.window_manager.modal_handler_add(self)
+        self.report({"INFO"}, "Bake-off report: gathering contact sheets…")
+        return {"RUNNING_MODAL"}
+
+    def modal(self, context: Any, event: Any) -> OperatorResult:
+        if event.type != "TIMER" or self._future is None or not self._future.done():
+            return {"PASS_THROUGH"}
+        self.cancel(context)
+        try:
+            path = self._future.result()
+            self._done(active_tree(context, self.tree_name), path)
+        except Exception as error:  # a failed report says why on the status bar, not as a traceback
+            self.report({"ERROR"}, f"Bake-off report not written: {error}")
+            return {"CANCELLED"}
+        return {"FINISHED"}
+
+    def cancel(self, context: Any) -> None:
+        if self._timer is not None:
+            context.window_manager.event_timer_remove(self._timer)
+            self._timer = None
+
+    def _done(self, tree: Any, html: Path) -> None:
+        tree.canvas_bakeoff.report_path = str(html)
+        self.report({"INFO"}, f"Report: {html}")
+        if self.open_browser and not bpy.app.background:
+            bpy.ops.wm.url_open(url=html.as_uri())
+
+
+_REPORT_POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="canvas-report")
 
 
 CLASSES: tuple[type, ...] = (CANVAS_OT_bakeoff_build, CANVAS_OT_bakeoff_candidate, CANVAS_OT_bakeoff_axis,
