@@ -26,3 +26,15 @@ def catalog() -> Catalog:
 @pytest.fixture(scope="session")
 def canvas_dir() -> Path:
     return CANVASES
+
+
+class Sleeps(list[float]):
+    """Stands in for the retry policy's sleep: records each wait instead of waiting."""
+
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+@pytest.fixture
+def sleeps() -> Sleeps:
+    return Sleeps()

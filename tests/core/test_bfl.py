@@ -22,15 +22,11 @@ from blender_canvas.providers.backend import (
     RemoteJob,
 )
 from blender_canvas.providers.bfl import BflBackend, build_body, family_for, pixel_size
+from tests.core.conftest import Sleeps
 from tests.fakes.bfl_server import FakeBfl
 from tests.fakes.fal_server import png_bytes
 
 KEY = "bfl-test-key-MARKER-789"
-
-
-class Sleeps(list[float]):
-    def __call__(self, seconds: float) -> None:
-        self.append(seconds)
 
 
 @pytest.fixture
@@ -38,11 +34,6 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeBfl]:
     with FakeBfl(KEY, latency_s=0.05) as server:
         monkeypatch.setenv("BLENDER_CANVAS_BFL_URL", server.base_url)
         yield server
-
-
-@pytest.fixture
-def sleeps() -> Sleeps:
-    return Sleeps()
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ from blender_canvas.providers.backend import (
     RemoteJob,
 )
 from blender_canvas.providers.byteplus import BytePlusBackend, build_body, classify_failure
+from tests.core.conftest import Sleeps
 from tests.fakes.byteplus_server import FakeBytePlus
 from tests.fakes.fal_server import mp4_bytes, png_bytes, wav_bytes
 
@@ -29,21 +30,11 @@ KEY = "ark-test-key-MARKER-456"
 FULL, FAST = "dreamina-seedance-2-0-260128", "dreamina-seedance-2-0-fast-260128"
 
 
-class Sleeps(list[float]):
-    def __call__(self, seconds: float) -> None:
-        self.append(seconds)
-
-
 @pytest.fixture
 def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeBytePlus]:
     with FakeBytePlus(KEY, latency_s=0.06) as server:
         monkeypatch.setenv("BLENDER_CANVAS_BYTEPLUS_URL", server.root_url)
         yield server
-
-
-@pytest.fixture
-def sleeps() -> Sleeps:
-    return Sleeps()
 
 
 @pytest.fixture

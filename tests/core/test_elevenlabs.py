@@ -15,15 +15,11 @@ from blender_canvas.providers import http
 from blender_canvas.providers.backend import Artifact, Backend, BackendError, ErrorKind, JobRequest, JobState, RemoteJob
 from blender_canvas.providers.catalog import load_catalog
 from blender_canvas.providers.elevenlabs import DEFAULT_VOICE_ID, ElevenLabsBackend
+from tests.core.conftest import Sleeps
 from tests.fakes.elevenlabs_server import FakeElevenLabs, mp3_bytes, speech_seconds
 
 KEY = "xi-test-key-MARKER-4242"
 TEXT = "Built for the long run."
-
-
-class Sleeps(list[float]):
-    def __call__(self, seconds: float) -> None:
-        self.append(seconds)
 
 
 @pytest.fixture
@@ -31,11 +27,6 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeElevenLabs]:
     with FakeElevenLabs(KEY) as server:
         monkeypatch.setenv("BLENDER_CANVAS_ELEVENLABS_URL", server.base_url)
         yield server
-
-
-@pytest.fixture
-def sleeps() -> Sleeps:
-    return Sleeps()
 
 
 @pytest.fixture

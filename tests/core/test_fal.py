@@ -23,15 +23,11 @@ from blender_canvas.providers.backend import (
     RemoteJob,
 )
 from blender_canvas.providers.fal import FalBackend, app_path, build_input
+from tests.core.conftest import Sleeps
 from tests.fakes import FakeFal
 from tests.fakes.fal_server import mp4_bytes, png_bytes
 
 KEY = "fal-test-key-MARKER-123"
-
-
-class Sleeps(list[float]):
-    def __call__(self, seconds: float) -> None:
-        self.append(seconds)
 
 
 @pytest.fixture
@@ -39,11 +35,6 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeFal]:
     with FakeFal(KEY, latency_s=0.06) as server:
         monkeypatch.setenv("BLENDER_CANVAS_FAL_URL", server.base_url)
         yield server
-
-
-@pytest.fixture
-def sleeps() -> Sleeps:
-    return Sleeps()
 
 
 @pytest.fixture

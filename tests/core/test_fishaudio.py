@@ -14,6 +14,7 @@ from blender_canvas.providers import http
 from blender_canvas.providers.backend import Artifact, Backend, BackendError, ErrorKind, JobRequest, JobState
 from blender_canvas.providers.catalog import load_catalog
 from blender_canvas.providers.fishaudio import FishAudioBackend
+from tests.core.conftest import Sleeps
 from tests.fakes.elevenlabs_server import speech_seconds, wav_bytes
 from tests.fakes.fishaudio_server import FakeFishAudio
 
@@ -22,21 +23,11 @@ TEXT = "Built for the long run."
 VOICE = "802e3bc2b27e49c2995d23ef70e6ac89"
 
 
-class Sleeps(list[float]):
-    def __call__(self, seconds: float) -> None:
-        self.append(seconds)
-
-
 @pytest.fixture
 def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeFishAudio]:
     with FakeFishAudio(KEY) as server:
         monkeypatch.setenv("BLENDER_CANVAS_FISHAUDIO_URL", server.base_url)
         yield server
-
-
-@pytest.fixture
-def sleeps() -> Sleeps:
-    return Sleeps()
 
 
 @pytest.fixture

@@ -13,15 +13,11 @@ from PIL import Image
 from blender_canvas.providers import http
 from blender_canvas.providers.backend import Backend, BackendError, ErrorKind, JobRequest, JobState, RemoteJob
 from blender_canvas.providers.gemini import GeminiBackend, google_policy
+from tests.core.conftest import Sleeps
 from tests.fakes.fal_server import png_bytes
 from tests.fakes.google_server import GEMINI_KEY, FakeGoogle
 
 KEY = GEMINI_KEY
-
-
-class Sleeps(list[float]):
-    def __call__(self, seconds: float) -> None:
-        self.append(seconds)
 
 
 @pytest.fixture
@@ -29,11 +25,6 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeGoogle]:
     with FakeGoogle() as server:
         monkeypatch.setenv("BLENDER_CANVAS_GEMINI_URL", server.base_url)
         yield server
-
-
-@pytest.fixture
-def sleeps() -> Sleeps:
-    return Sleeps()
 
 
 @pytest.fixture

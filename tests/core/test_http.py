@@ -19,16 +19,12 @@ import pytest
 
 from blender_canvas.providers import downloads, http, redaction
 from blender_canvas.providers.backend import BackendError, ErrorKind
+from tests.core.conftest import Sleeps
 from tests.fakes import FakeFal
 from tests.fakes.fal_server import mp4_bytes, png_bytes, wav_bytes
 
 KEY = "fal-test-key-MARKER-123"
 AUTH = {"Authorization": f"Key {KEY}"}
-
-
-class Sleeps(list[float]):
-    def __call__(self, seconds: float) -> None:
-        self.append(seconds)
 
 
 @pytest.fixture
@@ -41,11 +37,6 @@ def fake() -> Iterator[FakeFal]:
 def client() -> Iterator[httpx.Client]:
     with http.make_client("fal") as c:
         yield c
-
-
-@pytest.fixture
-def sleeps() -> Sleeps:
-    return Sleeps()
 
 
 @pytest.fixture

@@ -19,15 +19,11 @@ from PIL import Image
 from blender_canvas.providers import http
 from blender_canvas.providers.backend import Backend, BackendError, ErrorKind, JobRequest, JobState, JobStatus
 from blender_canvas.providers.kling import KlingBackend, TokenSigner, build_request, kling_policy
+from tests.core.conftest import Sleeps
 from tests.fakes.fal_server import mp4_bytes
 from tests.fakes.kling_server import ACCESS_KEY, SECRET_KEY, FakeKling, Invalid, validate
 
 KEYS = {"KLING_ACCESS_KEY": ACCESS_KEY, "KLING_SECRET_KEY": SECRET_KEY}
-
-
-class Sleeps(list[float]):
-    def __call__(self, seconds: float) -> None:
-        self.append(seconds)
 
 
 @pytest.fixture
@@ -35,11 +31,6 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeKling]:
     with FakeKling(latency_s=0.06) as server:
         monkeypatch.setenv("BLENDER_CANVAS_KLING_URL", server.base_url)
         yield server
-
-
-@pytest.fixture
-def sleeps() -> Sleeps:
-    return Sleeps()
 
 
 @pytest.fixture

@@ -23,15 +23,11 @@ from blender_canvas.providers.backend import (
     RemoteJob,
 )
 from blender_canvas.providers.openai_api import OpenAIBackend, image_size, video_size
+from tests.core.conftest import Sleeps
 from tests.fakes.fal_server import mp4_bytes
 from tests.fakes.openai_server import FakeOpenAI
 
 KEY = "sk-test-openai-MARKER-4567"
-
-
-class Sleeps(list[float]):
-    def __call__(self, seconds: float) -> None:
-        self.append(seconds)
 
 
 @pytest.fixture
@@ -39,11 +35,6 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeOpenAI]:
     with FakeOpenAI(KEY, latency_s=0.06) as server:
         monkeypatch.setenv("BLENDER_CANVAS_OPENAI_URL", server.host_url)
         yield server
-
-
-@pytest.fixture
-def sleeps() -> Sleeps:
-    return Sleeps()
 
 
 @pytest.fixture

@@ -31,6 +31,7 @@ from blender_canvas.providers.replicate import (
     output_urls,
     target_for,
 )
+from tests.core.conftest import Sleeps
 from tests.fakes.fal_server import mp4_bytes, png_bytes
 from tests.fakes.replicate_server import E005, FakeReplicate, http_date
 
@@ -38,21 +39,11 @@ TOKEN = "r8_test-token-MARKER-4567"
 KEYS = {"REPLICATE_API_TOKEN": TOKEN}
 
 
-class Sleeps(list[float]):
-    def __call__(self, seconds: float) -> None:
-        self.append(seconds)
-
-
 @pytest.fixture
 def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeReplicate]:
     with FakeReplicate(TOKEN, latency_s=0.02) as server:
         monkeypatch.setenv("BLENDER_CANVAS_REPLICATE_URL", server.base_url)
         yield server
-
-
-@pytest.fixture
-def sleeps() -> Sleeps:
-    return Sleeps()
 
 
 @pytest.fixture

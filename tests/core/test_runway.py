@@ -28,6 +28,7 @@ from blender_canvas.providers.backend import (
     RemoteJob,
 )
 from blender_canvas.providers.runway import RunwayBackend, pick_ratio
+from tests.core.conftest import Sleeps
 from tests.fakes.fal_server import mp4_bytes, png_bytes
 from tests.fakes.runway_server import DEFAULT_KEY as KEY
 from tests.fakes.runway_server import FakeRunway
@@ -35,21 +36,11 @@ from tests.fakes.runway_server import FakeRunway
 KEYS = {"RUNWAYML_API_SECRET": KEY}
 
 
-class Sleeps(list[float]):
-    def __call__(self, seconds: float) -> None:
-        self.append(seconds)
-
-
 @pytest.fixture
 def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeRunway]:
     with FakeRunway(KEY, latency_s=0.06) as server:
         monkeypatch.setenv("BLENDER_CANVAS_RUNWAY_URL", server.base_url)
         yield server
-
-
-@pytest.fixture
-def sleeps() -> Sleeps:
-    return Sleeps()
 
 
 @pytest.fixture

@@ -28,6 +28,7 @@ from blender_canvas.providers.backend import (
 )
 from blender_canvas.providers.google_auth import GoogleCredentials
 from blender_canvas.providers.vertex import VertexBackend
+from tests.core.conftest import Sleeps
 from tests.fakes.fal_server import mp4_bytes, png_bytes
 from tests.fakes.google_server import FakeGoogle
 
@@ -37,11 +38,6 @@ KEY_ID = "0123456789abcdef0123456789abcdef01234567"
 REFRESH = "1//refresh-token-MARKER-5555"
 CLIENT_SECRET = "client-secret-MARKER-6666"
 MODEL_PATH = f"/v1/projects/{PROJECT}/locations/us-central1/publishers/google/models"
-
-
-class Sleeps(list[float]):
-    def __call__(self, seconds: float) -> None:
-        self.append(seconds)
 
 
 @pytest.fixture(scope="module")
@@ -65,11 +61,6 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeGoogle]:
     with FakeGoogle(project=PROJECT) as server:
         monkeypatch.setenv("BLENDER_CANVAS_VERTEX_URL", server.base_url)
         yield server
-
-
-@pytest.fixture
-def sleeps() -> Sleeps:
-    return Sleeps()
 
 
 @pytest.fixture
