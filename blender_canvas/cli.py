@@ -125,9 +125,16 @@ def cmd_estimate(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import demo_canvas, fill_sample_verdicts, write_logo
 
-    out = Path(args.out)
-    write_logo(out / "assets" / "logo.png")
-    return _headless(lambda h: h.run(None, out, data=demo_canvas(), draft=True, judge=fill_sample_verdicts))
+    def demo(h: Any) -> int:
+        from .engine.document import Canvas
+
+        # the folder is checked (and claimed) before the logo is written into it
+        out, data = h.prepare_project(Path(args.out)), demo_canvas()
+        h.claim_project(out, "demo", Canvas.model_validate(data))
+        write_logo(out / "assets" / "logo.png")
+        return int(h.run(None, out, data=data, draft=True, judge=fill_sample_verdicts))
+
+    return _headless(demo)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -177,7 +184,7 @@ def cmd_bakeoff(args: argparse.Namespace) -> int:
     path = Path(args.canvas)
     report = load_canvas(read_canvas_file(path), load_catalog(), base_dir=path.parent)
     if report.canvas is None or report.errors:
-        raise UserError(f"{path} has {len(report.errors)} error(s):\n" + "\n".join(str(p) for p in report.errors))
+        raise UserError("\n".join(f"{path}: {str(p).removeprefix(p.severity + ': ')}" for p in report.errors))
     try:
         built = build_bakeoff(report.canvas, load_catalog(), image=args.image, shot=args.shot,
                               entrants=args.entrant, takes=args.takes, duration_s=args.duration,
@@ -267,7 +274,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         result: int = args.func(args)
     except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
+        for line in str(error).splitlines() or [""]:  # one line a problem, each with one "error: "
+            print(f"error: {line.removeprefix('error: ')}", file=sys.stderr)
         return EXIT_USAGE
     except BrokenPipeError:  # `models | head` closed the pipe: not an error worth a traceback
         sys.stderr.close()

@@ -115,13 +115,16 @@ def test_otio_reads_back_the_same_cut(cut_run: Path) -> None:
     timeline = otio.adapters.read_from_file(str(cut_run / "cut.otio"))
     manifest = {t["node"]: t for t in json.loads((cut_run / "manifest.json").read_text())["takes"]
                 if t["node"] in ("close",)}
-    clips = list(timeline.tracks[0].find_clips())
-    assert [c.metadata["blender_canvas"]["node"] for c in clips] == ["wide", "close"]
-    assert clips[0].source_range.start_time.value == 12 and clips[0].source_range.duration.value == WIDE
-    assert clips[1].source_range.duration.value == CLOSE
-    assert clips[1].media_reference.target_url.endswith(manifest["close"]["file"])
+    *shots, card = list(timeline.tracks[0].find_clips())
+    assert [c.metadata["blender_canvas"]["node"] for c in shots] == ["wide", "close"]
+    # the 12-frame crossfade cuts in its middle: each side gives up 6 frames to the transition's handles
+    assert shots[0].source_range.start_time.value == 12 and shots[0].source_range.duration.value == WIDE - 6
+    assert shots[1].source_range.start_time.value == 6 and shots[1].source_range.duration.value == CLOSE - 6
+    assert shots[1].media_reference.target_url == manifest["close"]["file"]  # relative to cut.otio's folder
     transitions = [t for t in timeline.tracks[0] if isinstance(t, otio.schema.Transition)]
-    assert len(transitions) == 1
+    assert [(t.in_offset.value, t.out_offset.value) for t in transitions] == [(6, 6)]
+    assert card.name == "end card" and card.source_range.duration.value == CARD
+    assert timeline.tracks[0].duration().value == EXPECTED_FRAMES  # the film's length, not 12 frames more
     (voice,) = timeline.tracks[1].find_clips()
     assert voice.metadata["blender_canvas"]["node"] == "line"
 
