@@ -249,3 +249,28 @@ print("RESULT " + json.dumps([blend_path(os.path.join(sys.argv[1], "takes", "a.m
     stored = run_blender_script(script, str(project), str(shell))
     assert stored[0] == "//takes/a.mp4"
     assert stored[1] == "//../shell/rel/b.png"  # a shell-relative path made absolute first, then relative
+
+
+def test_a_second_run_replaces_the_film_and_the_exports_whole(tmp_path: Path) -> None:
+    """The film, the interchange files and the manifest are renamed over the old ones, never rewritten in place:
+    a hard link to the old file (a player, a sync client, an editor holding it open) keeps the old file whole."""
+    source = tmp_path / "source"
+    (source / "brand").mkdir(parents=True)
+    shutil.copy(CANVASES / "assets" / "logo.png", source / "brand" / "logo.png")
+    (source / "travel.json").write_text(json.dumps(TRAVEL_CANVAS))
+    first = run_from(source, "run", "travel.json", "--out", "out", "--draft")
+    assert first.returncode == 0, first.stderr[-3000:]
+    out = source / "out"
+    names = ("final.mp4", "cut.otio", "cut.xml", "cut.edl", "manifest.json", "media/end-card.png")
+    held = {}
+    for name in names:
+        held[name] = tmp_path / f"held-{Path(name).name}"
+        os.link(out / name, held[name])
+    before = {name: held[name].read_bytes() for name in names}
+    second = run_from(source, "run", "travel.json", "--out", "out", "--draft")
+    assert second.returncode == 0, second.stderr[-3000:]
+    for name in names:
+        assert (out / name).stat().st_ino != held[name].stat().st_ino, f"{name} was rewritten in place"
+        assert held[name].read_bytes() == before[name], f"the old {name} changed under its reader"
+    assert film_frames(out / "final.mp4") == film_frames(held["final.mp4"])
+    assert not [p for p in out.rglob("*") if ".part" in p.name]
