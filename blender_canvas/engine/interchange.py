@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
+import secrets
 from pathlib import Path
 
 import opentimelineio as otio
@@ -26,24 +26,22 @@ class Exports(BaseModel):
 
 
 def atomic_write_text(path: Path, text: str) -> Path:
-    """Write beside `path`, then rename over it: a reader never sees half a file, a crash leaves the old one."""
+    """Write beside `path`, then rename over it: a reader never sees half a file, a crash leaves the old one.
+
+    The file is created with mode 0666 less the umask, like any file a program writes (mkstemp's 0600 would
+    hide it from a colleague or a render-farm account on a shared volume)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.part")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as stream:
+        with os.fdopen(descriptor, "w", encoding="utf-8", newline="\n") as stream:
             stream.write(text)
-        os.chmod(temporary, 0o666 & ~_umask())
+            stream.flush()
+            os.fsync(stream.fileno())
         os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    finally:
+        temporary.unlink(missing_ok=True)
     return path
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def edl_text(timeline: otio.schema.Timeline, style: str = "avid") -> tuple[str, str]:

@@ -14,6 +14,7 @@ so the project folder can move as one; `resolve_target` turns one back into a pa
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
 
@@ -92,6 +93,7 @@ def _shot_items(timeline: Timeline, base: Path, sound: bool) -> list[otio.core.C
                                 source_range=_range(shot.trim_in + head, end - start, fps))
         clip.metadata["blender_canvas"] = {"node": shot.node_id, "take_id": shot.take_id, "index": shot.index,
                                            "record_start": shot.start, "record_frames": shot.length}
+        clip.metadata["cmx_3600"] = _reel(shot.take_id)
         items.append(clip)
         cursor = end
     return items
@@ -105,14 +107,19 @@ def _card_clip(timeline: Timeline, base: Path, still: Path | None) -> otio.schem
     reference: otio.core.MediaReference
     if still is not None:  # the card as the film shows it, rendered to one still
         reference = _media(still, base, card.length, fps)
-    else:
-        reference = otio.schema.GeneratorReference(
-            name=CARD_NAME, generator_kind="SolidColor", available_range=_range(0, card.length, fps),
-            parameters={"color": list(card.card.background), "text": card.card.text})
+    else:  # no still rendered (the sequencer does not hold the card): described, for the editor to rebuild
+        reference = otio.schema.MissingReference(name=CARD_NAME, available_range=_range(0, card.length, fps))
     clip = otio.schema.Clip(name=CARD_NAME, media_reference=reference, source_range=_range(0, card.length, fps))
     clip.metadata["blender_canvas"] = {"role": "end_card", "text": card.card.text, "record_start": card.start,
-                                       "record_frames": card.length}
+                                       "record_frames": card.length, "background": list(card.card.background)}
+    clip.metadata["cmx_3600"] = {"reel": "ENDCARD"}
     return clip
+
+
+def _reel(take_id: str) -> dict[str, str]:
+    """The EDL reel of a take: its id's first 8 letters and digits (a file name with spaces or dots would make
+    a reel no EDL reader splits right)."""
+    return {"reel": re.sub(r"[^A-Za-z0-9]", "", take_id)[:8] or "AX"}
 
 
 def to_otio(timeline: Timeline, name: str, base: Path, card_still: Path | None = None) -> otio.schema.Timeline:
@@ -143,6 +150,7 @@ def to_otio(timeline: Timeline, name: str, base: Path, card_still: Path | None =
         clip.metadata["blender_canvas"] = {"node": placement.node_id, "take_id": placement.take_id,
                                            "volume": placement.volume, "record_start": placement.start,
                                            "record_frames": placement.length}
+        clip.metadata["cmx_3600"] = _reel(placement.take_id)
         sound.append(clip)
         result.tracks.append(sound)
     return result
