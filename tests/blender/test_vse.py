@@ -212,3 +212,30 @@ def test_the_grade_moves_the_picture_the_way_the_gain_says(cut_run: Path, tmp_pa
     on, off = frame_mean(graded), frame_mean(ungraded)
     assert on[0] > off[0] + 3, (on, off)  # red gain 1.3: redder
     assert on[2] < off[2] + 1, (on, off)  # blue gain 0.9: not bluer
+
+
+EXPORT_SCRIPT = """
+import json, sys
+import bpy
+import blender_canvas
+blender_canvas.register()
+bpy.ops.wm.open_mainfile(filepath=sys.argv[1])
+result = bpy.ops.canvas.export_timeline(tree_name="canvas", filepath="//exported/edit.otio")
+print("RESULT " + json.dumps({"result": sorted(result)}))
+"""
+
+
+def test_export_timeline_writes_all_three_beside_each_other_relative_to_their_folder(cut_run: Path) -> None:
+    from blender_canvas.engine.otio_export import resolve_target
+
+    assert run_blender_script(EXPORT_SCRIPT, str(cut_run / "canvas.blend"))["result"] == ["FINISHED"]
+    folder = cut_run / "exported"
+    assert (folder / "media" / "edit-end-card.png").is_file()  # the card was in place: its still is the film's
+    for name, adapter in (("edit.otio", "otio_json"), ("edit.xml", "fcp_xml"), ("edit.edl", "cmx_3600")):
+        timeline = otio.adapters.read_from_file(str(folder / name), adapter_name=adapter,
+                                                **({"rate": FPS} if adapter == "cmx_3600" else {}))
+        assert timeline.duration().to_frames() == EXPECTED_FRAMES, name
+        for clip in timeline.find_clips():
+            url = clip.media_reference.target_url
+            assert url.startswith(("../takes/", "media/")), url  # relative to the exported file's own folder
+            assert resolve_target(url, folder).is_file(), url
