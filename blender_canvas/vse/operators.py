@@ -13,7 +13,7 @@ from ..engine.timeline import Timeline, TimelineError, bring_into_project, build
 from ..operators.bridge import session_for
 from ..operators.render import CanvasActionError, active_tree, base_dir, tree_canvas
 from .build import ROLE, SEQUENCE, send_to_vse, sequencer_scene
-from .render import configure_output, render_frame
+from .render import configure_output, render_cut, render_frame
 
 OperatorResult = set[Literal["RUNNING_MODAL", "CANCELLED", "FINISHED", "PASS_THROUGH", "INTERFACE"]]
 
@@ -74,10 +74,14 @@ class CANVAS_OT_render_cut(_SequenceOperator):
     def act(self, context: Any, timeline: Timeline) -> OperatorResult:
         scene = sequencer_scene(context)
         send_to_vse(scene, timeline)
-        configure_output(scene, Path(bpy.path.abspath(self.filepath)))
-        # INVOKE_DEFAULT shows Blender's render window with its progress; headless runs render blocking
-        mode = "INVOKE_DEFAULT" if not bpy.app.background else "EXEC_DEFAULT"
-        bpy.ops.render.render(mode, animation=True, scene=scene.name)
+        path = Path(bpy.path.abspath(self.filepath))
+        if bpy.app.background:  # scripts and headless: blocking, under a temporary name renamed over the film
+            render_cut(scene, path)
+            self.report({"INFO"}, f"Rendered {path.name} ({timeline.seconds:.1f} s)")
+            return {"FINISHED"}
+        # a window: INVOKE_DEFAULT shows Blender's render window with its progress, writing the film in place
+        configure_output(scene, path)
+        bpy.ops.render.render("INVOKE_DEFAULT", animation=True, scene=scene.name)
         return {"FINISHED"}
 
 

@@ -239,3 +239,22 @@ def test_export_timeline_writes_all_three_beside_each_other_relative_to_their_fo
             url = clip.media_reference.target_url
             assert url.startswith(("../takes/", "media/")), url  # relative to the exported file's own folder
             assert resolve_target(url, folder).is_file(), url
+
+
+RENDER_CUT_SCRIPT = """
+import json, sys
+import bpy
+import blender_canvas
+blender_canvas.register()
+bpy.ops.wm.open_mainfile(filepath=sys.argv[1])
+result = bpy.ops.canvas.render_cut(tree_name="canvas", filepath="//again.mp4")
+print("RESULT " + json.dumps({"result": sorted(result), "output": bpy.context.scene.render.filepath}))
+"""
+
+
+def test_render_cut_in_a_script_renders_the_film_whole_and_keeps_a_relative_output(cut_run: Path) -> None:
+    result = run_blender_script(RENDER_CUT_SCRIPT, str(cut_run / "canvas.blend"))
+    assert result == {"result": ["FINISHED"], "output": "//again.mp4"}
+    with av.open(str(cut_run / "again.mp4")) as container:
+        assert abs(sum(1 for _ in container.decode(video=0)) - EXPECTED_FRAMES) <= 1
+    assert not [p for p in cut_run.iterdir() if ".part" in p.name]
