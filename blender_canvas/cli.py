@@ -29,7 +29,7 @@ def _price_text(price: Price | None) -> str:
     return f"${price.usd:.4g}{unit[price.per]}{mark}"
 
 
-def _variant_row(model_id: str, kind: str, variant: Variant) -> list[str]:
+def _variant_row(model_id: str, kind: str, variant: Variant, default: bool = False) -> list[str]:
     status = variant.status
     status_text = status.status + (f" {status.since.isoformat()}" if status.since else "")
     if variant.duration_from:
@@ -42,14 +42,15 @@ def _variant_row(model_id: str, kind: str, variant: Variant) -> list[str]:
     live = variant.live_routes or variant.routes
     cheapest = min((r.price for r in live if r.price), key=lambda p: p.usd, default=None)
     return [
-        model_id, variant.id, kind, status_text, durations,
+        model_id, variant.id, variant.label + (" (default)" if default else ""), kind, status_text, durations,
         " ".join(variant.aspect_ratios) or "-", "yes" if variant.seed else "no", _price_text(cheapest), routes,
     ]
 
 
 def models_table(catalog: Catalog) -> str:
-    header = ["model", "variant", "kind", "status", "durations", "aspect ratios", "seed", "from", "routes"]
-    rows = [_variant_row(m.id, m.kind.value, v) for m in catalog.models for v in m.variants]
+    header = ["model", "variant", "name", "kind", "status", "durations", "aspect ratios", "seed", "from", "routes"]
+    rows = [_variant_row(m.id, m.kind.value, v, v.id == m.default_variant and len(m.variants) > 1)
+            for m in catalog.models for v in m.variants]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
 
     def line(cells: list[str]) -> str:
@@ -58,6 +59,12 @@ def models_table(catalog: Catalog) -> str:
     out = [line(header), line(["-" * w for w in widths] + ["-" * 6])]
     out.extend(line(r) for r in rows)
     out.append("")
+    example = next((m for m in catalog.models if m.kind.value == "video" and len(m.variants) > 1
+                    and any(v.status.status == "active" for v in m.variants)), None)
+    if example is not None:
+        variant = next(v for v in example.variants if v.id != example.default_variant)
+        out.append(f'In a canvas, type the model and variant ids: {{"kind": "{example.kind.value}", "model": '
+                   f'"{example.id}", "variant": "{variant.id}"}}; without "variant" a node gets the (default) one.')
     out.append("* price from a secondary or unconfirmed source; 'from' is the cheapest live route's list price.")
     return "\n".join(out)
 
@@ -125,9 +132,16 @@ def cmd_estimate(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import demo_canvas, fill_sample_verdicts, write_logo
 
-    out = Path(args.out)
-    write_logo(out / "assets" / "logo.png")
-    return _headless(lambda h: h.run(None, out, data=demo_canvas(), draft=True, judge=fill_sample_verdicts))
+    def demo(h: Any) -> int:
+        from .engine.document import Canvas
+
+        # the folder is checked (and claimed) before the logo is written into it
+        out, data = h.prepare_project(Path(args.out)), demo_canvas()
+        h.claim_project(out, "demo", Canvas.model_validate(data))
+        write_logo(out / "assets" / "logo.png")
+        return int(h.run(None, out, data=data, draft=True, judge=fill_sample_verdicts))
+
+    return _headless(demo)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -177,7 +191,7 @@ def cmd_bakeoff(args: argparse.Namespace) -> int:
     path = Path(args.canvas)
     report = load_canvas(read_canvas_file(path), load_catalog(), base_dir=path.parent)
     if report.canvas is None or report.errors:
-        raise UserError(f"{path} has {len(report.errors)} error(s):\n" + "\n".join(str(p) for p in report.errors))
+        raise UserError("\n".join(f"{path}: {str(p).removeprefix(p.severity + ': ')}" for p in report.errors))
     try:
         built = build_bakeoff(report.canvas, load_catalog(), image=args.image, shot=args.shot,
                               entrants=args.entrant, takes=args.takes, duration_s=args.duration,
@@ -267,7 +281,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         result: int = args.func(args)
     except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
+        for line in str(error).splitlines() or [""]:  # one line a problem, each with one "error: "
+            print(f"error: {line.removeprefix('error: ')}", file=sys.stderr)
         return EXIT_USAGE
     except BrokenPipeError:  # `models | head` closed the pipe: not an error worth a traceback
         sys.stderr.close()

@@ -1,5 +1,6 @@
-"""The built-in demo, on the offline preview backend (no key, no network): a four-model bake-off, and the seed's
-product-launch film (environmental opener, product hero, spoken hook, finale, logo end card, one grade)."""
+"""The built-in demo, on the offline preview backend (no key, no network): one brief, Daybreak Coffee's launch, and
+both halves of the work on it: a four-model bake-off of its café moment (the barista's push-in), and its launch
+film (environmental opener, product hero, spoken hook, finale, logo end card, one grade)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 
 BASE_CANVAS: dict[str, Any] = {
     "version": 1,
-    "title": "Demo: a four-model bake-off and a product-launch film",
+    "title": "Demo: Daybreak Coffee's launch, a four-model bake-off and the film",
     "draft": True,
     "defaults": {"aspect_ratio": "16:9", "duration_s": 4, "seed": 7, "fps": 24},
     "nodes": [
@@ -21,33 +22,36 @@ BASE_CANVAS: dict[str, Any] = {
          "mood": "quietly content, unhurried"},
         # the product-launch film
         {"id": "product", "kind": "image", "model": "gpt-image-2",
-         "prompt": {"subject": "a matte-black insulated bottle with a small white logo on a stone plinth",
-                    "lighting": "soft front key plus rim light", "atmosphere": "clean studio, warm grey"}},
+         "prompt": {"subject": "a Daybreak Coffee bag and a ceramic cup of coffee on a sunlit cafe counter",
+                    "lighting": "morning sun through the window", "atmosphere": "steam rising from the cup"}},
         {"id": "spokes", "kind": "image", "model": "nano-banana-2",
-         "prompt": {"subject": "a friendly spokesperson in a warm grey sweater, chest-up portrait",
-                    "lighting": "soft front key"}},
+         "prompt": {"subject": "the Daybreak Coffee barista in a linen apron behind the cafe counter, chest-up",
+                    "lighting": "morning sun through the window"}},
         {"id": "opener", "kind": "video", "model": "veo-3.1", "variant": "fast",
-         "prompt": {"subject": "a city rooftop at dawn", "action": "first light spreads over the skyline",
-                    "camera": "wide aerial drift, pan right", "atmosphere": "haze over the river"}},
+         "prompt": {"subject": "a quiet street with the Daybreak Coffee cafe at dawn",
+                    "action": "the cafe's lights come on as first light reaches the window",
+                    "camera": "wide drift, pan right", "atmosphere": "morning haze"}},
         {"id": "hero", "kind": "video", "model": "seedance-2", "variant": "pro", "inputs": {"image": "product"},
-         "prompt": {"subject": "the bottle, label locked", "camera": "slow 360-degree orbit"}},
+         "prompt": {"subject": "the coffee bag and the cup, label locked", "camera": "slow 360-degree orbit"}},
         {"id": "line", "kind": "audio", "model": "elevenlabs",
-         "text": "Cold for a day, hot for twelve hours. Built for every mile."},
+         "text": "Roasted at dawn, poured by hand. Daybreak Coffee: your morning, done right."},
         {"id": "hook", "kind": "video", "model": "kling-avatar", "inputs": {"image": "spokes", "audio": "line"},
          "prompt": {"action": "looks into camera, slight smile, gentle nod on the last word"}},
         {"id": "finale", "kind": "video", "model": "kling-3", "variant": "3.0-pro", "inputs": {"image": "product"},
-         "prompt": {"subject": "the bottle on the plinth", "camera": "slow pull out"}},
+         "prompt": {"subject": "the cup of coffee on the cafe counter, steam rising", "camera": "slow pull out"}},
         {"id": "film", "kind": "sequence",
          "shots": ["opener", {"node": "hero", "crossfade_frames": 12}, "hook",
                    {"node": "finale", "crossfade_frames": 12, "trim_out_s": 0.5}],
          "grade": {"lift": [0.98, 0.98, 1.0], "gain": [1.06, 1.0, 0.94], "saturation": 1.08, "contrast": 1.05},
-         "end_card": {"text": "MILE", "image": "assets/logo.png", "seconds": 2, "background": [0.05, 0.05, 0.06]}},
+         "end_card": {"text": "DAYBREAK COFFEE", "image": "assets/logo.png", "seconds": 2,
+                      "background": [0.05, 0.05, 0.06]}},
     ],
 }
 
 
-DEMO_BRIEF = ("Coffee brand launch: a warm, believable morning-cafe moment. The face and the hands around the cup "
-              "must hold up in close-up; the push-in must read; the steam and window light must stay consistent.")
+DEMO_BRIEF = ("Daybreak Coffee launch: a warm, believable morning-cafe moment for the launch film. The face and the "
+              "hands around the cup must hold up in close-up; the push-in must read; the steam and window light "
+              "must stay consistent.")
 DEMO_ENTRANTS = (("kling-3", "3.0"), ("kling-3", "o3"), ("seedance-2", "pro"), ("veo-3.1", "standard"))
 SAMPLE_NOTE = "SAMPLE SCORE filled in by the demo script, not a person's judgement"
 
@@ -85,15 +89,22 @@ def fill_sample_verdicts(canvas: Any, ledger: Any) -> int:
 
 
 def write_logo(path: Path) -> Path:
-    """The demo brand's logo: a small wordmark, drawn here so the demo needs no asset on disk."""
+    """Daybreak Coffee's mark, a sun rising over the horizon, drawn here so the demo needs no asset on disk."""
+    import math
+
     from PIL import Image, ImageDraw
 
     path.parent.mkdir(parents=True, exist_ok=True)
     image = Image.new("RGBA", (512, 256), (0, 0, 0, 0))
     draw = ImageDraw.Draw(image)
-    draw.rounded_rectangle((16, 16, 496, 240), radius=48, outline=(240, 240, 240, 255), width=14)
-    for index in range(5):
-        x = 96 + index * 72
-        draw.polygon([(x, 184), (x + 36, 72), (x + 72, 184)], fill=(240, 240, 240, 255 - index * 30))
+    light, centre, radius = (240, 240, 240, 255), (256, 196), 84
+    draw.pieslice((centre[0] - radius, centre[1] - radius, centre[0] + radius, centre[1] + radius), 180, 360,
+                  fill=(244, 196, 120, 255))
+    for index in range(7):  # the rays
+        angle = math.pi * (index + 1) / 8
+        inner, outer = radius + 18, radius + 48
+        draw.line([(centre[0] - inner * math.cos(angle), centre[1] - inner * math.sin(angle)),
+                   (centre[0] - outer * math.cos(angle), centre[1] - outer * math.sin(angle))], fill=light, width=12)
+    draw.rounded_rectangle((48, 200, 464, 216), radius=8, fill=light)  # the horizon
     image.save(path, format="PNG")
     return path

@@ -7,12 +7,14 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO
 
 from .engine.cost import Budget, BudgetExceeded
 from .engine.document import Canvas
+from .engine.interchange import atomic_write_text
 from .engine.ledger import Ledger
 from .engine.planner import Plan, PlanError
 from .engine.runner import Event
@@ -32,8 +34,8 @@ def load_valid_canvas(data: Any, base_dir: Path, source: str) -> Canvas:
     for warning in report.warnings:
         print(warning, file=sys.stderr)
     if report.canvas is None or report.errors:
-        lines = "\n".join(str(p) for p in report.errors)
-        raise RunRefused(f"{source} has {len(report.errors)} error(s):\n{lines}")
+        # one line a problem, each printed once with "error: " in front (the problem's own severity word dropped)
+        raise RunRefused("\n".join(f"{source}: {str(p).removeprefix(p.severity + ': ')}" for p in report.errors))
     return report.canvas
 
 
@@ -103,6 +105,13 @@ def run(canvas_path: Path | None, out: Path, *, data: Any = None, online: bool =
         budget_usd: float | None = None, only: Collection[str] | None = None, new_take: bool = False,
         limits: dict[str, int] | None = None, judge: Callable[[Canvas, Ledger], int] | None = None) -> int:
     """Render a canvas into `out`: takes, ledger, manifest.json and canvas.blend. Returns the exit status."""
+    # the canvas, then the folder: refusals come before anything is made, and before Blender is even loaded
+    base_dir = canvas_path.parent.absolute() if canvas_path else out.absolute()
+    source = str(canvas_path) if canvas_path else "the demo canvas"
+    canvas = load_valid_canvas(data if data is not None else _read_json(canvas_path), base_dir, source)  # type: ignore[arg-type]
+    out = prepare_project(out)
+    claim_project(out, canvas_path.stem if canvas_path else "demo", canvas)
+
     import bpy
 
     from .blender_registration import ensure_registered
@@ -110,19 +119,16 @@ def run(canvas_path: Path | None, out: Path, *, data: Any = None, online: bool =
     from .operators.bridge import apply_events, sync_trays
 
     ensure_registered()
-    base_dir = canvas_path.parent if canvas_path else out
-    source = str(canvas_path) if canvas_path else "the demo canvas"
-    canvas = load_valid_canvas(data if data is not None else _read_json(canvas_path), base_dir, source)  # type: ignore[arg-type]
-    out.mkdir(parents=True, exist_ok=True)
     if online:
         preferences: Any = bpy.context.preferences
         preferences.system.use_online_access = True  # like Blender's own --online-mode
     blend = out / "canvas.blend"
     if blend.exists():
-        bpy.ops.wm.open_mainfile(filepath=str(blend))
+        with quiet_stdout():
+            bpy.ops.wm.open_mainfile(filepath=str(blend))
     else:
         bpy.ops.wm.read_homefile(use_empty=True)
-        bpy.ops.wm.save_as_mainfile(filepath=str(blend))
+        save_blend(blend)
     tree = bpy.data.node_groups.get("canvas") or new_canvas_tree("canvas")
     canvas_to_tree(canvas, tree, base_dir)
     tree.project_dir = "//"
@@ -156,9 +162,9 @@ def run(canvas_path: Path | None, out: Path, *, data: Any = None, online: bool =
         sync_trays(tree, session)
         finished = finish_cuts(canvas, session, base_dir, out, progress.done["failed"] == 0)
         finished += finish_bakeoff(canvas, session, base_dir, out, tree)
-        bpy.ops.wm.save_as_mainfile(filepath=str(blend))
+        save_blend(blend)
         manifest = session.manifest()
-        (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
+        atomic_write_text(out / "manifest.json", json.dumps(manifest, indent=1) + "\n")
     except (PlanError, BudgetExceeded) as error:
         raise RunRefused(str(error)) from error
     finally:
@@ -169,31 +175,81 @@ def run(canvas_path: Path | None, out: Path, *, data: Any = None, online: bool =
     return EXIT_FAILED_TAKES if failed else EXIT_OK
 
 
+def prepare_project(out: Path) -> Path:
+    """`out` absolute and made, or RunRefused in one line (a file, a path no one can create, a read-only folder)."""
+    from .engine.project import ProjectFolderError, prepare_out
+
+    try:
+        return prepare_out(out)
+    except ProjectFolderError as error:
+        raise RunRefused(str(error)) from error
+
+
+def claim_project(out: Path, name: str, canvas: Canvas) -> None:
+    """Refuse an `out` that holds another canvas's project (RunRefused); mark it as this canvas's otherwise."""
+    from .engine.project import ProjectFolderError, claim
+
+    try:
+        claim(out, name, canvas.title or "", frozenset(n.id for n in canvas.nodes))
+    except ProjectFolderError as error:
+        raise RunRefused(str(error)) from error
+
+
+@contextmanager
+def quiet_stdout() -> Iterator[None]:
+    """Blender's own `Info: Saved as` and `Read blend` lines go to file descriptor 1; a run's stdout is its
+    summary alone."""
+    from .vse.render import quiet_stdout as quiet
+
+    with quiet(True):
+        yield
+
+
+def save_blend(path: Path) -> None:
+    """Save the .blend without Blender's numbered backup (`canvas.blend1`): the project's history is the ledger."""
+    import bpy
+
+    preferences: Any = bpy.context.preferences
+    versions = preferences.filepaths.save_version
+    preferences.filepaths.save_version = 0
+    try:
+        with quiet_stdout():
+            bpy.ops.wm.save_as_mainfile(filepath=str(path))
+    finally:
+        preferences.filepaths.save_version = versions
+
+
 def finish_cuts(canvas: Canvas, session: Session, base_dir: Path, out: Path, complete: bool) -> list[str]:
-    """Every sequence node: its cut in the VSE, `final.mp4` (the first; others `final-<id>.mp4`), `cut.otio`."""
+    """Every sequence node: its cut in the VSE, `final.mp4` (the first; others `final-<id>.mp4`), and the cut for
+    other editors (`cut.otio`, `cut.xml`, `cut.edl`), all from one timeline."""
     import bpy
 
     from .engine.document import SequenceNode
-    from .engine.otio_export import write_otio
-    from .engine.timeline import TimelineError, build_timeline
+    from .engine.interchange import write_exports
+    from .engine.timeline import TimelineError, bring_into_project, build_timeline
     from .vse.build import send_to_vse, sequencer_scene
-    from .vse.render import render_cut
+    from .vse.render import render_cut, render_frame
 
     lines = []
     sequences = [n for n in canvas.nodes if isinstance(n, SequenceNode)]
     for index, sequence in enumerate(sequences):
         suffix = "" if index == 0 else f"-{sequence.id}"
         try:
-            timeline = build_timeline(canvas, sequence, session.ledger, base_dir)
+            timeline = bring_into_project(build_timeline(canvas, sequence, session.ledger, base_dir), out)
         except TimelineError as error:
             lines.append(f"{sequence.id}: no cut ({error})")
             continue
         scene = sequencer_scene() if index == 0 else bpy.data.scenes.new(f"cut-{sequence.id}")
         send_to_vse(scene, timeline)
         render_cut(scene, out / f"final{suffix}.mp4")
-        write_otio(timeline, out / f"cut{suffix}.otio", sequence.id)
+        card = None
+        if timeline.end_card is not None:
+            card = render_frame(scene, timeline.end_card.start, out / "media" / f"end-card{suffix}.png")
+        exports = write_exports(timeline, out, f"cut{suffix}", sequence.id, card)
+        names = ", ".join(p.name for p in (exports.otio, exports.fcp_xml, exports.edl))
         lines.append(f"{sequence.id}: final{suffix}.mp4 ({timeline.seconds:.2f} s, {timeline.width}x{timeline.height} "
-                     f"at {timeline.fps} fps) and cut{suffix}.otio" + ("" if complete else " (some takes failed)"))
+                     f"at {timeline.fps} fps) and {names} (the EDL: {exports.edl_note})"
+                     + ("" if complete else " (some takes failed)"))
     return lines
 
 

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, PrivateAttr
 
 from ..providers.catalog import Catalog
 from .bakeoff import EntrantSettings, axis_winners, controlled, mean_score
@@ -78,7 +78,7 @@ class TakeEntry(BaseModel):
     seed: int | None = None
     prompt: str  # exactly what was sent
     media: str
-    file: str  # relative to the project folder
+    file: str  # relative to the project folder; in a written report, to the report's folder
     duration_s: float | None = None
     width: int | None = None
     height: int | None = None
@@ -181,6 +181,9 @@ class BakeOffReport(BaseModel):
     sample_scores: bool = False  # some scores are samples a script filled in
     contact_sheet_times_s: list[float]  # the fixed times every take is sampled at (then its last frame)
     contact_sheet_last_frame: bool = True
+    # where the file paths were gathered (the project folder, the controlled image): `write_report` rewrites them
+    # relative to the folder the report is written to
+    _files_from: tuple[Path, Path | None] | None = PrivateAttr(default=None)
 
     @property
     def takes(self) -> list[TakeEntry]:
@@ -287,7 +290,7 @@ def bakeoff_report(canvas: Canvas, catalog: Catalog, ledger: Ledger, base_dir: P
     image_node = canvas.node(bakeoff.image)
     entrants_spend = ledger.spent_usd(bakeoff.entrants)
     image_spend = ledger.spent_usd([bakeoff.image]) if isinstance(image_node, ImageNode) else None
-    return BakeOffReport(
+    report = BakeOffReport(
         title=canvas.title or "Bake-off", brief=bakeoff.brief,
         generated_at=(generated_at or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="seconds"),
         axes=list(bakeoff.axes),
@@ -305,6 +308,9 @@ def bakeoff_report(canvas: Canvas, catalog: Catalog, ledger: Ledger, base_dir: P
         sample_scores=any(t.sample and (t.scores or t.note) for e in entrants for t in e.takes),
         contact_sheet_times_s=times,
     )
+    report._files_from = (project_dir.absolute(), None if image_file is None else (
+        (base_dir if isinstance(image_node, ReferenceNode) else project_dir) / image_file).absolute())
+    return report
 
 
 @dataclass(frozen=True)
@@ -437,11 +443,33 @@ def write_report(report: BakeOffReport, out_dir: Path) -> ReportFiles:
     from .report_text import report_text
 
     out_dir.mkdir(parents=True, exist_ok=True)
+    report = relative_to(report, out_dir)
     files = ReportFiles(html=out_dir / HTML_NAME, json_path=out_dir / JSON_NAME, text_path=out_dir / TEXT_NAME)
     _atomic_write(files.json_path, report_json(report))
     _atomic_write(files.text_path, report_text(report))
     _atomic_write(files.html, render_html(report))
     return files
+
+
+def relative_to(report: BakeOffReport, folder: Path) -> BakeOffReport:
+    """A copy of `report` whose take files and controlled image are relative to `folder` (the report's own), so
+    the report moves with the project; a report read back from JSON is returned as it is."""
+    if report._files_from is None:
+        return report
+    project, image = report._files_from
+    moved = report.model_copy(deep=True)
+    for take in moved.takes:
+        take.file = _relative(project / take.file, folder)
+    if image is not None:
+        moved.controlled.image_file = _relative(image, folder)
+    return moved
+
+
+def _relative(path: Path, folder: Path) -> str:
+    try:
+        return Path(os.path.relpath(path, folder.absolute())).as_posix()
+    except ValueError:  # another drive (Windows)
+        return path.as_posix()
 
 
 def _atomic_write(path: Path, text: str) -> None:

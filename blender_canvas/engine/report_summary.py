@@ -359,4 +359,6 @@ def entrant_summary(entrants: Sequence[EntrantReport], axes: Sequence[str]) -> t
         for summary in summaries:
             if summary.node in nodes:
                 summary.leads.append(axis)
+    # the ranking table reads top down: best rank first, ties and the unscored in entrant order (a stable sort)
+    summaries.sort(key=lambda s: (s.rank is None, s.rank or 0))
     return summaries, leaders

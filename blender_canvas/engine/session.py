@@ -97,7 +97,8 @@ class Session:
                    "remote_job_id": j.remote_id, "status": j.state, "error": j.error_message,
                    "estimated_usd": round(j.estimated_usd, 4)}
                   for j in jobs.values() if j.job_id not in landed]
-        return {"project": str(self.project_dir), "takes": takes, "jobs_without_take": failed,
+        # paths relative to the manifest, which lives in the project folder: "." is that folder, wherever it went
+        return {"project": ".", "takes": takes, "jobs_without_take": failed,
                 "spent_usd": round(self.ledger.spent_usd(), 4)}
 
 

@@ -175,3 +175,42 @@ def _has_audio(path: Path) -> bool:
         return bool(probe(path).has_audio)
     except (OSError, ValueError):  # a probe failure only means no sound strip
         return False
+
+
+def bring_into_project(timeline: Timeline, project_dir: Path) -> Timeline:
+    """The timeline with every file it uses inside `project_dir`: a reference clip or an end-card logo that lives
+    beside the canvas file is copied (hard-linked where the volume allows) into `media/`, so the cut, its .blend and
+    its interchange files travel with the project folder."""
+    project = project_dir.absolute()
+
+    def inside(file: Path) -> Path:
+        absolute = file.absolute()
+        if absolute.is_relative_to(project) or not absolute.is_file():
+            return absolute
+        return _copy_in(absolute, project / "media")
+
+    shots = [s.model_copy(update={"file": inside(s.file)}) for s in timeline.shots]
+    sounds = [s.model_copy(update={"file": inside(s.file)}) for s in timeline.sounds]
+    card = timeline.end_card
+    if card is not None and card.image is not None:
+        card = card.model_copy(update={"image": inside(card.image)})
+    return timeline.model_copy(update={"shots": shots, "sounds": sounds, "end_card": card})
+
+
+def _copy_in(file: Path, folder: Path) -> Path:
+    import os
+    import shutil
+
+    from .planner import sha256_file
+
+    target = folder / f"{sha256_file(file)[:12]}-{file.name}"
+    if target.is_file():
+        return target
+    folder.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{target.name}.{os.getpid()}.part")
+    try:
+        os.link(file, partial)
+    except OSError:  # another volume, or links not allowed
+        shutil.copy2(file, partial)
+    os.replace(partial, target)
+    return target

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any, Literal
@@ -11,6 +12,7 @@ import bpy
 
 from ..engine.cost import Budget, BudgetExceeded
 from ..engine.document import Canvas, ReferenceNode, SequenceNode
+from ..engine.interchange import atomic_write_text
 from ..engine.planner import Plan, PlanError, stale_nodes
 from ..engine.validation import load_canvas
 from ..nodes.base import TREE_ID
@@ -89,15 +91,23 @@ def start_render(tree: Any, mode: str, node_name: str = "", new_take: bool = Fal
     # alone rebuilds the canvas and its trays (Recover Unsaved Canvas)
     folder = base_dir()
     snapshot = Canvas.model_validate(canvas.model_dump())
-    for node in snapshot.nodes:  # file paths made absolute: the snapshot lives in another folder
+    for node in snapshot.nodes:  # file paths made relative to the snapshot, which lives in the project folder
         if isinstance(node, ReferenceNode):
-            node.path = str((folder / node.path).resolve())
+            node.path = _relative_to(folder / node.path, session.project_dir)
         elif isinstance(node, SequenceNode) and node.end_card is not None and node.end_card.image:
-            node.end_card.image = str((folder / node.end_card.image).resolve())
-    (session.project_dir / "canvas.json").write_text(json.dumps(snapshot.to_json_data(), indent=1), encoding="utf-8")
+            node.end_card.image = _relative_to(folder / node.end_card.image, session.project_dir)
+    atomic_write_text(session.project_dir / "canvas.json", json.dumps(snapshot.to_json_data(), indent=1))
     session.start(plan, canvas, folder)
     ensure_timer()
     return plan
+
+
+def _relative_to(file: Path, folder: Path) -> str:
+    """`file` relative to `folder` (forward slashes), or absolute on another drive (Windows)."""
+    try:
+        return Path(os.path.relpath(os.path.abspath(file), os.path.abspath(folder))).as_posix()
+    except ValueError:
+        return Path(os.path.abspath(file)).as_posix()
 
 
 class CANVAS_OT_render(bpy.types.Operator):

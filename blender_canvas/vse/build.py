@@ -8,6 +8,7 @@ strips whose chosen take changed, in place; a changed shot list rebuilds the add
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -60,6 +61,21 @@ def paused_prefetch(editor: Any) -> Iterator[None]:
         editor.use_prefetch = was
 
 
+def blend_path(file: os.PathLike[str] | str) -> str:
+    """`file` as Blender stores it: `//`-relative to the saved .blend, so the project folder moves as one.
+
+    Made absolute first (a run's `--out` may be relative to the shell's folder, which means nothing to the .blend);
+    stays absolute only while the .blend is unsaved, or on another drive (Windows).
+    """
+    absolute = os.path.abspath(file)
+    if bpy.data.filepath:
+        try:
+            return str(bpy.path.relpath(absolute))
+        except ValueError:
+            pass
+    return absolute
+
+
 def _ours(editor: Any, sequence_id: str) -> list[Any]:
     return [s for s in editor.strips_all if s.get(SEQUENCE) == sequence_id]
 
@@ -89,10 +105,10 @@ def _shot_strips(editor: Any, timeline: Timeline, shot: ShotPlacement, frame_sta
                  offsets: tuple[int, int] | None = None) -> list[Any]:
     name = f"{shot.node_id}·{shot.take_id[:8]}"
     channel = SHOT_CHANNELS[shot.track]
-    movie = editor.strips.new_movie(name=name, filepath=str(shot.file), channel=channel, frame_start=FIRST_FRAME)
+    movie = editor.strips.new_movie(name=name, filepath=blend_path(shot.file), channel=channel, frame_start=FIRST_FRAME)
     strips = [movie]
     if shot.has_audio:
-        strips.append(editor.strips.new_sound(name=f"{name} sound", filepath=str(shot.file),
+        strips.append(editor.strips.new_sound(name=f"{name} sound", filepath=blend_path(shot.file),
                                               channel=SHOT_SOUND_CHANNELS[shot.track], frame_start=FIRST_FRAME))
     for strip in strips:
         if frame_start is None or offsets is None:
@@ -126,7 +142,7 @@ def _fades(editor: Any, timeline: Timeline) -> None:
 def _sounds(editor: Any, timeline: Timeline) -> None:
     for index, sound in enumerate(timeline.sounds):
         channel = SOUND_CHANNELS[index % len(SOUND_CHANNELS)]
-        strip = editor.strips.new_sound(name=f"{sound.node_id}·{sound.take_id[:8]}", filepath=str(sound.file),
+        strip = editor.strips.new_sound(name=f"{sound.node_id}·{sound.take_id[:8]}", filepath=blend_path(sound.file),
                                         channel=channel, frame_start=sound.start)
         strip.volume = sound.volume
         _tag(strip, timeline.sequence_id, "sound", sound.node_id, sound.take_id, index)
@@ -140,7 +156,7 @@ def _end_card(editor: Any, timeline: Timeline) -> None:
     background.color = card.card.background
     _tag(background, timeline.sequence_id, "card_background")
     if card.image is not None and card.image.is_file():
-        logo = editor.strips.new_image(name="end card logo", filepath=str(card.image),
+        logo = editor.strips.new_image(name="end card logo", filepath=blend_path(card.image),
                                        channel=CARD_CHANNELS["card_logo"], frame_start=card.start)
         logo.frame_final_duration = card.length
         logo.transform.scale_x = logo.transform.scale_y = 0.45
@@ -219,7 +235,7 @@ def _swap_changed(editor: Any, timeline: Timeline, report: SendReport) -> None:
             start, channel = sound.frame_start, sound.channel
             editor.strips.remove(sound)
             new = editor.strips.new_sound(name=f"{placement.node_id}·{placement.take_id[:8]}",
-                                          filepath=str(placement.file), channel=channel, frame_start=start)
+                                          filepath=blend_path(placement.file), channel=channel, frame_start=start)
             new.volume = placement.volume
             _tag(new, timeline.sequence_id, "sound", placement.node_id, placement.take_id, sound.get(INDEX))
             report.swapped.append(placement.node_id)

@@ -8,12 +8,12 @@ from typing import Any, Literal
 import bpy
 
 from ..engine.document import SequenceNode
-from ..engine.otio_export import write_otio
-from ..engine.timeline import Timeline, TimelineError, build_timeline
+from ..engine.interchange import write_exports
+from ..engine.timeline import Timeline, TimelineError, bring_into_project, build_timeline
 from ..operators.bridge import session_for
 from ..operators.render import CanvasActionError, active_tree, base_dir, tree_canvas
-from .build import send_to_vse, sequencer_scene
-from .render import configure_output
+from .build import ROLE, SEQUENCE, send_to_vse, sequencer_scene
+from .render import configure_output, render_cut, render_frame
 
 OperatorResult = set[Literal["RUNNING_MODAL", "CANCELLED", "FINISHED", "PASS_THROUGH", "INTERFACE"]]
 
@@ -25,8 +25,9 @@ def timeline_for(tree: Any, node_name: str) -> Timeline:
     if sequence is None:
         raise CanvasActionError(f"No Sequence node named '{node_name}'" if node_name else "The canvas has no "
                                 "Sequence node: add one (Shift+A ▸ Sequence) and wire the shots into it")
-    try:
-        return build_timeline(canvas, sequence, session_for(tree).ledger, base_dir())
+    session = session_for(tree)
+    try:  # a logo or reference clip from beside the canvas is copied in, so the cut moves with the project
+        return bring_into_project(build_timeline(canvas, sequence, session.ledger, base_dir()), session.project_dir)
     except TimelineError as error:
         raise CanvasActionError(str(error)) from error
 
@@ -73,26 +74,45 @@ class CANVAS_OT_render_cut(_SequenceOperator):
     def act(self, context: Any, timeline: Timeline) -> OperatorResult:
         scene = sequencer_scene(context)
         send_to_vse(scene, timeline)
-        configure_output(scene, Path(bpy.path.abspath(self.filepath)))
-        # INVOKE_DEFAULT shows Blender's render window with its progress; headless runs render blocking
-        mode = "INVOKE_DEFAULT" if not bpy.app.background else "EXEC_DEFAULT"
-        bpy.ops.render.render(mode, animation=True, scene=scene.name)
+        path = Path(bpy.path.abspath(self.filepath))
+        if bpy.app.background:  # scripts and headless: blocking, under a temporary name renamed over the film
+            render_cut(scene, path)
+            self.report({"INFO"}, f"Rendered {path.name} ({timeline.seconds:.1f} s)")
+            return {"FINISHED"}
+        # a window: INVOKE_DEFAULT shows Blender's render window with its progress, writing the film in place
+        configure_output(scene, path)
+        bpy.ops.render.render("INVOKE_DEFAULT", animation=True, scene=scene.name)
         return {"FINISHED"}
 
 
 class CANVAS_OT_export_timeline(_SequenceOperator):
-    """Write the cut as OpenTimelineIO (.otio) to conform in Resolve or Premiere"""
+    """Write the cut as OpenTimelineIO (.otio), FCP 7 XML (.xml) and a CMX 3600 EDL (.edl) beside each other, to
+    conform in Resolve or Premiere; media paths are relative to the files' folder"""
 
     bl_idname = "canvas.export_timeline"
-    bl_label = "Export Timeline (.otio)"
+    bl_label = "Export Timeline (.otio, .xml, .edl)"
 
     filepath: bpy.props.StringProperty(subtype="FILE_PATH", default="//cut.otio")
 
     def act(self, context: Any, timeline: Timeline) -> OperatorResult:
         path = Path(bpy.path.abspath(self.filepath))
-        write_otio(timeline, path, timeline.sequence_id)
-        self.report({"INFO"}, f"Wrote {path}")
+        card, scene = None, sequencer_scene(context)
+        if timeline.end_card is not None and _card_in_place(scene, timeline):
+            # the card as the film shows it, for editors who have no Blender (else a described solid colour)
+            card = render_frame(scene, timeline.end_card.start, path.parent / "media" / f"{path.stem}-end-card.png")
+        exports = write_exports(timeline, path.parent, path.stem, timeline.sequence_id, card)
+        self.report({"INFO"}, f"Wrote {exports.otio.name}, {exports.fcp_xml.name} and {exports.edl.name} "
+                              f"(the EDL carries {exports.edl_note})")
         return {"FINISHED"}
+
+
+def _card_in_place(scene: Any, timeline: Timeline) -> bool:
+    """The sequencer holds this cut's end card where the timeline puts it (sent, and not moved since)."""
+    editor, card = scene.sequence_editor, timeline.end_card
+    if editor is None or card is None:
+        return False
+    return any(s.get(SEQUENCE) == timeline.sequence_id and s.get(ROLE) == "card_background"
+               and s.frame_final_start == card.start for s in editor.strips_all)
 
 
 CLASSES: tuple[type, ...] = (CANVAS_OT_send_to_vse, CANVAS_OT_render_cut, CANVAS_OT_export_timeline)

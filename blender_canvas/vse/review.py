@@ -17,7 +17,7 @@ from pydantic import BaseModel, ValidationError
 
 from ..engine.review_layout import FIRST_FRAME, ReviewLayout, ReviewTake, plan_review
 from ..providers.media_probe import MediaInfo, probe
-from .build import _effect, paused_prefetch
+from .build import _effect, blend_path, paused_prefetch
 
 SCENE_TAG = "canvas_review"  # on the review scene: the canvas (tree) it reviews, found by this, not by its name
 ROLE, NODE, TAKE = "canvas_review_role", "canvas_node", "canvas_take_id"
@@ -118,16 +118,6 @@ def review_strips(scene: Any) -> list[Any]:
     return [s for s in editor.strips_all if ROLE in s] if editor is not None else []
 
 
-def blend_path(file: Path) -> str:
-    """A `//` path once the .blend is saved, so the review moves with the project folder."""
-    if bpy.data.filepath:
-        try:
-            return str(bpy.path.relpath(str(file)))
-        except ValueError:  # another drive (Windows)
-            pass
-    return str(file)
-
-
 def _take_strip(editor: Any, source: ReviewSource, info: MediaInfo, index: int, length: int) -> Any:
     name, channel = f"review {index + 1} · {source.label}"[:60], FIRST_TAKE_CHANNEL + index
     if info.kind == "image":
@@ -205,7 +195,7 @@ def render_review_still(scene: Any, frame: int, path: Path) -> Path:
     if hasattr(settings, "media_type"):  # Blender 5: an image, not a video
         settings.media_type = "IMAGE"
     settings.file_format, settings.color_mode = "PNG", "RGB"
-    scene.render.filepath, scene.render.use_file_extension = str(path), False
+    scene.render.filepath, scene.render.use_file_extension = blend_path(path), False
     scene.frame_current = frame
     # render(scene=...) of a scene that is not the context's renders the context scene's frame (4.5 and 5.0)
     with bpy.context.temp_override(scene=scene):

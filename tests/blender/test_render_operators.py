@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -207,6 +208,41 @@ def test_a_crash_before_the_first_save_loses_no_take(tmp_path: Path) -> None:
     result = run_blender_script(RECOVER_SCRIPT, env_extra={"BLENDER_USER_RESOURCES": str(user)})
     assert result["result"] == ["FINISHED"]
     assert result["trays"] == {"portrait": 1, "plate": 2, "line": 1, "speaker": 2}
+
+
+def test_the_crash_snapshot_names_its_files_relative_to_itself(tmp_path: Path) -> None:
+    """The snapshot beside the takes gives a reference still and an end-card logo relative to its own folder,
+    not as absolute paths into the machine it was made on (and recovery still finds them)."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    from PIL import Image
+
+    from tests.blender.helpers import ROOT, run_blender_script
+
+    source = tmp_path / "source"
+    source.mkdir()
+    Image.new("RGB", (640, 360), (200, 120, 40)).save(source / "still.png")
+    shutil.copy(CANVASES / "assets" / "logo.png", source / "logo.png")
+    (source / "canvas.json").write_text(json.dumps({"version": 1, "nodes": [
+        {"id": "still", "kind": "reference", "path": "still.png"},
+        {"id": "wide", "kind": "video", "model": "kling-3", "duration_s": 5, "inputs": {"image": "still"}},
+        {"id": "cut", "kind": "sequence", "shots": ["wide"], "end_card": {"text": "X", "image": "logo.png"}}]}))
+    user = tmp_path / "user"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "BLENDER_USER_RESOURCES": str(user)}
+    proc = subprocess.run([sys.executable, "-c", CRASH_BEFORE_SAVE_SCRIPT, str(source / "canvas.json")],
+                          env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 9, proc.stderr
+    (snapshot,) = user.rglob("canvas.json")
+    nodes = {n["id"]: n for n in json.loads(snapshot.read_text())["nodes"]}
+    paths = [nodes["still"]["path"], nodes["cut"]["end_card"]["image"]]
+    assert not [p for p in paths if Path(p).is_absolute()], paths
+    assert [os.path.realpath(snapshot.parent / p) for p in paths] == [
+        os.path.realpath(source / "still.png"), os.path.realpath(source / "logo.png")]
+    result = run_blender_script(RECOVER_SCRIPT, env_extra={"BLENDER_USER_RESOURCES": str(user)})
+    assert result["result"] == ["FINISHED"] and result["trays"] == {"wide": 1}
 
 
 def test_the_node_shows_what_the_adapter_changed_in_its_inputs(tmp_path: Path) -> None:

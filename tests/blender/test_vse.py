@@ -115,13 +115,16 @@ def test_otio_reads_back_the_same_cut(cut_run: Path) -> None:
     timeline = otio.adapters.read_from_file(str(cut_run / "cut.otio"))
     manifest = {t["node"]: t for t in json.loads((cut_run / "manifest.json").read_text())["takes"]
                 if t["node"] in ("close",)}
-    clips = list(timeline.tracks[0].find_clips())
-    assert [c.metadata["blender_canvas"]["node"] for c in clips] == ["wide", "close"]
-    assert clips[0].source_range.start_time.value == 12 and clips[0].source_range.duration.value == WIDE
-    assert clips[1].source_range.duration.value == CLOSE
-    assert clips[1].media_reference.target_url.endswith(manifest["close"]["file"])
+    *shots, card = list(timeline.tracks[0].find_clips())
+    assert [c.metadata["blender_canvas"]["node"] for c in shots] == ["wide", "close"]
+    # the 12-frame crossfade cuts in its middle: each side gives up 6 frames to the transition's handles
+    assert shots[0].source_range.start_time.value == 12 and shots[0].source_range.duration.value == WIDE - 6
+    assert shots[1].source_range.start_time.value == 6 and shots[1].source_range.duration.value == CLOSE - 6
+    assert shots[1].media_reference.target_url == manifest["close"]["file"]  # relative to cut.otio's folder
     transitions = [t for t in timeline.tracks[0] if isinstance(t, otio.schema.Transition)]
-    assert len(transitions) == 1
+    assert [(t.in_offset.value, t.out_offset.value) for t in transitions] == [(6, 6)]
+    assert card.name == "end card" and card.source_range.duration.value == CARD
+    assert timeline.tracks[0].duration().value == EXPECTED_FRAMES  # the film's length, not 12 frames more
     (voice,) = timeline.tracks[1].find_clips()
     assert voice.metadata["blender_canvas"]["node"] == "line"
 
@@ -209,3 +212,49 @@ def test_the_grade_moves_the_picture_the_way_the_gain_says(cut_run: Path, tmp_pa
     on, off = frame_mean(graded), frame_mean(ungraded)
     assert on[0] > off[0] + 3, (on, off)  # red gain 1.3: redder
     assert on[2] < off[2] + 1, (on, off)  # blue gain 0.9: not bluer
+
+
+EXPORT_SCRIPT = """
+import json, sys
+import bpy
+import blender_canvas
+blender_canvas.register()
+bpy.ops.wm.open_mainfile(filepath=sys.argv[1])
+result = bpy.ops.canvas.export_timeline(tree_name="canvas", filepath="//exported/edit.otio")
+print("RESULT " + json.dumps({"result": sorted(result)}))
+"""
+
+
+def test_export_timeline_writes_all_three_beside_each_other_relative_to_their_folder(cut_run: Path) -> None:
+    from blender_canvas.engine.otio_export import resolve_target
+
+    assert run_blender_script(EXPORT_SCRIPT, str(cut_run / "canvas.blend"))["result"] == ["FINISHED"]
+    folder = cut_run / "exported"
+    assert (folder / "media" / "edit-end-card.png").is_file()  # the card was in place: its still is the film's
+    for name, adapter in (("edit.otio", "otio_json"), ("edit.xml", "fcp_xml"), ("edit.edl", "cmx_3600")):
+        timeline = otio.adapters.read_from_file(str(folder / name), adapter_name=adapter,
+                                                **({"rate": FPS} if adapter == "cmx_3600" else {}))
+        assert timeline.duration().to_frames() == EXPECTED_FRAMES, name
+        for clip in timeline.find_clips():
+            url = clip.media_reference.target_url
+            assert url.startswith(("../takes/", "media/")), url  # relative to the exported file's own folder
+            assert resolve_target(url, folder).is_file(), url
+
+
+RENDER_CUT_SCRIPT = """
+import json, sys
+import bpy
+import blender_canvas
+blender_canvas.register()
+bpy.ops.wm.open_mainfile(filepath=sys.argv[1])
+result = bpy.ops.canvas.render_cut(tree_name="canvas", filepath="//again.mp4")
+print("RESULT " + json.dumps({"result": sorted(result), "output": bpy.context.scene.render.filepath}))
+"""
+
+
+def test_render_cut_in_a_script_renders_the_film_whole_and_keeps_a_relative_output(cut_run: Path) -> None:
+    result = run_blender_script(RENDER_CUT_SCRIPT, str(cut_run / "canvas.blend"))
+    assert result == {"result": ["FINISHED"], "output": "//again.mp4"}
+    with av.open(str(cut_run / "again.mp4")) as container:
+        assert abs(sum(1 for _ in container.decode(video=0)) - EXPECTED_FRAMES) <= 1
+    assert not [p for p in cut_run.iterdir() if ".part" in p.name]

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from blender_canvas.engine.document import NODE_KINDS, NODE_TYPES
-from blender_canvas.providers.catalog import Catalog
+from blender_canvas.providers.catalog import Catalog, load_catalog
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED_MODEL_IDS = (
@@ -70,7 +70,7 @@ def test_models_table() -> None:
     proc = run_cli("models")
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
-    assert lines[0].split()[:4] == ["model", "variant", "kind", "status"]
+    assert lines[0].split()[:5] == ["model", "variant", "name", "kind", "status"]
     assert "routes" in lines[0] and "durations" in lines[0]
     assert set(lines[1].replace(" ", "")) == {"-"}  # the rule under the header
     rows = [line.split() for line in lines[2:] if line.strip() and not line.startswith("*")]
@@ -79,7 +79,11 @@ def test_models_table() -> None:
     sora = [line for line in lines if line.startswith("sora-2 ")]
     assert len(sora) == 2 and all("retired 2026-09-24" in line for line in sora)
     kling = next(line for line in lines if line.startswith("kling-3 ") and " 3.0 " in line)
-    assert "3–15 s" in kling
+    assert "3–15 s" in kling and "Kling 3.0 (std) (default)" in kling  # the name a person knows, by its ids
+    (hint,) = [line for line in lines if line.startswith("In a canvas, type the model and variant ids: ")]
+    example = json.loads(hint[hint.index("{"):hint.index("}") + 1])
+    model = next(m for m in load_catalog().models if m.id == example["model"])
+    assert model.variant(example["variant"]) is not None and model.kind.value == example["kind"]
     assert any(line.startswith("* price from a secondary") for line in lines)
     assert proc.stderr == ""
 

@@ -615,12 +615,17 @@ def test_entrant_summary_means_ranks_leaders_spend_and_list_price(draft: Project
     cells = {(x["data-node"], x["data-axis"]): x["data-mean"] for x in page.select("td", cls="axis-mean")}
     assert cells[(e[0], a)] == "4.0" and cells[(e[1], c)] == "3.0" and cells[(e[3], a)] == ""
     assert {x["data-node"] for x in page.select("td", cls="lead") if x["data-axis"] == a} == {e[0], e[1]}
-    assert [x["data-rank"] for x in page.select("td", cls="rank")] == ["1", "3", "1", ""]
+    ranked = [e[0], e[2], e[1], e[3]]  # the table reads in rank order: ties and the unscored in entrant order
+    assert [x["data-rank"] for x in page.select("td", cls="rank")] == ["1", "1", "3", ""]
     prices = [float(x["data-list-price-usd"]) for x in page.select(attr="data-list-price-usd")]
-    assert prices == [summary[n].list_price_usd for n in e]
+    assert prices == [summary[n].list_price_usd for n in ranked]
     assert html.index('class="scores summary"') < html.index('class="scores"><thead>')  # above the per-take table
     assert "list price if rendered for real (est.)" in html and "list price if rendered for real (est.)" in text
-    assert [x["node"] for x in data["entrant_summary"]] == e and data["entrant_summary"][0]["rank"] == 1
+    assert [x["node"] for x in data["entrant_summary"]] == ranked and data["entrant_summary"][0]["rank"] == 1
+    assert [x["rank"] for x in data["entrant_summary"]] == [1, 1, 3, None]
+    rows = [line.split()[:2] for line in text.splitlines() if line.split()[:2] in (["1=", n] for n in e)
+            or line.split()[:2] in (["3", n] for n in e) or line.split()[:2] == ["-", e[3]]]
+    assert [row[1] for row in rows] == ranked, rows
     assert f"1=    {e[0]}" in text and f"{b}: {report.entrant_label(e[2])} (5.00)" in text
 
 
@@ -647,3 +652,20 @@ def test_the_controlled_image_nodes_spend_is_shown_apart_and_added_to_the_total(
     assert "spend on the entrants' takes: $0.40" in text
     assert "spend on the controlled image's takes ('ref'): $0.04" in text
     assert "total, entrants and image: $0.44" in text
+
+
+def test_a_written_report_names_its_files_relative_to_its_own_folder(draft: Project, catalog: Catalog,
+                                                                     tmp_path: Path) -> None:
+    """report.json and the page name each take (and the controlled image) from where the report lies, so the
+    report opens its files wherever it is written (in the project, in its report/ folder, elsewhere)."""
+    project = draft.base_dir / "project"
+    for out in (project, project / "report", tmp_path / "elsewhere"):
+        report, html, data, _ = draft.write(catalog, out)
+        files = [t["file"] for e in data["entrants"] for t in e["takes"]]
+        assert files and all(not Path(f).is_absolute() and (out / f).is_file() for f in files), (out, files)
+        image = data["controlled"]["image_file"]
+        assert image and not Path(image).is_absolute() and (out / image).is_file(), image
+        assert all(f in html for f in files)
+        assert {t.file for t in report.takes} == {t.file for t in draft.ledger.takes()
+                                                  if t.node_id in draft.entrants}  # the model is unchanged
+    assert data["entrants"][0]["takes"][0]["file"].startswith("../draft/project/takes/")  # back into the project
