@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .catalog import InputName, InputSpec, Kind, Model, Route, Source, Variant
+from .catalog import InputName, InputSpec, Kind, Model, Route, Source, Variant, WireField
 from .catalog_common import (
     FAL_SEEDANCE_PRICE,
     FAL_VEO_PRICE,
@@ -37,6 +37,7 @@ FAL_SORA_PRICE = Source(ref="fal.ai/models/fal-ai/sora-2/*/llms.txt; fal proxies
 VERTEX_VEO_PRICE = Source(ref="cloud.google.com/vertex-ai/generative-ai/pricing (Veo 3.1)", confirmed=False)
 
 AUDIO_IN = InputSpec(name=InputName.AUDIO)
+KLING_WIRE: tuple[WireField, ...] = ("prompt", "aspect_ratio", "duration_s", "audio")
 SORA_RETIRED_ON_FAL = SORA_RETIRED.model_copy(update={
     "note": "fal's Sora 2 endpoints resell OpenAI's video API, which shut down on 2026-09-24",
     "source": Source(ref="fal.ai/models/fal-ai/sora-2/*/llms.txt ('only the OpenAI provider is used'); no live "
@@ -79,10 +80,12 @@ def _kling(variant: str, label: str, kling: str, mode: str, fal: str, runway: st
         notes="Kling takes no seed; with a first frame the aspect ratio follows the image",
         routes=(
             Route(backend="kling", model_id=kling, fixed={"mode": mode}, price=per_second(usd, UNPRICED),
-                  source=KLING_DOC),
+                  source=KLING_DOC, aspect_from_image=True),
+            # the tier (std / pro) decides the resolution: no route sends one
             Route(backend="fal", model_id=f"{fal}/text-to-video", image_model_id=f"{fal}/image-to-video",
-                  price=per_second(usd, price)),
-            Route(backend="runway", model_id=runway, price=per_second(usd, RUNWAY_PRICE)),
+                  price=per_second(usd, price), sends=KLING_WIRE, aspect_from_image=True),
+            Route(backend="runway", model_id=runway, price=per_second(usd, RUNWAY_PRICE), sends=KLING_WIRE,
+                  aspect_from_image=True),
         ),
     )
 

@@ -155,8 +155,15 @@ def test_missing_key_names_the_keys_that_would_serve_the_node(tmp_path: Path) ->
     doc = Canvas.model_validate({"version": 1, "nodes": [
         {"id": "v", "kind": "video", "model": "kling-3", "prompt": {"subject": "a runner"}}]})
     session = Session(tmp_path / "p", keys={})
-    with pytest.raises(PlanError, match=r"node 'v': no key for Kling 3.0 \(std\): set .*FAL_KEY \(fal\)"):
-        session.plan(doc, tmp_path)
+    # priced without a key, at the cheapest live route's list price; starting it names the key
+    plan = session.plan(doc, tmp_path)
+    assert [(j.backend, j.keyed) for j in plan.jobs] == [("kling", False)]
+    assert plan.estimate_usd > 0
+    with pytest.raises(PlanError, match=r"no key for 1 node\(s\): set KLING_ACCESS_KEY \+ KLING_SECRET_KEY "
+                                        r"\(Kling AI\) for v \(or a key for fal or Runway\)"):
+        session.check(plan, online=True, budget=Budget())
+    with pytest.raises(PlanError, match="no key"):
+        session.start(plan, doc, tmp_path)
     retired = Canvas.model_validate({"version": 1, "nodes": [
         {"id": "s", "kind": "video", "model": "sora-2", "prompt": {"subject": "a runner"}}]})
     with pytest.raises(PlanError, match=r"no live route .* only run in draft mode"):
