@@ -155,6 +155,7 @@ class Variant(_Frozen):
     resolutions: tuple[str, ...] = ()
     default_resolution: str | None = None
     seed: bool = False
+    sound: bool = False  # the model can make sound with the picture (a video node's ``audio`` asks for it)
     routes: tuple[Route, ...]
     lifecycle: Lifecycle = ACTIVE
     notes: str = ""
@@ -175,14 +176,14 @@ class Variant(_Frozen):
     def wire_fields(self, route: Route, backend: Backend, *, with_image: bool) -> frozenset[str]:
         """The request fields a take of this variant puts on the wire through ``route``: what the route (or its
         backend) declares, less what this variant never offers (no aspect ratios, a length that follows an input, no
-        seed on this route, no text prompt), less the aspect ratio where a first frame decides the framing. The
-        offline preview renders everything it is given (the canvas frame rate included)."""
+        seed on this route, no sound, no text prompt), less the aspect ratio where a first frame decides the
+        framing. The offline preview renders everything it is given (the canvas frame rate included)."""
         declared = set(route.sends if route.sends is not None else backend.sends)
         if not backend.paid:
             return frozenset(declared)
         offered = {"prompt": self.text_prompt, "aspect_ratio": bool(self.aspect_ratios),
                    "resolution": bool(self.resolutions), "duration_s": bool(self.durations) and not self.duration_from,
-                   "seed": self.seed_on(route.backend)}
+                   "seed": self.seed_on(route.backend), "audio": self.sound}
         fields = {name for name in declared if offered.get(name, True)}
         if with_image and route.aspect_from_image:
             fields.discard("aspect_ratio")

@@ -76,7 +76,7 @@ def _kling(variant: str, label: str, kling: str, mode: str, fal: str, runway: st
     return Variant(
         id=variant, label=label, inputs=(FIRST_FRAME, LAST_FRAME, SHOT), durations=seconds(3, 15),
         default_duration=5, aspect_ratios=("16:9", "9:16", "1:1"), default_aspect_ratio="16:9",
-        resolutions=(resolution,), default_resolution=resolution, seed=False, facts=KLING_V3_FACTS,
+        resolutions=(resolution,), default_resolution=resolution, seed=False, sound=True, facts=KLING_V3_FACTS,
         notes="Kling takes no seed; with a first frame the aspect ratio follows the image",
         routes=(
             Route(backend="kling", model_id=kling, fixed={"mode": mode}, price=per_second(usd, UNPRICED),
@@ -154,7 +154,7 @@ def _seedance(variant: str, label: str, ark: str, fal: str, runway: str, replica
         id=variant, label=label, inputs=(FIRST_FRAME, LAST_FRAME, refs(9), AUDIO_IN, SHOT),
         durations=seconds(4, 15), default_duration=5,
         aspect_ratios=("16:9", "4:3", "1:1", "3:4", "9:16", "21:9"), default_aspect_ratio="16:9",
-        resolutions=resolutions, default_resolution="720p", seed=True, facts=SEEDANCE_FACTS,
+        resolutions=resolutions, default_resolution="720p", seed=True, sound=True, facts=SEEDANCE_FACTS,
         notes="reference images (up to 9) cannot be combined with first / last frames; reference audio needs an image",
         routes=(
             Route(backend="byteplus", model_id=ark, price=per_second(usd, UNPRICED)),
@@ -184,7 +184,7 @@ def _veo(variant: str, label: str, vertex: str, fal: str, runway: str, usd: floa
     return Variant(
         id=variant, label=label, inputs=(FIRST_FRAME, LAST_FRAME, refs(3), SHOT), durations=(4, 6, 8),
         default_duration=8, aspect_ratios=WIDE_AND_TALL, default_aspect_ratio="16:9",
-        resolutions=("720p", "1080p"), default_resolution="720p", seed=True, facts=VEO_FACTS,
+        resolutions=("720p", "1080p"), default_resolution="720p", seed=True, sound=True, facts=VEO_FACTS,
         notes="reference images (up to 3) cannot be combined with first / last frames; sound is priced separately",
         routes=(
             Route(backend="vertex", model_id=vertex,
