@@ -37,6 +37,11 @@ def load_valid_canvas(data: Any, base_dir: Path, source: str) -> Canvas:
     return report.canvas
 
 
+def usd(amount: float) -> str:
+    """Dollars to the cent; a price under a cent keeps four places, so a paid take never reads as free."""
+    return f"${amount:.4f}" if 0 < amount < 0.005 else f"${amount:.2f}"
+
+
 def estimate_table(plan: Plan) -> str:
     """What a run would submit and cost, node by node (one pass over the jobs). A route chosen without a key is
     marked: it is the one the node would most likely take, priced at its list price."""
@@ -48,8 +53,8 @@ def estimate_table(plan: Plan) -> str:
         submits = [j for j in jobs if j.cached_take is None]
         route = first.backend if first.keyed else f"{first.backend} (no key; list price)"
         rows.append((node_id, first.model_label, route, str(len(jobs)), str(len(submits)),
-                     f"${sum(j.estimate_usd for j in submits):.2f}"))
-    rows.append(("total", "", "", str(len(plan.jobs)), str(len(plan.submits)), f"${plan.estimate_usd:.2f}"))
+                     usd(sum(j.estimate_usd for j in submits))))
+    rows.append(("total", "", "", str(len(plan.jobs)), str(len(plan.submits)), usd(plan.estimate_usd)))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     table = "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
     if plan.missing_keys:

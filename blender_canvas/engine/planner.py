@@ -99,7 +99,7 @@ class Plan(BaseModel):
     def require_keys(self) -> None:
         """Refuse to start while a take to submit has no key for its route (every missing key named at once)."""
         if self.missing_keys:
-            raise MissingKeys(describe_missing(self.missing_keys))
+            raise MissingKeys(describe_missing(self.missing_keys, {j.node_id: j.model_label for j in self.jobs}))
 
 
 def _params(canvas: Canvas, node: ModelNode, model: Model, variant: Variant, backend: str) -> dict[str, Any]:

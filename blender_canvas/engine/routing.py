@@ -96,8 +96,10 @@ def missing_keys(catalog: Catalog, needs: Mapping[str, list[str]],
     return sorted(out, key=lambda m: m.backend)
 
 
-def describe_missing(missing: list[MissingKey]) -> str:
-    """One line naming every missing key, grouped by backend."""
-    nodes = sum(len(m.nodes) for m in missing)
-    return (f"no key for {nodes} node(s): set " + "; ".join(m.line() for m in missing)
-            + " in the add-on preferences or the environment, or run in draft mode (--draft)")
+def describe_missing(missing: list[MissingKey], labels: Mapping[str, str]) -> str:
+    """One line naming every missing key, grouped by backend (led by the node where there is one)."""
+    nodes = [n for m in missing for n in m.nodes]
+    keys = "; ".join(m.line() for m in missing)
+    lead = (f"node '{nodes[0]}': no key for {labels.get(nodes[0], 'its model')}" if len(nodes) == 1
+            else f"no key for {len(nodes)} nodes")
+    return f"{lead}: set {keys} in the add-on preferences or the environment, or run in draft mode (--draft)"

@@ -159,8 +159,8 @@ def test_missing_key_names_the_keys_that_would_serve_the_node(tmp_path: Path) ->
     plan = session.plan(doc, tmp_path)
     assert [(j.backend, j.keyed) for j in plan.jobs] == [("kling", False)]
     assert plan.estimate_usd > 0
-    with pytest.raises(PlanError, match=r"no key for 1 node\(s\): set KLING_ACCESS_KEY \+ KLING_SECRET_KEY "
-                                        r"\(Kling AI\) for v \(or a key for fal or Runway\)"):
+    with pytest.raises(PlanError, match=r"node 'v': no key for Kling 3.0 \(std\): set KLING_ACCESS_KEY \+ "
+                                        r"KLING_SECRET_KEY \(Kling AI\) for v \(or a key for fal or Runway\)"):
         session.check(plan, online=True, budget=Budget())
     with pytest.raises(PlanError, match="no key"):
         session.start(plan, doc, tmp_path)

@@ -62,7 +62,8 @@ def test_automatic_routing_skips_a_route_that_cannot_take_the_inputs(tmp_path: P
     unkeyed = plan_run(report.canvas, CATALOG, ledger, base_dir=tmp_path, keys={"REPLICATE_API_TOKEN": "r8_x"},
                        implemented=IMPLEMENTED)
     assert [m.backend for m in unkeyed.missing_keys] == ["bfl"]
-    with pytest.raises(PlanError, match=r"no key for 1 node\(s\): set BFL_API_KEY \(Black Forest Labs\) for k"):
+    with pytest.raises(PlanError, match=r"node 'k': no key for FLUX.1 Kontext \[pro\]: set BFL_API_KEY "
+                                        r"\(Black Forest Labs\) for k"):
         unkeyed.require_keys()
     plan = plan_run(report.canvas, CATALOG, ledger, base_dir=tmp_path, implemented=IMPLEMENTED,
                     keys={"REPLICATE_API_TOKEN": "r8_x", "BFL_API_KEY": "bfl_x"})
