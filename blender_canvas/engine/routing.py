@@ -31,10 +31,10 @@ class MissingKey(BaseModel):
     label: str
     env_keys: list[str]
     nodes: list[str]
-    alternatives: list[str]  # labels of other backends with a fitting live route for these nodes
+    alternatives: list[str]  # the keys of other backends with a fitting live route for these nodes ("FAL_KEY (fal)")
 
     def line(self) -> str:
-        also = f" (or a key for {describe_choices(tuple(self.alternatives))})" if self.alternatives else ""
+        also = f" (or {describe_choices(tuple(self.alternatives))})" if self.alternatives else ""
         return f"{' + '.join(self.env_keys)} ({self.label}) for {', '.join(self.nodes)}{also}"
 
 
@@ -90,7 +90,7 @@ def missing_keys(catalog: Catalog, needs: Mapping[str, list[str]],
         if backend is None:
             continue
         others = sorted({other for n in nodes for other in alternatives.get(n, []) if other != backend_id})
-        labels = [b.label for other in others if (b := catalog.backend(other)) is not None]
+        labels = [f"{' + '.join(b.env_keys)} ({b.label})" for other in others if (b := catalog.backend(other))]
         out.append(MissingKey(backend=backend_id, label=backend.label, env_keys=list(backend.env_keys),
                               nodes=sorted(nodes), alternatives=labels))
     return sorted(out, key=lambda m: m.backend)

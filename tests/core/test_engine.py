@@ -160,7 +160,8 @@ def test_missing_key_names_the_keys_that_would_serve_the_node(tmp_path: Path) ->
     assert [(j.backend, j.keyed) for j in plan.jobs] == [("kling", False)]
     assert plan.estimate_usd > 0
     with pytest.raises(PlanError, match=r"node 'v': no key for Kling 3.0 \(std\): set KLING_ACCESS_KEY \+ "
-                                        r"KLING_SECRET_KEY \(Kling AI\) for v \(or a key for fal or Runway\)"):
+                                        r"KLING_SECRET_KEY \(Kling AI\) for v \(or FAL_KEY \(fal\) or "
+                                        r"RUNWAYML_API_SECRET \(Runway\)\)"):
         session.check(plan, online=True, budget=Budget())
     with pytest.raises(PlanError, match="no key"):
         session.start(plan, doc, tmp_path)
