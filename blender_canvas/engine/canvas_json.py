@@ -86,4 +86,4 @@ def read_json_file(path: Path) -> Any:
         raise CanvasFileError(f"{path}: not valid JSON at line {error.lineno}, column {error.colno}: "
                               f"{error.msg}") from None
     except ValueError as error:
-        raise CanvasFileError(f"{path}: error: canvas, (document): {error}") from None
+        raise CanvasFileError(f"{path}: {error}") from None
