@@ -24,8 +24,9 @@ from ..providers.backend import JobRequest, Media
 from ..providers.catalog import WIRE_FIELDS, Catalog, Model, Route, Variant, describe_choices
 from .cache_keys import cache_key, legacy_cache_key, wire_params, wire_prompt
 from .cost import estimate_usd, spoken_seconds
-from .document import AudioNode, Canvas, ImageNode, ModelNode, VideoNode
+from .document import AudioNode, Canvas, ImageNode, ModelNode, ReferenceNode, VideoNode
 from .ledger import Ledger, TakeRecord, dumps
+from .media_check import media_problem
 from .plan_graph import downstream_of, resolve_sources, sha256_file, sources_of, topological
 from .plan_graph import ledger_path as ledger_path
 from .prompt import compose, merged_prompt
@@ -282,6 +283,7 @@ def plan_run(canvas: Canvas, catalog: Catalog, ledger: Ledger, *, base_dir: Path
         variant = model.variant(node.variant) if model else None
         if model is None or variant is None:
             raise PlanError(f"node '{node_id}': unknown model or variant; validate the canvas first")
+        _refuse_non_media(canvas, node, base_dir)
         node_jobs = _plan_node(ctx, node, model, variant, draft or canvas.draft or model.preview_only)
         if any(j.cached_take is None for j in node_jobs):
             ctx.submitting.add(node_id)
@@ -289,6 +291,19 @@ def plan_run(canvas: Canvas, catalog: Catalog, ledger: Ledger, *, base_dir: Path
     stale = sorted(downstream_of(canvas, ctx.submitting) - selected)
     return Plan(jobs=jobs, order=order, added_upstream=sorted(added), stale=stale,
                 missing_keys=missing_keys(catalog, ctx.needs, ctx.alternatives))
+
+
+def _refuse_non_media(canvas: Canvas, node: ModelNode, base_dir: Path) -> None:
+    """A file wired in is uploaded (or rendered from): it must be media of its kind by content, whether or not the
+    canvas went through validation with its folder (validation says the same, earlier)."""
+    for name, source_id in sources_of(node):
+        source = canvas.node(source_id)
+        if not isinstance(source, ReferenceNode) or source.media is None:
+            continue
+        path = base_dir / source.path
+        problem = media_problem(path, source.media) if path.is_file() else None
+        if problem:
+            raise PlanError(f"node '{node.id}', inputs.{name}: reference '{source_id}': {problem}; nothing was sent")
 
 
 MAX_SEED = 2_147_483_647

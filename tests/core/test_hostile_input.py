@@ -298,3 +298,18 @@ def test_the_command_line_refuses_hostile_files_in_one_line(tmp_path: Path, comm
         assert all(len(line) < 2_000 for line in proc.stderr.splitlines()), (command, name)
         if command == "run":
             assert not (tmp_path / f"out-{name}" / "manifest.json").exists()
+
+
+def test_the_planner_never_sends_a_wired_file_that_is_not_media(tmp_path: Path) -> None:
+    from blender_canvas.engine.planner import PlanError
+    from blender_canvas.engine.session import Session
+
+    (tmp_path / "face.png").write_text("SECRET=1\n", encoding="utf-8")  # named as a still, is not one
+    doc = Canvas.model_validate({"version": 1, "nodes": [
+        {"id": "face", "kind": "reference", "path": "face.png"},
+        {"id": "v", "kind": "video", "model": "kling-3", "route": "fal", "inputs": {"image": "face"},
+         "prompt": {"subject": "x"}}]})
+    session = Session(tmp_path / "p", keys={"FAL_KEY": "k"})
+    with pytest.raises(PlanError, match=r"node 'v', inputs.image: reference 'face': .*face.png is not an image file"):
+        session.plan(doc, tmp_path)
+    session.close()
