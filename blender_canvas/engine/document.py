@@ -278,6 +278,8 @@ class Grade(_Strict):
 
 
 class SequenceNode(_Node):
+    """A cut: video takes in order in the VSE, with trims, crossfades, sound, one grade and an end card."""
+
     kind: Literal["sequence"] = Field(default="sequence", description="a cut of video takes in the VSE")
     shots: list[NodeId | SequenceShot] = Field(
         default_factory=list, max_length=200,
