@@ -50,7 +50,7 @@ def estimate_table(plan: Plan) -> str:
         if not jobs:
             continue
         first = jobs[0]
-        submits = [j for j in jobs if j.cached_take is None]
+        submits = [j for j in jobs if j.cached_take is None and j.in_flight is None]
         route = first.backend if first.keyed else f"{first.backend} (no key; list price)"
         rows.append((node_id, first.model_label, route, str(len(jobs)), str(len(submits)),
                      usd(sum(j.estimate_usd for j in submits))))

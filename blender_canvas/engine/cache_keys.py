@@ -6,7 +6,9 @@ label) never makes a new paid take. The offline preview renders at the canvas fr
 change with it.
 
 Keys made before this rule (``legacy_cache_key``) hashed every planner field; the planner finds a take under its
-old key and moves it to the new one (``Ledger.rekey_take``), so an existing project keeps its cached takes.
+old key and moves it to the new one (``Ledger.rekey_take``), so an existing project keeps its cached takes. A job
+still in flight under an old key is moved when its project opens (``migrate_unfinished_jobs``), before it is
+resumed, so a plan made after an upgrade follows it instead of submitting it again.
 """
 
 from __future__ import annotations
@@ -15,7 +17,10 @@ import hashlib
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from .ledger import dumps
+from ..providers.backend import JobRequest
+from ..providers.catalog import Catalog
+from .ledger import PENDING_STATES, UNKNOWN, Ledger, dumps
+from .plan_graph import sha256_file
 
 KEY_VERSION = 2
 
@@ -45,3 +50,46 @@ def legacy_cache_key(legacy: Mapping[str, Any], input_hashes: Mapping[str, list[
     backend_model_id, prompt, params and fixed as they were planned)."""
     material = {**legacy, "inputs": dict(input_hashes), "take": take_index}
     return hashlib.sha256(dumps(material).encode()).hexdigest()
+
+
+def request_key(request: JobRequest, catalog: Catalog, input_hashes: Mapping[str, list[str]]) -> str | None:
+    """The key of a journalled request under today's rule (None when its model or route left the catalog)."""
+    model = catalog.model(request.model)
+    variant = model.variant(request.variant) if model else None
+    backend = catalog.backend(request.backend)
+    if variant is None or backend is None:
+        return None
+    if backend.paid:
+        route = variant.route(request.backend)
+        if route is None:
+            return None
+        fields = variant.wire_fields(route, backend, with_image=bool(request.inputs.get("image")))
+    else:
+        fields = frozenset(backend.sends)
+    return cache_key(backend=request.backend, backend_model_id=request.backend_model_id, fixed=request.fixed,
+                     prompt=wire_prompt(request.prompt, fields), params=wire_params(request.params, fields),
+                     input_hashes=input_hashes, take_index=request.take_index)
+
+
+def migrate_unfinished_jobs(ledger: Ledger, catalog: Catalog) -> int:
+    """Give every job still in flight (or awaiting a decision) that carries an earlier release's key its key under
+    today's rule. A key is rewritten only when it is recomputed exactly from the journalled request and its input
+    files, so nothing is guessed. Returns how many jobs moved."""
+    marks = ", ".join("?" * (len(PENDING_STATES) + 1))
+    moved = 0
+    for record in ledger.jobs(f"state IN ({marks})", (*PENDING_STATES, UNKNOWN)):
+        try:
+            request = JobRequest.model_validate_json(record.request_json)
+            hashes = {name: [sha256_file(path) for path in paths] for name, paths in request.inputs.items()}
+        except (ValueError, OSError):
+            continue  # an unreadable request or a vanished input: leave the job as it is
+        legacy = {"model": request.model, "variant": request.variant, "backend": request.backend,
+                  "backend_model_id": request.backend_model_id, "prompt": request.prompt,
+                  "params": request.params, "fixed": request.fixed}
+        if legacy_cache_key(legacy, hashes, request.take_index) != record.cache_key:
+            continue  # already today's key (or not one we can recompute)
+        key = request_key(request, catalog, hashes)
+        if key is not None and key != record.cache_key:
+            ledger.rekey_job(record.job_id, key)
+            moved += 1
+    return moved

@@ -25,7 +25,7 @@ from ..providers.catalog import WIRE_FIELDS, Catalog, Model, Route, Variant, des
 from .cache_keys import cache_key, legacy_cache_key, wire_params, wire_prompt
 from .cost import estimate_usd, spoken_seconds
 from .document import AudioNode, Canvas, ImageNode, ModelNode, ReferenceNode, VideoNode
-from .ledger import Ledger, TakeRecord, dumps
+from .ledger import PENDING_STATES, Ledger, TakeRecord, dumps
 from .media_check import media_problem
 from .plan_graph import downstream_of, resolve_sources, sha256_file, sources_of, topological
 from .plan_graph import ledger_path as ledger_path
@@ -55,6 +55,7 @@ class TakeJob(BaseModel):
     inputs: dict[str, list[str]]  # input name -> source node ids
     estimate_usd: float
     cached_take: str | None = None  # a landed take with this job's cache key, known at plan time
+    in_flight: str | None = None  # a job of an earlier run with this key, still running: followed, not submitted
     keyed: bool = True  # False: no key decides the route; priced at its list price, cannot start until a key is set
     legacy: dict[str, Any] = Field(default_factory=dict)  # what keys of earlier releases hashed (finds their takes)
 
@@ -82,14 +83,15 @@ class Plan(BaseModel):
 
     @property
     def estimate_usd(self) -> float:
-        return sum(j.estimate_usd for j in self.jobs if j.cached_take is None)
+        return sum(j.estimate_usd for j in self.submits)
 
     def node_estimate(self, node_id: str) -> float:
-        return sum(j.estimate_usd for j in self.jobs if j.node_id == node_id and j.cached_take is None)
+        return sum(j.estimate_usd for j in self.submits if j.node_id == node_id)
 
     @property
     def submits(self) -> list[TakeJob]:
-        return [j for j in self.jobs if j.cached_take is None]
+        """The takes this run sends to a vendor: neither cached nor already in flight from an earlier run."""
+        return [j for j in self.jobs if j.cached_take is None and j.in_flight is None]
 
     def by_node(self) -> dict[str, list[TakeJob]]:
         grouped: dict[str, list[TakeJob]] = {node_id: [] for node_id in self.order}
@@ -198,29 +200,35 @@ def _node_jobs(ctx: _Planning, node: ModelNode, model: Model, variant: Variant, 
                       media=model.kind.value, prompt=wire_prompt(prompt, fields),
                       params=wire_params(planned, fields), fixed=fixed, inputs=inputs, estimate_usd=price or 0.0,
                       keyed=keyed, legacy=legacy)
-        cached, rekey = _cached(ctx, job)
+        cached, rekey, in_flight = _cached(ctx, job)
         job.cached_take = cached.take_id if cached else None
+        job.in_flight = in_flight
         if rekey:
             rekeys.append(rekey)
         jobs.append(job)
     return jobs, rekeys
 
 
-def _cached(ctx: _Planning, job: TakeJob) -> tuple[TakeRecord | None, tuple[str, str] | None]:
+def _cached(ctx: _Planning, job: TakeJob) -> tuple[TakeRecord | None, tuple[str, str] | None, str | None]:
     """The landed take the run would reuse for this job, if it can be known now: never for a new take, nor while an
-    input is a node of this run that makes a new take. A take under its earlier key comes with (take id, new key)."""
+    input is a node of this run that makes a new take. A take under its earlier key comes with (take id, new key);
+    without a take, the id of a job of an earlier run still in flight with this key (the run follows it)."""
     if ctx.new_take or set(_upstream(job)) & ctx.submitting:
-        return None, None
+        return None, None, None
     resolved = resolve_inputs(job, ctx.canvas, ctx.ledger, ctx.base_dir)
     if resolved is None:
-        return None, None
+        return None, None, None
     key = job.cache_key(resolved[1])
     take = ctx.ledger.take_for_key(key)
     if take is not None:
-        return take, None
+        return take, None, None
     old = job.legacy_key(resolved[1])
     take = ctx.ledger.take_for_key(old) if old else None
-    return (take, (take.take_id, key)) if take is not None else (None, None)
+    if take is not None:
+        return take, (take.take_id, key), None
+    marks = ", ".join("?" * len(PENDING_STATES))
+    running = ctx.ledger.jobs(f"cache_key = ? AND state IN ({marks})", (key, *PENDING_STATES))
+    return None, None, running[0].job_id if running else None
 
 
 def _plan_node(ctx: _Planning, node: ModelNode, model: Model, variant: Variant, draft: bool) -> list[TakeJob]:
@@ -246,7 +254,7 @@ def _plan_node(ctx: _Planning, node: ModelNode, model: Model, variant: Variant, 
         job.keyed = keyed
     for take_id, key in rekeys:  # keys of an earlier release, moved once the route is settled
         ctx.ledger.rekey_take(take_id, key)
-    if not keyed and any(j.cached_take is None for j in jobs):
+    if not keyed and any(j.cached_take is None and j.in_flight is None for j in jobs):
         ctx.needs.setdefault(route.backend, []).append(node.id)
         ctx.alternatives[node.id] = [r.backend for r in routes]
     return jobs
@@ -285,7 +293,7 @@ def plan_run(canvas: Canvas, catalog: Catalog, ledger: Ledger, *, base_dir: Path
             raise PlanError(f"node '{node_id}': unknown model or variant; validate the canvas first")
         _refuse_non_media(canvas, node, base_dir)
         node_jobs = _plan_node(ctx, node, model, variant, draft or canvas.draft or model.preview_only)
-        if any(j.cached_take is None for j in node_jobs):
+        if any(j.cached_take is None for j in node_jobs):  # a take in flight lands new content too
             ctx.submitting.add(node_id)
         jobs.extend(node_jobs)
     stale = sorted(downstream_of(canvas, ctx.submitting) - selected)

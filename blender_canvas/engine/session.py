@@ -12,6 +12,7 @@ from typing import Any
 from ..providers.backend import Backend
 from ..providers.catalog import Catalog, load_catalog
 from ..providers.registry import IMPLEMENTED, build_backend
+from .cache_keys import migrate_unfinished_jobs
 from .cost import Budget
 from .document import Canvas
 from .ledger import Ledger
@@ -40,6 +41,7 @@ class Session:
         self.catalog = catalog or load_catalog()
         self.keys = dict(keys or {})
         self.ledger = Ledger(project_dir / LEDGER_NAME)
+        migrate_unfinished_jobs(self.ledger, self.catalog)  # keys of an earlier release, before anything resumes
         self._backends: dict[str, Backend] = {}
         self._limits = {b.id: b.default_concurrency for b in self.catalog.backends}
         self._limits.update(limits or {})

@@ -266,3 +266,33 @@ def test_every_backend_declares_what_it_sends(catalog: Catalog) -> None:
         assert backend.sends, backend.id
     preview = catalog.backend("preview")
     assert preview is not None and {"fps", "camera"} <= set(preview.sends)
+
+
+def test_a_job_in_flight_under_the_previous_key_is_followed_after_the_upgrade(tmp_path: Path) -> None:
+    """A job journalled by the previous release (its key hashed every field) and still running when the project is
+    reopened: the session moves it to today's key before anything resumes, and the plan follows it, submitting
+    nothing and pricing nothing."""
+    from blender_canvas.engine.ledger import JobRecord
+
+    doc = _canvas(tmp_path)  # Kling 3.0 on fal from a still on disk
+    session = Session(tmp_path / "p", keys=KEYS)
+    job = session.plan(doc, tmp_path).jobs[0]
+    resolved = resolve_inputs(job, doc, session.ledger, tmp_path)
+    assert resolved is not None
+    files, hashes = resolved
+    old_request = job.request("old-job", files).model_copy(
+        update={"params": job.legacy["params"], "prompt": job.legacy["prompt"]})
+    assert old_request.params["fps"] == 24  # what the previous release journalled and hashed
+    session.ledger.add_job(JobRecord(
+        job_id="old-job", node_id="n", take_index=0, cache_key=_old_key(job, hashes), model=job.model,
+        variant=job.variant, backend=job.backend, backend_model_id=job.backend_model_id, prompt=old_request.prompt,
+        request_json=old_request.model_dump_json(), state="running", estimated_usd=job.estimate_usd,
+        created_at=0.0))
+    session.ledger.close()
+    reopened = Session(tmp_path / "p", keys=KEYS)
+    record = reopened.ledger.job("old-job")
+    assert record is not None and record.cache_key == job.cache_key(hashes)
+    again = reopened.plan(_canvas(tmp_path, fps=30), tmp_path)
+    assert [j.in_flight for j in again.jobs] == ["old-job"]
+    assert again.submits == [] and again.estimate_usd == 0
+    reopened.ledger.close()
