@@ -190,7 +190,7 @@ def _check_model_node(canvas: Canvas, node: ModelNode, by_id: dict[str, Node], b
         return [_err(node.id, "variant", node.variant, f"{model.label} has no variant '{node.variant}'",
                      describe_choices(tuple(v.id for v in model.variants)))]
     problems.extend(_check_lifecycle_and_route(canvas, node, model, variant, catalog))
-    problems.extend(_check_settings(canvas, node, model, variant))
+    problems.extend(_check_settings(canvas, node, model, variant, catalog))
     problems.extend(_check_inputs(node, model, variant, by_id, by_kind))
     if isinstance(node, AudioNode) and not node.text.strip():
         problems.append(_err(node.id, "text", node.text, "a voice node needs the words to speak",
@@ -245,7 +245,8 @@ def _check_lifecycle_and_route(canvas: Canvas, node: ModelNode, model: Model, va
     return problems
 
 
-def _check_settings(canvas: Canvas, node: ModelNode, model: Model, variant: Variant) -> list[Problem]:
+def _check_settings(canvas: Canvas, node: ModelNode, model: Model, variant: Variant,
+                    catalog: Catalog) -> list[Problem]:
     problems: list[Problem] = []
     settings = resolve_settings(canvas, node, model, variant)
     inherited = {"shot": " (from the wired shot node)", "defaults": " (from the canvas defaults)"}
@@ -274,6 +275,11 @@ def _check_settings(canvas: Canvas, node: ModelNode, model: Model, variant: Vari
             problems.append(_err(node.id, "resolution", resolution.value,
                                  f"{variant.label} does not offer {resolution.value}"
                                  f"{inherited.get(resolution.origin, '')}", describe_choices(variant.resolutions)))
+    if isinstance(node, VideoNode) and node.audio and not variant.sound:
+        makers = tuple(m.id for m in catalog.models if any(v.sound for v in m.variants))
+        problems.append(_warn(node.id, "audio", True, f"{variant.label} makes no sound; the clip will be silent "
+                              "(nothing asks the vendor for it, nothing is billed for it)",
+                              f"a model that makes sound: {describe_choices(makers)}"))
     if node.seed is not None:
         routes = [node.route] if node.route else [r.backend for r in variant.live_routes or variant.routes]
         if not any(variant.seed_on(backend) for backend in routes):

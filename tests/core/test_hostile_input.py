@@ -313,3 +313,15 @@ def test_the_planner_never_sends_a_wired_file_that_is_not_media(tmp_path: Path) 
     with pytest.raises(PlanError, match=r"node 'v', inputs.image: reference 'face': .*face.png is not an image file"):
         session.plan(doc, tmp_path)
     session.close()
+
+
+def test_asking_a_silent_model_for_sound_is_a_warning_not_a_rebill() -> None:
+    doc = {"version": 1, "nodes": [{"id": "g", "kind": "video", "model": "runway-gen-4.5", "audio": True,
+                                    "prompt": {"subject": "x"}}]}
+    report = load_canvas(doc, CATALOG)
+    assert report.errors == []
+    assert [str(w) for w in report.warnings] == [
+        "warning: node 'g', audio: Runway Gen-4.5 makes no sound; the clip will be silent (nothing asks the vendor "
+        "for it, nothing is billed for it); allowed: a model that makes sound: kling-3, seedance-2 or veo-3.1"]
+    doc["nodes"][0]["model"] = "veo-3.1"
+    assert load_canvas(doc, CATALOG).warnings == []
