@@ -231,9 +231,17 @@ def _cached(ctx: _Planning, job: TakeJob) -> tuple[TakeRecord | None, tuple[str,
     return None, None, running[0].job_id if running else None
 
 
+def _move_old_keys(ctx: _Planning, rekeys: list[tuple[str, str]]) -> None:
+    """Takes found under an earlier release's key move to today's, so the runner finds them too."""
+    for take_id, key in rekeys:
+        ctx.ledger.rekey_take(take_id, key)
+
+
 def _plan_node(ctx: _Planning, node: ModelNode, model: Model, variant: Variant, draft: bool) -> list[TakeJob]:
     if draft:
-        return _node_jobs(ctx, node, model, variant, None, True)[0]
+        jobs, rekeys = _node_jobs(ctx, node, model, variant, None, True)
+        _move_old_keys(ctx, rekeys)
+        return jobs
     aspect = resolve_settings(ctx.canvas, node, model, variant).aspect_ratio.value
     routes = fitting_routes(node, variant, ctx.catalog, ctx.implemented, str(aspect) if aspect is not None else None)
     planned: dict[str, tuple[list[TakeJob], list[tuple[str, str]]]] = {}
@@ -252,8 +260,7 @@ def _plan_node(ctx: _Planning, node: ModelNode, model: Model, variant: Variant, 
     jobs, rekeys = jobs_on(route, keyed)
     for job in jobs:
         job.keyed = keyed
-    for take_id, key in rekeys:  # keys of an earlier release, moved once the route is settled
-        ctx.ledger.rekey_take(take_id, key)
+    _move_old_keys(ctx, rekeys)  # once the route is settled
     if not keyed and any(j.cached_take is None and j.in_flight is None for j in jobs):
         ctx.needs.setdefault(route.backend, []).append(node.id)
         ctx.alternatives[node.id] = [r.backend for r in routes]

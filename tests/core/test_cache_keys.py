@@ -296,3 +296,18 @@ def test_a_job_in_flight_under_the_previous_key_is_followed_after_the_upgrade(tm
     assert [j.in_flight for j in again.jobs] == ["old-job"]
     assert again.submits == [] and again.estimate_usd == 0
     reopened.ledger.close()
+
+
+def test_a_draft_ledger_keyed_by_the_previous_release_keeps_its_takes(tmp_path: Path) -> None:
+    doc = _canvas(tmp_path, draft=True)
+    session = Session(tmp_path / "p", keys={})
+    run(session, doc, tmp_path, timeout=120)
+    plan = session.plan(doc, tmp_path)
+    job = plan.jobs[0]
+    resolved = resolve_inputs(job, doc, session.ledger, tmp_path)
+    assert resolved is not None and job.cached_take is not None
+    session.ledger.rekey_take(job.cached_take, _old_key(job, resolved[1]))
+    assert session.plan(doc, tmp_path).submits == []
+    events = run(session, doc, tmp_path)
+    assert [e.kind for e in events if e.kind in ("cached", "landed")] == ["cached"]  # type: ignore[attr-defined]
+    session.close()
