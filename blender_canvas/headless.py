@@ -57,6 +57,8 @@ def estimate_table(plan: Plan) -> str:
     rows.append(("total", "", "", str(len(plan.jobs)), str(len(plan.submits)), usd(plan.estimate_usd)))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     table = "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
+    if plan.blocked:
+        table += "\nnodes no route can run:\n" + "\n".join(f"  {reason}" for reason in plan.blocked.values())
     if plan.missing_keys:
         table += "\nkeys a run needs (by backend):\n" + "\n".join(f"  {m.line()}" for m in plan.missing_keys)
     return table
@@ -74,6 +76,8 @@ def estimate(canvas_path: Path, *, draft: bool, out: Path | None) -> int:
         finally:
             session.ledger.close()
     print(estimate_table(plan))
+    if plan.blocked:  # priced what can run; a run of this canvas would be refused
+        raise RunRefused(f"{len(plan.blocked)} node(s) cannot run: {', '.join(plan.blocked)} (see above)")
     return EXIT_OK
 
 

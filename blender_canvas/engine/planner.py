@@ -6,9 +6,9 @@ take's index. An unchanged node is a cache hit and submits nothing; "new take" a
 changed since its chosen take is stale.
 
 One plan serves both ``estimate`` and ``run``: a node whose key is missing is still planned and priced at its
-route's list price (``TakeJob.keyed`` is False), and ``Plan.require_keys`` refuses to start it, naming every
-missing key at once. A node fed by a node of this run whose takes are all cached is looked up at plan time too,
-so "to submit" is exactly what the run submits.
+route's list price (``TakeJob.keyed`` is False), and ``Plan.require_runnable`` refuses to start it, naming
+every missing key at once; so is a node no route can run (``Plan.blocked``). A node fed by a node of this run
+whose takes are all cached is looked up at plan time too, so "to submit" is exactly what the run submits.
 """
 
 from __future__ import annotations
@@ -80,6 +80,7 @@ class Plan(BaseModel):
     added_upstream: list[str] = Field(default_factory=list)  # nodes rendered because a selected node needs them
     stale: list[str] = Field(default_factory=list)  # nodes downstream of this run, left as they are
     missing_keys: list[MissingKey] = Field(default_factory=list)  # backends whose key a take to submit needs
+    blocked: dict[str, str] = Field(default_factory=dict)  # node -> why no route can run it (retired, inputs)
 
     @property
     def estimate_usd(self) -> float:
@@ -99,8 +100,11 @@ class Plan(BaseModel):
             grouped.setdefault(job.node_id, []).append(job)
         return grouped
 
-    def require_keys(self) -> None:
-        """Refuse to start while a take to submit has no key for its route (every missing key named at once)."""
+    def require_runnable(self) -> None:
+        """Refuse to start while a node has no route that can run it, or a take to submit has no key for its route
+        (every missing key named at once)."""
+        if self.blocked:
+            raise PlanError("; ".join(self.blocked.values()))
         if self.missing_keys:
             raise MissingKeys(describe_missing(self.missing_keys, {j.node_id: j.model_label for j in self.jobs}))
 
@@ -292,6 +296,7 @@ def plan_run(canvas: Canvas, catalog: Catalog, ledger: Ledger, *, base_dir: Path
     ctx = _Planning(canvas=canvas, catalog=catalog, ledger=ledger, base_dir=base_dir, new_take=new_take,
                     usable=usable_backends(catalog, keys or {}, implemented) | {PREVIEW}, implemented=implemented)
     jobs: list[TakeJob] = []
+    blocked: dict[str, str] = {}
     for node_id in order:
         node = model_nodes[node_id]
         model = catalog.model(node.model)
@@ -299,13 +304,18 @@ def plan_run(canvas: Canvas, catalog: Catalog, ledger: Ledger, *, base_dir: Path
         if model is None or variant is None:
             raise PlanError(f"node '{node_id}': unknown model or variant; validate the canvas first")
         _refuse_non_media(canvas, node, base_dir)
-        node_jobs = _plan_node(ctx, node, model, variant, draft or canvas.draft or model.preview_only)
+        try:
+            node_jobs = _plan_node(ctx, node, model, variant, draft or canvas.draft or model.preview_only)
+        except PlanError as error:  # priced and listed with the rest; the run refuses it (Plan.require_runnable)
+            blocked[node_id] = str(error)
+            ctx.submitting.add(node_id)
+            continue
         if any(j.cached_take is None for j in node_jobs):  # a take in flight lands new content too
             ctx.submitting.add(node_id)
         jobs.extend(node_jobs)
     stale = sorted(downstream_of(canvas, ctx.submitting) - selected)
     return Plan(jobs=jobs, order=order, added_upstream=sorted(added), stale=stale,
-                missing_keys=missing_keys(catalog, ctx.needs, ctx.alternatives))
+                missing_keys=missing_keys(catalog, ctx.needs, ctx.alternatives), blocked=blocked)
 
 
 def _refuse_non_media(canvas: Canvas, node: ModelNode, base_dir: Path) -> None:

@@ -3,7 +3,7 @@
 A node's own ``route`` wins; otherwise the first live route the user has a key for that can take the node's inputs.
 When no key decides it, the plan still prices the node, at the list price of the route it would most likely take
 (one whose takes are already cached here, else the cheapest), and names the missing key; only starting the run
-needs the key (``Plan.require_keys``).
+needs the key (``Plan.require_runnable``).
 """
 
 from __future__ import annotations

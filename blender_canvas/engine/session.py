@@ -64,7 +64,7 @@ class Session:
 
     def check(self, plan: Plan, *, online: bool, budget: Budget) -> None:
         """Everything that must hold before the first submit: a key for every route, network permission, budget."""
-        plan.require_keys()
+        plan.require_runnable()
         paid = sorted({j.node_id for j in plan.submits if j.backend != PREVIEW})
         if paid and not online:
             raise OfflineError(f"{len(paid)} node(s) would call paid services ({', '.join(paid)}) but online access "
@@ -72,7 +72,7 @@ class Session:
         budget.check(plan.estimate_usd, self.ledger.spent_usd())
 
     def start(self, plan: Plan, canvas: Canvas, base_dir: Path) -> None:
-        plan.require_keys()  # a plan priced without a key never starts, whoever forgot to check it
+        plan.require_runnable()  # a plan priced without a key never starts, whoever forgot to check it
         self.runner.start(plan, canvas, base_dir)
 
     def close(self) -> None:

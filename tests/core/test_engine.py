@@ -167,8 +167,10 @@ def test_missing_key_names_the_keys_that_would_serve_the_node(tmp_path: Path) ->
         session.start(plan, doc, tmp_path)
     retired = Canvas.model_validate({"version": 1, "nodes": [
         {"id": "s", "kind": "video", "model": "sora-2", "prompt": {"subject": "a runner"}}]})
+    blocked = session.plan(retired, tmp_path)  # priced with the rest; the run refuses it
+    assert blocked.jobs == [] and list(blocked.blocked) == ["s"]
     with pytest.raises(PlanError, match=r"no live route .* only run in draft mode"):
-        session.plan(retired, tmp_path)
+        session.check(blocked, online=True, budget=Budget())
 
 
 def test_per_backend_limit_caps_jobs_in_flight(tmp_path: Path) -> None:

@@ -87,14 +87,15 @@ def test_estimate_with_no_key_prices_every_node_and_names_every_missing_key(tmp_
     assert "Traceback" not in ran.stderr
 
 
-def test_estimate_of_a_canvas_no_route_can_run_is_one_line(tmp_path: Path) -> None:
+def test_estimate_of_a_node_no_route_can_run_says_why_and_refuses_in_one_line(tmp_path: Path) -> None:
     doc = {"version": 1, "nodes": [{"id": "s", "kind": "video", "model": "sora-2", "prompt": {"subject": "x"}}]}
     (tmp_path / "canvas.json").write_text(json.dumps(doc), encoding="utf-8")
     proc = cli("estimate", str(tmp_path / "canvas.json"))
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     errors = [line for line in proc.stderr.strip().splitlines() if not line.startswith("warning:")]
-    assert len(errors) == 1 and "no live route" in errors[0] and "draft mode" in errors[0]
+    assert errors == ["error: 1 node(s) cannot run: s (see above)"]
+    assert "node 's': Sora 2 has no live route" in proc.stdout and "draft mode" in proc.stdout
 
 
 @pytest.fixture
