@@ -193,9 +193,8 @@ def _node_jobs(ctx: _Planning, node: ModelNode, model: Model, variant: Variant, 
     inputs: dict[str, list[str]] = {}
     for name, source in sources_of(node):
         inputs.setdefault(name, []).append(source)
-    indexes = [_next_take_index(ctx.ledger, node.id)] if ctx.new_take else list(range(node.takes))
     jobs, rekeys = [], []
-    for index in indexes:
+    for index in _take_indexes(ctx, node):
         planned = take_params(params, index)
         legacy = {"model": model.id, "variant": variant.id, "backend": backend, "backend_model_id": backend_model_id,
                   "prompt": prompt, "params": planned, "fixed": fixed}
@@ -211,6 +210,11 @@ def _node_jobs(ctx: _Planning, node: ModelNode, model: Model, variant: Variant, 
             rekeys.append(rekey)
         jobs.append(job)
     return jobs, rekeys
+
+
+def _take_indexes(ctx: _Planning, node: ModelNode) -> list[int]:
+    """Which take indexes of the node this run plans: the next one for a new take, else 0 .. takes-1."""
+    return [_next_take_index(ctx.ledger, node.id)] if ctx.new_take else list(range(node.takes))
 
 
 def _cached(ctx: _Planning, job: TakeJob) -> tuple[TakeRecord | None, tuple[str, str] | None, str | None]:
