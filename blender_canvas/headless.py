@@ -39,27 +39,47 @@ def load_valid_canvas(data: Any, base_dir: Path, source: str) -> Canvas:
     return report.canvas
 
 
+def usd(amount: float) -> str:
+    """Dollars to the cent; a price under a cent keeps four places, so a paid take never reads as free."""
+    return f"${amount:.4f}" if 0 < amount < 0.005 else f"${amount:.2f}"
+
+
 def estimate_table(plan: Plan) -> str:
+    """What a run would submit and cost, node by node (one pass over the jobs). A route chosen without a key is
+    marked: it is the one the node would most likely take, priced at its list price."""
     rows = [("node", "model", "route", "takes", "to submit", "estimate")]
-    for node_id in plan.order:
-        jobs = [j for j in plan.jobs if j.node_id == node_id]
+    for node_id, jobs in plan.by_node().items():
+        if not jobs:
+            continue
         first = jobs[0]
-        rows.append((node_id, first.model_label, first.backend, str(len(jobs)),
-                     str(sum(1 for j in jobs if j.cached_take is None)), f"${plan.node_estimate(node_id):.2f}"))
-    rows.append(("total", "", "", str(len(plan.jobs)), str(len(plan.submits)), f"${plan.estimate_usd:.2f}"))
+        submits = [j for j in jobs if j.cached_take is None and j.in_flight is None]
+        route = first.backend if first.keyed else f"{first.backend} (no key; list price)"
+        rows.append((node_id, first.model_label, route, str(len(jobs)), str(len(submits)),
+                     usd(sum(j.estimate_usd for j in submits))))
+    rows.append(("total", "", "", str(len(plan.jobs)), str(len(plan.submits)), usd(plan.estimate_usd)))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows)
+    table = "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
+    if plan.blocked:
+        table += "\nnodes no route can run:\n" + "\n".join(f"  {reason}" for reason in plan.blocked.values())
+    if plan.missing_keys:
+        table += "\nkeys a run needs (by backend):\n" + "\n".join(f"  {m.line()}" for m in plan.missing_keys)
+    return table
 
 
 def estimate(canvas_path: Path, *, draft: bool, out: Path | None) -> int:
+    """Price a canvas: no key needed; exits 0 and names every key a run would still need."""
     canvas = load_valid_canvas(_read_json(canvas_path), canvas_path.parent, str(canvas_path))
     with tempfile.TemporaryDirectory() as scratch:
         session = Session(out or Path(scratch), keys=keys_from_environment(load_catalog()))
         try:
             plan = session.plan(canvas, canvas_path.parent, draft=draft)
+        except PlanError as error:
+            raise RunRefused(str(error)) from error
         finally:
             session.ledger.close()
     print(estimate_table(plan))
+    if plan.blocked:  # priced what can run; a run of this canvas would be refused
+        raise RunRefused(f"{len(plan.blocked)} node(s) cannot run: {', '.join(plan.blocked)} (see above)")
     return EXIT_OK
 
 

@@ -295,6 +295,16 @@ class Ledger:
                                    "DESC LIMIT 1", (cache_key,)).fetchone()
         return TakeRecord(**dict(row)) if row else None
 
+    def rekey_job(self, job_id: str, cache_key: str) -> None:
+        """Move a job to a new cache key (the migration of an unfinished job keyed by an earlier release)."""
+        with self._tx() as db:
+            db.execute("UPDATE jobs SET cache_key = ? WHERE job_id = ?", (cache_key, job_id))
+
+    def rekey_take(self, take_id: str, cache_key: str) -> None:
+        """Move a take to a new cache key (the planner's migration of keys made by an earlier release)."""
+        with self._tx() as db:
+            db.execute("UPDATE takes SET cache_key = ? WHERE take_id = ?", (cache_key, take_id))
+
     def choose(self, node_id: str, take_id: str) -> None:
         with self._tx() as db:
             db.execute("INSERT INTO choices(node_id, take_id) VALUES (?, ?) "

@@ -1,32 +1,41 @@
 """Planning: which takes a render makes, on which route, at what price, and which are already in the cache.
 
-A take's cache key hashes everything that decides its pixels: model, variant, route, the normalised request and
-the content hashes of its inputs (the files of upstream takes). An unchanged node is a cache hit and submits
-nothing; "new take" always submits; a node whose inputs changed since its chosen take is stale.
+A take's cache key is what its route puts on the wire (engine/cache_keys.py): endpoint, fixed fields, prompt, the
+parameters the catalog says the route sends, the content hashes of its inputs (the files of upstream takes) and the
+take's index. An unchanged node is a cache hit and submits nothing; "new take" always submits; a node whose inputs
+changed since its chosen take is stale.
+
+One plan serves both ``estimate`` and ``run``: a node whose key is missing is still planned and priced at its
+route's list price (``TakeJob.keyed`` is False), and ``Plan.require_runnable`` refuses to start it, naming
+every missing key at once; so is a node no route can run (``Plan.blocked``). A node fed by a node of this run
+whose takes are all cached is looked up at plan time too, so "to submit" is exactly what the run submits.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field
 
 from ..providers.backend import JobRequest, Media
-from ..providers.catalog import Catalog, Model, Route, Variant, describe_choices
+from ..providers.catalog import WIRE_FIELDS, Catalog, Model, Route, Variant, describe_choices
+from .cache_keys import cache_key, legacy_cache_key, wire_params, wire_prompt
 from .cost import estimate_usd, spoken_seconds
-from .document import AudioNode, Canvas, ImageNode, ModelNode, Node, ReferenceNode, VideoNode
-from .ledger import Ledger, dumps
+from .document import AudioNode, Canvas, ImageNode, ModelNode, ReferenceNode, VideoNode
+from .ledger import PENDING_STATES, Ledger, TakeRecord, dumps
+from .media_check import media_problem
+from .plan_graph import downstream_of, resolve_sources, sha256_file, sources_of, topological
+from .plan_graph import ledger_path as ledger_path
 from .prompt import compose, merged_prompt
+from .routing import MissingKey, MissingKeys, PlanError, describe_missing, fitting_routes, missing_keys, pick_route
+from .routing import usable_backends as usable_backends
 from .settings import resolve_settings, wired_shot
 
 PREVIEW = "preview"
-
-
-class PlanError(Exception):
-    """The run cannot start (a missing key, a retired model); nothing was submitted."""
+__all__ = ["PREVIEW", "MissingKeys", "Plan", "PlanError", "TakeJob", "plan_run", "sha256_file", "stale_nodes"]
 
 
 class TakeJob(BaseModel):
@@ -40,20 +49,23 @@ class TakeJob(BaseModel):
     backend: str
     backend_model_id: str
     media: Media
-    prompt: str
-    params: dict[str, Any]
+    prompt: str  # as sent: empty where the route sends no prompt
+    params: dict[str, Any]  # only the fields the route sends (the catalog's ``wire_fields``)
     fixed: dict[str, str] = Field(default_factory=dict)
     inputs: dict[str, list[str]]  # input name -> source node ids
     estimate_usd: float
     cached_take: str | None = None  # a landed take with this job's cache key, known at plan time
+    in_flight: str | None = None  # a job of an earlier run with this key, still running: followed, not submitted
+    keyed: bool = True  # False: no key decides the route; priced at its list price, cannot start until a key is set
+    legacy: dict[str, Any] = Field(default_factory=dict)  # what keys of earlier releases hashed (finds their takes)
 
     def cache_key(self, input_hashes: Mapping[str, list[str]]) -> str:
-        material = {
-            "model": self.model, "variant": self.variant, "backend": self.backend,
-            "backend_model_id": self.backend_model_id, "prompt": self.prompt, "params": self.params,
-            "fixed": self.fixed, "inputs": dict(input_hashes), "take": self.take_index,
-        }
-        return hashlib.sha256(dumps(material).encode()).hexdigest()
+        return cache_key(backend=self.backend, backend_model_id=self.backend_model_id, fixed=self.fixed,
+                         prompt=self.prompt, params=self.params, input_hashes=input_hashes,
+                         take_index=self.take_index)
+
+    def legacy_key(self, input_hashes: Mapping[str, list[str]]) -> str | None:
+        return legacy_cache_key(self.legacy, input_hashes, self.take_index) if self.legacy else None
 
     def request(self, job_id: str, input_files: Mapping[str, list[Path]]) -> JobRequest:
         return JobRequest(job_id=job_id, node_id=self.node_id, model=self.model, variant=self.variant,
@@ -67,109 +79,38 @@ class Plan(BaseModel):
     order: list[str]  # node ids, sources before the nodes they feed
     added_upstream: list[str] = Field(default_factory=list)  # nodes rendered because a selected node needs them
     stale: list[str] = Field(default_factory=list)  # nodes downstream of this run, left as they are
+    missing_keys: list[MissingKey] = Field(default_factory=list)  # backends whose key a take to submit needs
+    blocked: dict[str, str] = Field(default_factory=dict)  # node -> why no route can run it (retired, inputs)
 
     @property
     def estimate_usd(self) -> float:
-        return sum(j.estimate_usd for j in self.jobs if j.cached_take is None)
+        return sum(j.estimate_usd for j in self.submits)
 
     def node_estimate(self, node_id: str) -> float:
-        return sum(j.estimate_usd for j in self.jobs if j.node_id == node_id and j.cached_take is None)
+        return sum(j.estimate_usd for j in self.submits if j.node_id == node_id)
 
     @property
     def submits(self) -> list[TakeJob]:
-        return [j for j in self.jobs if j.cached_take is None]
+        """The takes this run sends to a vendor: neither cached nor already in flight from an earlier run."""
+        return [j for j in self.jobs if j.cached_take is None and j.in_flight is None]
 
+    def by_node(self) -> dict[str, list[TakeJob]]:
+        grouped: dict[str, list[TakeJob]] = {node_id: [] for node_id in self.order}
+        for job in self.jobs:
+            grouped.setdefault(job.node_id, []).append(job)
+        return grouped
 
-_HASHES: dict[tuple[str, int, int], str] = {}
-
-
-def sha256_file(path: Path) -> str:
-    """Content hash, remembered per (path, size, mtime): planning runs on Blender's main thread and re-hashing a
-    large reference clip on every render or pick would stall the UI."""
-    stat = path.stat()
-    key = (str(path), stat.st_size, stat.st_mtime_ns)
-    if key not in _HASHES:
-        digest = hashlib.sha256()
-        with path.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        _HASHES[key] = digest.hexdigest()
-    return _HASHES[key]
-
-
-def sources_of(node: Node) -> list[tuple[str, str]]:
-    return node.inputs.wired() if isinstance(node, (ImageNode, VideoNode, AudioNode)) else []
-
-
-def topological(canvas: Canvas, ids: Collection[str]) -> list[str]:
-    by_id = {n.id: n for n in canvas.nodes}
-    order: list[str] = []
-    seen: set[str] = set()
-
-    def visit(node_id: str, trail: frozenset[str]) -> None:
-        if node_id in seen or node_id in trail or node_id not in by_id:
-            return
-        for _, source in sources_of(by_id[node_id]):
-            visit(source, trail | {node_id})
-        seen.add(node_id)
-        if node_id in ids:
-            order.append(node_id)
-
-    for node in canvas.nodes:
-        visit(node.id, frozenset())
-    return order
-
-
-def downstream_of(canvas: Canvas, roots: Collection[str]) -> set[str]:
-    result: set[str] = set()
-    frontier = set(roots)
-    while frontier:
-        fed = {n.id for n in canvas.nodes if any(s in frontier for _, s in sources_of(n))} - result - set(roots)
-        result |= fed
-        frontier = fed
-    return result
-
-
-def usable_backends(catalog: Catalog, keys: Mapping[str, str], implemented: Collection[str]) -> set[str]:
-    return {b.id for b in catalog.backends if b.id in implemented and all(keys.get(k) for k in b.env_keys)}
-
-
-def choose_route(node: ModelNode, model: Model, variant: Variant, catalog: Catalog, usable: set[str],
-                 implemented: Collection[str], aspect_ratio: str | None = None) -> Route:
-    """The node's own route if it names one, else the first live route the user has a key for that can take the
-    node's inputs."""
-    wanted = [r for r in variant.routes if r.backend == node.route] if node.route else list(variant.live_routes)
-    if node.route and not wanted:
-        raise PlanError(f"node '{node.id}': {variant.label} is not served by '{node.route}'")
-    if not wanted:
-        status = variant.status
-        raise PlanError(f"node '{node.id}': {variant.label} has no live route ({status.note}); it can only run "
-                        "in draft mode (--draft)")
-    refusals = {r.backend: r.refusal(node.inputs.counts(), aspect_ratio) for r in wanted}
-    fitting = [r for r in wanted if not refusals[r.backend]]
-    if not fitting:
-        raise PlanError(f"node '{node.id}': {variant.label}: " + "; ".join(refusals.values()))
-    wanted = fitting
-    for route in wanted:
-        if not route.lifecycle.usable:
-            raise PlanError(f"node '{node.id}': route '{route.backend}' for {variant.label} was retired "
-                            f"({route.lifecycle.note})")
-        if route.backend in usable:
-            return route
-    needs = []
-    for route in wanted:
-        backend = catalog.backend(route.backend)
-        if backend is None:
-            continue
-        if route.backend not in implemented:
-            needs.append(f"{backend.label} (coming in a later release)")
-        else:
-            needs.append(" + ".join(backend.env_keys) + f" ({backend.label})")
-    raise PlanError(f"node '{node.id}': no key for {variant.label}: set {describe_choices(tuple(needs))}"
-                    " in the add-on preferences or the environment, or run in draft mode (--draft)")
+    def require_runnable(self) -> None:
+        """Refuse to start while a node has no route that can run it, or a take to submit has no key for its route
+        (every missing key named at once)."""
+        if self.blocked:
+            raise PlanError("; ".join(self.blocked.values()))
+        if self.missing_keys:
+            raise MissingKeys(describe_missing(self.missing_keys, {j.node_id: j.model_label for j in self.jobs}))
 
 
 def _params(canvas: Canvas, node: ModelNode, model: Model, variant: Variant, backend: str) -> dict[str, Any]:
+    """Every field the planner knows for a take (what earlier releases hashed); the route sends a subset."""
     settings = resolve_settings(canvas, node, model, variant)
     params: dict[str, Any] = {}
     if isinstance(node, (ImageNode, VideoNode)):
@@ -187,13 +128,18 @@ def _params(canvas: Canvas, node: ModelNode, model: Model, variant: Variant, bac
     # seed the paid render could not honour
     if seed is not None and (variant.seed if backend == PREVIEW else variant.seed_on(backend)):
         params["seed"] = seed
+    if isinstance(node, VideoNode):
+        params["camera"] = merged_prompt(wired_shot(canvas, node), node.prompt).camera
     return params
 
 
 def _estimate(canvas: Canvas, node: ModelNode, variant: Variant, route: Route, params: dict[str, Any],
-              ledger: Ledger) -> float:
+              ledger: Ledger) -> float | None:
+    """The route's list price for one take (None where the catalog has no price)."""
     if route.backend == PREVIEW:
         return 0.0
+    if route.price is None:
+        return None
     seconds: float | None = params.get("duration_s")
     if isinstance(node, VideoNode) and variant.duration_from:
         source_id = getattr(node.inputs, variant.duration_from, None)
@@ -209,9 +155,131 @@ def _estimate(canvas: Canvas, node: ModelNode, variant: Variant, route: Route, p
                         resolution=params.get("resolution"), audio=bool(params.get("audio")))
 
 
+@dataclass
+class _Planning:
+    """What planning one run shares across its nodes."""
+
+    canvas: Canvas
+    catalog: Catalog
+    ledger: Ledger
+    base_dir: Path
+    usable: set[str]
+    implemented: Collection[str]
+    new_take: bool
+    submitting: set[str] = field(default_factory=set)  # nodes of this run with at least one take to make
+    needs: dict[str, list[str]] = field(default_factory=dict)  # backend -> nodes planned there without a key
+    alternatives: dict[str, list[str]] = field(default_factory=dict)  # node -> backends that could serve it
+
+
+def _node_jobs(ctx: _Planning, node: ModelNode, model: Model, variant: Variant, route: Route | None,
+               keyed: bool) -> tuple[list[TakeJob], list[tuple[str, str]]]:
+    """The node's takes on ``route`` (None: the offline preview), each looked up in the cache, and the takes found
+    under an earlier release's key, to move to their new key if this route is chosen."""
+    if route is None:
+        backend, backend_model_id, fixed = PREVIEW, f"{model.id}/{variant.id}", {}
+        preview = ctx.catalog.backend(PREVIEW)
+        fields: frozenset[str] = frozenset(preview.sends if preview else WIRE_FIELDS)
+    else:
+        with_image = bool(getattr(node.inputs, "image", None))
+        backend = route.backend
+        backend_model_id = route.image_model_id if with_image and route.image_model_id else route.model_id
+        fixed = dict(route.fixed)
+        served_by = ctx.catalog.backend(backend)
+        fields = variant.wire_fields(route, served_by, with_image=with_image) if served_by else frozenset()
+    params = _params(ctx.canvas, node, model, variant, backend)
+    prompt = "" if isinstance(node, AudioNode) else compose(merged_prompt(wired_shot(ctx.canvas, node), node.prompt),
+                                                                model.prompt_style)
+    price = 0.0 if route is None else _estimate(ctx.canvas, node, variant, route, params, ctx.ledger)
+    inputs: dict[str, list[str]] = {}
+    for name, source in sources_of(node):
+        inputs.setdefault(name, []).append(source)
+    jobs, rekeys = [], []
+    for index in _take_indexes(ctx, node):
+        planned = take_params(params, index)
+        legacy = {"model": model.id, "variant": variant.id, "backend": backend, "backend_model_id": backend_model_id,
+                  "prompt": prompt, "params": planned, "fixed": fixed}
+        job = TakeJob(node_id=node.id, take_index=index, model=model.id, variant=variant.id,
+                      model_label=variant.label, backend=backend, backend_model_id=backend_model_id,
+                      media=model.kind.value, prompt=wire_prompt(prompt, fields),
+                      params=wire_params(planned, fields), fixed=fixed, inputs=inputs, estimate_usd=price or 0.0,
+                      keyed=keyed, legacy=legacy)
+        cached, rekey, in_flight = _cached(ctx, job)
+        job.cached_take = cached.take_id if cached else None
+        job.in_flight = in_flight
+        if rekey:
+            rekeys.append(rekey)
+        jobs.append(job)
+    return jobs, rekeys
+
+
+def _take_indexes(ctx: _Planning, node: ModelNode) -> list[int]:
+    """Which take indexes of the node this run plans: the next one for a new take, else 0 .. takes-1."""
+    return [_next_take_index(ctx.ledger, node.id)] if ctx.new_take else list(range(node.takes))
+
+
+def _cached(ctx: _Planning, job: TakeJob) -> tuple[TakeRecord | None, tuple[str, str] | None, str | None]:
+    """The landed take the run would reuse for this job, if it can be known now: never for a new take, nor while an
+    input is a node of this run that makes a new take. A take under its earlier key comes with (take id, new key);
+    without a take, the id of a job of an earlier run still in flight with this key (the run follows it)."""
+    if ctx.new_take or set(_upstream(job)) & ctx.submitting:
+        return None, None, None
+    resolved = resolve_inputs(job, ctx.canvas, ctx.ledger, ctx.base_dir)
+    if resolved is None:
+        return None, None, None
+    key = job.cache_key(resolved[1])
+    take = ctx.ledger.take_for_key(key)
+    if take is not None:
+        return take, None, None
+    old = job.legacy_key(resolved[1])
+    take = ctx.ledger.take_for_key(old) if old else None
+    if take is not None:
+        return take, (take.take_id, key), None
+    marks = ", ".join("?" * len(PENDING_STATES))
+    running = ctx.ledger.jobs(f"cache_key = ? AND state IN ({marks})", (key, *PENDING_STATES))
+    return None, None, running[0].job_id if running else None
+
+
+def _move_old_keys(ctx: _Planning, rekeys: list[tuple[str, str]]) -> None:
+    """Takes found under an earlier release's key move to today's, so the runner finds them too."""
+    for take_id, key in rekeys:
+        ctx.ledger.rekey_take(take_id, key)
+
+
+def _plan_node(ctx: _Planning, node: ModelNode, model: Model, variant: Variant, draft: bool) -> list[TakeJob]:
+    if draft:
+        jobs, rekeys = _node_jobs(ctx, node, model, variant, None, True)
+        _move_old_keys(ctx, rekeys)
+        return jobs
+    aspect = resolve_settings(ctx.canvas, node, model, variant).aspect_ratio.value
+    routes = fitting_routes(node, variant, ctx.catalog, ctx.implemented, str(aspect) if aspect is not None else None)
+    planned: dict[str, tuple[list[TakeJob], list[tuple[str, str]]]] = {}
+
+    def jobs_on(route: Route, keyed: bool) -> tuple[list[TakeJob], list[tuple[str, str]]]:
+        if route.backend not in planned:
+            planned[route.backend] = _node_jobs(ctx, node, model, variant, route, keyed)
+        return planned[route.backend]
+
+    def price(route: Route) -> float | None:
+        return _estimate(ctx.canvas, node, variant, route,
+                         _params(ctx.canvas, node, model, variant, route.backend), ctx.ledger)
+
+    route, keyed = pick_route(routes, ctx.usable, price=price,
+                              cached=lambda r: all(j.cached_take for j in jobs_on(r, False)[0]))
+    jobs, rekeys = jobs_on(route, keyed)
+    for job in jobs:
+        job.keyed = keyed
+    _move_old_keys(ctx, rekeys)  # once the route is settled
+    if not keyed and any(j.cached_take is None and j.in_flight is None for j in jobs):
+        ctx.needs.setdefault(route.backend, []).append(node.id)
+        ctx.alternatives[node.id] = [r.backend for r in routes]
+    return jobs
+
+
 def plan_run(canvas: Canvas, catalog: Catalog, ledger: Ledger, *, base_dir: Path,
              selection: Collection[str] | None = None, draft: bool = False, keys: Mapping[str, str] | None = None,
              implemented: Collection[str] = (PREVIEW,), new_take: bool = False) -> Plan:
+    """The plan of a run: every take of the selected nodes (and of upstream nodes they need), on its route, priced,
+    and looked up in the cache. Missing keys do not stop planning: they are listed in ``Plan.missing_keys``."""
     model_nodes = {n.id: n for n in canvas.nodes if isinstance(n, (ImageNode, VideoNode, AudioNode))}
     selected = set(model_nodes) if selection is None else set(selection)
     unknown = selected - set(model_nodes)
@@ -229,48 +297,42 @@ def plan_run(canvas: Canvas, catalog: Catalog, ledger: Ledger, *, base_dir: Path
                 added.append(source)
                 frontier.append(source)
     order = topological(canvas, selected)
-    usable = usable_backends(catalog, keys or {}, implemented) | {PREVIEW}
+    ctx = _Planning(canvas=canvas, catalog=catalog, ledger=ledger, base_dir=base_dir, new_take=new_take,
+                    usable=usable_backends(catalog, keys or {}, implemented) | {PREVIEW}, implemented=implemented)
     jobs: list[TakeJob] = []
+    blocked: dict[str, str] = {}
     for node_id in order:
         node = model_nodes[node_id]
         model = catalog.model(node.model)
         variant = model.variant(node.variant) if model else None
         if model is None or variant is None:
             raise PlanError(f"node '{node_id}': unknown model or variant; validate the canvas first")
-        if draft or canvas.draft or model.preview_only:
-            backend, backend_model_id, fixed = PREVIEW, f"{model.id}/{variant.id}", {}
-            price = None
-        else:
-            aspect = resolve_settings(canvas, node, model, variant).aspect_ratio.value
-            route = choose_route(node, model, variant, catalog, usable, implemented,
-                                 str(aspect) if aspect is not None else None)
-            with_image = bool(getattr(node.inputs, "image", None))
-            backend = route.backend
-            backend_model_id = route.image_model_id if with_image and route.image_model_id else route.model_id
-            fixed, price = dict(route.fixed), route
-        params = _params(canvas, node, model, variant, backend)
-        prompt = "" if isinstance(node, AudioNode) else compose(merged_prompt(wired_shot(canvas, node), node.prompt),
-                                                                    model.prompt_style)
-        if isinstance(node, VideoNode):
-            params["camera"] = merged_prompt(wired_shot(canvas, node), node.prompt).camera
-        estimate = _estimate(canvas, node, variant, price, params, ledger) if price is not None else 0.0
-        inputs: dict[str, list[str]] = {}
-        for name, source in sources_of(node):
-            inputs.setdefault(name, []).append(source)
-        indexes = [_next_take_index(ledger, node_id)] if new_take else list(range(node.takes))
-        for index in indexes:
-            job = TakeJob(node_id=node_id, take_index=index, model=model.id, variant=variant.id,
-                          model_label=variant.label, backend=backend, backend_model_id=backend_model_id,
-                          media=model.kind.value, prompt=prompt, params=take_params(params, index), fixed=fixed,
-                          inputs=inputs, estimate_usd=estimate)
-            if not new_take and not (set(_upstream(job)) & selected):
-                resolved = resolve_inputs(job, canvas, ledger, base_dir)
-                if resolved is not None:
-                    cached = ledger.take_for_key(job.cache_key(resolved[1]))
-                    job.cached_take = cached.take_id if cached else None
-            jobs.append(job)
-    stale = sorted(downstream_of(canvas, {j.node_id for j in jobs if j.cached_take is None}) - selected)
-    return Plan(jobs=jobs, order=order, added_upstream=sorted(added), stale=stale)
+        _refuse_non_media(canvas, node, base_dir)
+        try:
+            node_jobs = _plan_node(ctx, node, model, variant, draft or canvas.draft or model.preview_only)
+        except PlanError as error:  # priced and listed with the rest; the run refuses it (Plan.require_runnable)
+            blocked[node_id] = str(error)
+            ctx.submitting.add(node_id)
+            continue
+        if any(j.cached_take is None for j in node_jobs):  # a take in flight lands new content too
+            ctx.submitting.add(node_id)
+        jobs.extend(node_jobs)
+    stale = sorted(downstream_of(canvas, ctx.submitting) - selected)
+    return Plan(jobs=jobs, order=order, added_upstream=sorted(added), stale=stale,
+                missing_keys=missing_keys(catalog, ctx.needs, ctx.alternatives), blocked=blocked)
+
+
+def _refuse_non_media(canvas: Canvas, node: ModelNode, base_dir: Path) -> None:
+    """A file wired in is uploaded (or rendered from): it must be media of its kind by content, whether or not the
+    canvas went through validation with its folder (validation says the same, earlier)."""
+    for name, source_id in sources_of(node):
+        source = canvas.node(source_id)
+        if not isinstance(source, ReferenceNode) or source.media is None:
+            continue
+        path = base_dir / source.path
+        problem = media_problem(path, source.media) if path.is_file() else None
+        if problem:
+            raise PlanError(f"node '{node.id}', inputs.{name}: reference '{source_id}': {problem}; nothing was sent")
 
 
 MAX_SEED = 2_147_483_647
@@ -313,31 +375,3 @@ def stale_nodes(canvas: Canvas, ledger: Ledger, base_dir: Path) -> set[str]:
         if resolved is None or dumps(resolved[1]) != chosen.input_hashes:
             stale.add(node.id)
     return stale
-
-
-def resolve_sources(inputs: Mapping[str, list[str]], canvas: Canvas, ledger: Ledger,
-                    base_dir: Path) -> tuple[dict[str, list[Path]], dict[str, list[str]]] | None:
-    files: dict[str, list[Path]] = {}
-    hashes: dict[str, list[str]] = {}
-    for name, sources in inputs.items():
-        if name == "shot":
-            continue  # a shot feeds words, already in the prompt
-        for source_id in sources:
-            source = canvas.node(source_id)
-            if isinstance(source, ReferenceNode):
-                path = (base_dir / source.path).resolve()
-                if not path.is_file():
-                    return None
-                digest = sha256_file(path)
-            else:
-                take = ledger.chosen(source_id)
-                if take is None:
-                    return None
-                path, digest = ledger_path(ledger, take.file), take.sha256
-            files.setdefault(name, []).append(path)
-            hashes.setdefault(name, []).append(digest)
-    return files, hashes
-
-
-def ledger_path(ledger: Ledger, relative: str) -> Path:
-    return ledger.path.parent / relative

@@ -12,6 +12,7 @@ from typing import Any
 from ..providers.backend import Backend
 from ..providers.catalog import Catalog, load_catalog
 from ..providers.registry import IMPLEMENTED, build_backend
+from .cache_keys import migrate_unfinished_jobs
 from .cost import Budget
 from .document import Canvas
 from .ledger import Ledger
@@ -40,6 +41,7 @@ class Session:
         self.catalog = catalog or load_catalog()
         self.keys = dict(keys or {})
         self.ledger = Ledger(project_dir / LEDGER_NAME)
+        migrate_unfinished_jobs(self.ledger, self.catalog)  # keys of an earlier release, before anything resumes
         self._backends: dict[str, Backend] = {}
         self._limits = {b.id: b.default_concurrency for b in self.catalog.backends}
         self._limits.update(limits or {})
@@ -61,7 +63,8 @@ class Session:
                         keys=self.keys, implemented=IMPLEMENTED, new_take=new_take)
 
     def check(self, plan: Plan, *, online: bool, budget: Budget) -> None:
-        """Everything that must hold before the first submit: network permission and budget."""
+        """Everything that must hold before the first submit: a key for every route, network permission, budget."""
+        plan.require_runnable()
         paid = sorted({j.node_id for j in plan.submits if j.backend != PREVIEW})
         if paid and not online:
             raise OfflineError(f"{len(paid)} node(s) would call paid services ({', '.join(paid)}) but online access "
@@ -69,6 +72,7 @@ class Session:
         budget.check(plan.estimate_usd, self.ledger.spent_usd())
 
     def start(self, plan: Plan, canvas: Canvas, base_dir: Path) -> None:
+        plan.require_runnable()  # a plan priced without a key never starts, whoever forgot to check it
         self.runner.start(plan, canvas, base_dir)
 
     def close(self) -> None:

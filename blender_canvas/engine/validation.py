@@ -7,10 +7,8 @@ message. Nothing here raises on bad input.
 
 from __future__ import annotations
 
-import json
-import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
@@ -24,8 +22,10 @@ from ..providers.catalog import (
     describe_choices,
     describe_seconds,
 )
+from .canvas_json import CanvasFileError as CanvasFileError
+from .canvas_json import read_json_file as read_json_file
+from .canvas_json import structure_problem
 from .document import (
-    NODE_KINDS,
     PROMPT_FIELDS,
     AudioNode,
     Canvas,
@@ -37,21 +37,10 @@ from .document import (
     VideoNode,
     output_kind,
 )
+from .media_check import media_problem
+from .problems import Problem as Problem
+from .problems import pydantic_problems, short_value
 from .settings import resolve_settings
-
-
-class Problem(BaseModel):
-    severity: Literal["error", "warning"]
-    node: str | None  # None for canvas-level problems
-    field: str
-    value: Any = None
-    message: str
-    allowed: str = ""
-
-    def __str__(self) -> str:
-        where = f"node '{self.node}'" if self.node else "canvas"
-        allowed = f"; allowed: {self.allowed}" if self.allowed else ""
-        return f"{self.severity}: {where}, {self.field}: {self.message}{allowed}"
 
 
 class Report(BaseModel):
@@ -74,116 +63,19 @@ class Report(BaseModel):
 _NODE_ADAPTER: TypeAdapter[Node] = TypeAdapter(Node)
 
 
-def _short(value: Any) -> Any:
-    text = repr(value)
-    return value if len(text) <= 80 else text[:77] + "..."
-
-
-def _is_union_label(part: str | int) -> bool:
-    """Pydantic names the branch of a union in the location ('constrained-str', 'SequenceShot'): not a field."""
-    return isinstance(part, str) and (part[:1].isupper() or "-" in part or "[" in part)
-
-
-_PLAIN_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_\-]*$")
-
-
-def _field_path(parts: list[str | int]) -> str:
-    """('inputs', 'images', 0) -> 'inputs.images[0]', the same shape the catalog checks use."""
-    text = ""
-    for part in parts:
-        if isinstance(part, int):
-            text += f"[{part}]"
-        else:
-            name = part if _PLAIN_NAME.match(part) else repr(part)  # a user's odd key (' ', '') stays visible
-            text += f".{name}" if text else name
-    return text
-
-
-def _pydantic_problems(error: ValidationError, node_id: str | None) -> list[Problem]:
-    problems: list[Problem] = []
-    from_union: set[tuple[str, str]] = set()  # (field, message) pairs that came from one branch of a union
-    for item in error.errors(include_url=False):
-        loc: list[str | int] = list(item["loc"])
-        kind = item["type"]
-        # a node's discriminated union puts the kind tag in the location: drop it, it is not a field the user wrote
-        if node_id is not None and loc and loc[0] in NODE_KINDS:
-            loc = loc[1:]
-        # the last part of an unknown field is the user's own key; anything before it may name a union branch
-        keep_last = kind == "extra_forbidden" and loc
-        kept = [p for p in (loc[:-1] if keep_last else loc) if not _is_union_label(p)] + (loc[-1:] if keep_last else [])
-        branch = len(kept) != len(loc)
-        field = _field_path(kept) or ("(node)" if node_id is not None else "(document)")
-        ctx = item.get("ctx") or {}
-        allowed = ""
-        message = item["msg"]
-        if kind == "extra_forbidden":
-            message = "is not a known field"
-        elif kind == "missing":
-            message = "is required"
-        elif kind == "model_attributes_type" and not kept:
-            message = "is not a JSON object"
-            allowed = "an object with an id and a kind"
-        elif kind in ("union_tag_invalid", "union_tag_not_found"):
-            field = "kind"
-            message = "is missing" if kind == "union_tag_not_found" else "is not a node kind"
-            allowed = describe_choices(NODE_KINDS)
-        elif kind == "literal_error":
-            allowed = str(ctx.get("expected", ""))
-        elif kind == "string_pattern_mismatch":
-            message = "has characters or a shape that is not allowed"
-            last = kept[-1] if kept else ""
-            allowed = {
-                "id": "letters, digits, '_', '-', '.', starting with a letter or digit, up to 63 characters",
-                "aspect_ratio": "W:H, for example 16:9",
-            }.get(last if isinstance(last, str) else "", str(ctx.get("pattern", "")))
-        problem = Problem(severity="error", node=node_id, field=field, value=_short(item.get("input")),
-                          message=message, allowed=allowed)
-        previous = problems[-1] if problems else None
-        if branch and previous is not None and (previous.field, previous.message) in from_union \
-                and previous.field == field:
-            # one mistake, several union branches refused it: one problem that names every branch's wish
-            merged = previous.message + "; or " + message[:1].lower() + message[1:]
-            problems[-1] = previous.model_copy(update={"message": merged})
-            from_union.add((field, merged))
-            continue
-        if branch:
-            from_union.add((field, message))
-        problems.append(problem)
-    return problems
-
-
-class CanvasFileError(Exception):
-    """A canvas file that cannot be read, or does not validate; the message says why. Nothing was changed."""
-
-    def __init__(self, message: str, report: Report | None = None) -> None:
-        super().__init__(message)
-        self.report = report
-
-
-def read_json_file(path: Path) -> Any:
-    """A JSON file's data, or CanvasFileError with a one-line reason (missing, unreadable, where the JSON breaks)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError as error:
-        raise CanvasFileError(f"{path}: no such file") from error
-    except (OSError, UnicodeDecodeError) as error:
-        raise CanvasFileError(f"{path}: cannot read it ({error.__class__.__name__}: {error})") from error
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as error:
-        raise CanvasFileError(f"{path}: not valid JSON at line {error.lineno}, column {error.colno}: "
-                              f"{error.msg}") from error
-
-
 def load_canvas(data: Any, catalog: Catalog, base_dir: Path | None = None) -> Report:
     """Parse and check a canvas document; ``base_dir`` (the canvas file's folder) enables file checks."""
     problems: list[Problem] = []
+    shape = structure_problem(data)
+    if shape:
+        return Report(canvas=None, problems=[Problem(severity="error", node=None, field="(document)",
+                                                     message=shape)])
     if not isinstance(data, dict):
         return Report(canvas=None, problems=[Problem(severity="error", node=None, field="(document)",
-                                                     value=_short(data), message="is not a JSON object")])
+                                                     value=short_value(data), message="is not a JSON object")])
     raw_nodes = data.get("nodes", [])
     if not isinstance(raw_nodes, list):
-        problems.append(Problem(severity="error", node=None, field="nodes", value=_short(raw_nodes),
+        problems.append(Problem(severity="error", node=None, field="nodes", value=short_value(raw_nodes),
                                 message="must be a list of nodes"))
         raw_nodes = []
     nodes: list[Node] = []
@@ -192,11 +84,11 @@ def load_canvas(data: Any, catalog: Catalog, base_dir: Path | None = None) -> Re
         try:
             nodes.append(_NODE_ADAPTER.validate_python(raw))
         except ValidationError as error:
-            problems.extend(_pydantic_problems(error, node_id))
+            problems.extend(pydantic_problems(error, node_id))
     try:
         canvas = Canvas.model_validate({**data, "nodes": []})
     except ValidationError as error:
-        problems.extend(_pydantic_problems(error, None))
+        problems.extend(pydantic_problems(error, None))
         # still check the nodes against the catalog, so one stray top-level field does not hide every other
         # problem; not when the defaults themselves are wrong, since every node inherits from them
         bad = {item["loc"][0] for item in error.errors() if item["loc"]}
@@ -211,7 +103,7 @@ def load_canvas(data: Any, catalog: Catalog, base_dir: Path | None = None) -> Re
     try:
         canvas.nodes = nodes  # re-checks the list as a whole (its length)
     except ValidationError as error:
-        problems.extend(_pydantic_problems(error, None))
+        problems.extend(pydantic_problems(error, None))
         return Report(canvas=None, problems=problems)
     problems.extend(check_canvas(canvas, catalog, base_dir))
     return Report(canvas=canvas, problems=problems)
@@ -226,13 +118,16 @@ def check_canvas(canvas: Canvas, catalog: Catalog, base_dir: Path | None = None)
                                     message="is used by more than one node", allowed="a unique id per node"))
         seen.add(node.id)
     by_id = {n.id: n for n in canvas.nodes}
+    by_kind: dict[str, list[str]] = {}
+    for node in canvas.nodes:
+        by_kind.setdefault(output_kind(node) or "", []).append(node.id)
     for node in canvas.nodes:
         if isinstance(node, ReferenceNode):
             problems.extend(_check_reference(node, base_dir))
         elif isinstance(node, (ImageNode, VideoNode, AudioNode)):
-            problems.extend(_check_model_node(canvas, node, by_id, catalog))
+            problems.extend(_check_model_node(canvas, node, by_id, by_kind, catalog))
         elif isinstance(node, SequenceNode):
-            problems.extend(_check_sequence(node, by_id, base_dir))
+            problems.extend(_check_sequence(node, by_id, by_kind, base_dir))
     problems.extend(_check_cycles(canvas))
     from .bakeoff import check_bakeoff  # it builds on this module's checks
 
@@ -241,11 +136,12 @@ def check_canvas(canvas: Canvas, catalog: Catalog, base_dir: Path | None = None)
 
 
 def _err(node: str, field: str, value: Any, message: str, allowed: str = "") -> Problem:
-    return Problem(severity="error", node=node, field=field, value=_short(value), message=message, allowed=allowed)
+    return Problem(severity="error", node=node, field=field, value=short_value(value), message=message, allowed=allowed)
 
 
 def _warn(node: str, field: str, value: Any, message: str, allowed: str = "") -> Problem:
-    return Problem(severity="warning", node=node, field=field, value=_short(value), message=message, allowed=allowed)
+    return Problem(severity="warning", node=node, field=field, value=short_value(value), message=message,
+                   allowed=allowed)
 
 
 def _is_file(path: Path) -> bool:
@@ -256,12 +152,22 @@ def _is_file(path: Path) -> bool:
         return False
 
 
+def _some(ids: list[str], leave_out: str = "") -> str:
+    """At most a dozen ids for an 'allowed' hint, so a canvas with many mistakes stays linear to check."""
+    shown = [i for i in ids[:13] if i != leave_out][:12]
+    more = len(ids) - len(shown) - (leave_out in ids)
+    return describe_choices(tuple(shown)) + (f" (and {more} more)" if more > 0 else "")
+
+
 def _check_reference(node: ReferenceNode, base_dir: Path | None) -> list[Problem]:
     if node.media is None:
         return [_err(node.id, "path", node.path, f"'{node.path}' is not an image, video or audio file",
                      "files ending in .png, .jpg, .webp, .exr, .mp4, .mov, .webm, .wav, .mp3, .flac and similar")]
     if base_dir is not None and not _is_file(base_dir / node.path):
         return [_err(node.id, "path", node.path, f"no file at {base_dir / node.path}", "an existing file")]
+    wrong = media_problem(base_dir / node.path, node.media) if base_dir is not None else None
+    if wrong:
+        return [_err(node.id, "path", node.path, wrong, f"{_a(node.media)} file (checked by its content)")]
     return []
 
 
@@ -269,7 +175,8 @@ def _models_of_kind(catalog: Catalog, kind: str) -> str:
     return describe_choices(tuple(m.id for m in catalog.models if m.kind == kind))
 
 
-def _check_model_node(canvas: Canvas, node: ModelNode, by_id: dict[str, Node], catalog: Catalog) -> list[Problem]:
+def _check_model_node(canvas: Canvas, node: ModelNode, by_id: dict[str, Node], by_kind: dict[str, list[str]],
+                      catalog: Catalog) -> list[Problem]:
     problems: list[Problem] = []
     model = catalog.model(node.model)
     if model is None:
@@ -283,8 +190,8 @@ def _check_model_node(canvas: Canvas, node: ModelNode, by_id: dict[str, Node], c
         return [_err(node.id, "variant", node.variant, f"{model.label} has no variant '{node.variant}'",
                      describe_choices(tuple(v.id for v in model.variants)))]
     problems.extend(_check_lifecycle_and_route(canvas, node, model, variant, catalog))
-    problems.extend(_check_settings(canvas, node, model, variant))
-    problems.extend(_check_inputs(node, model, variant, by_id))
+    problems.extend(_check_settings(canvas, node, model, variant, catalog))
+    problems.extend(_check_inputs(node, model, variant, by_id, by_kind))
     if isinstance(node, AudioNode) and not node.text.strip():
         problems.append(_err(node.id, "text", node.text, "a voice node needs the words to speak",
                              "non-empty text"))
@@ -338,7 +245,8 @@ def _check_lifecycle_and_route(canvas: Canvas, node: ModelNode, model: Model, va
     return problems
 
 
-def _check_settings(canvas: Canvas, node: ModelNode, model: Model, variant: Variant) -> list[Problem]:
+def _check_settings(canvas: Canvas, node: ModelNode, model: Model, variant: Variant,
+                    catalog: Catalog) -> list[Problem]:
     problems: list[Problem] = []
     settings = resolve_settings(canvas, node, model, variant)
     inherited = {"shot": " (from the wired shot node)", "defaults": " (from the canvas defaults)"}
@@ -367,6 +275,11 @@ def _check_settings(canvas: Canvas, node: ModelNode, model: Model, variant: Vari
             problems.append(_err(node.id, "resolution", resolution.value,
                                  f"{variant.label} does not offer {resolution.value}"
                                  f"{inherited.get(resolution.origin, '')}", describe_choices(variant.resolutions)))
+    if isinstance(node, VideoNode) and node.audio and not variant.sound:
+        makers = tuple(m.id for m in catalog.models if any(v.sound for v in m.variants))
+        problems.append(_warn(node.id, "audio", True, f"{variant.label} makes no sound; the clip will be silent "
+                              "(nothing asks the vendor for it, nothing is billed for it)",
+                              f"a model that makes sound: {describe_choices(makers)}"))
     if node.seed is not None:
         routes = [node.route] if node.route else [r.backend for r in variant.live_routes or variant.routes]
         if not any(variant.seed_on(backend) for backend in routes):
@@ -383,7 +296,8 @@ def _a(word: str) -> str:
     return ("an " if word[:1] in "aeiou" else "a ") + word
 
 
-def _check_inputs(node: ModelNode, model: Model, variant: Variant, by_id: dict[str, Node]) -> list[Problem]:
+def _check_inputs(node: ModelNode, model: Model, variant: Variant, by_id: dict[str, Node],
+                  by_kind: dict[str, list[str]]) -> list[Problem]:
     problems: list[Problem] = []
     accepted = describe_choices(tuple(s.name.value for s in variant.inputs)) if variant.inputs else "none"
     for name, source_id in node.inputs.wired():
@@ -396,9 +310,10 @@ def _check_inputs(node: ModelNode, model: Model, variant: Variant, by_id: dict[s
         source = by_id.get(source_id)
         wanted = INPUT_ACCEPTS[input_name]
         if source is None:
-            candidates = tuple(n.id for n in by_id.values() if output_kind(n) == wanted and n.id != node.id)
+            candidates = [i for i in by_kind.get(wanted, []) if i != node.id]
             problems.append(_err(node.id, field, source_id, f"no node has the id '{source_id}'",
-                                 describe_choices(candidates) if candidates else f"the id of {_a(wanted)} node"))
+                                 _some(by_kind.get(wanted, []), node.id) if candidates
+                                 else f"the id of {_a(wanted)} node"))
             continue
         got = output_kind(source)
         if got != wanted:
@@ -419,33 +334,36 @@ def _check_inputs(node: ModelNode, model: Model, variant: Variant, by_id: dict[s
     return problems
 
 
-def _check_sequence(node: SequenceNode, by_id: dict[str, Node], base_dir: Path | None) -> list[Problem]:
+def _check_sequence(node: SequenceNode, by_id: dict[str, Node], by_kind: dict[str, list[str]],
+                    base_dir: Path | None) -> list[Problem]:
     problems: list[Problem] = []
-    videos = tuple(n.id for n in by_id.values() if output_kind(n) == "video")
-    audios = tuple(n.id for n in by_id.values() if output_kind(n) == "audio")
+    videos = _some(by_kind.get("video", [])) if by_kind.get("video") else "the id of a video node"
+    audios = _some(by_kind.get("audio", [])) if by_kind.get("audio") else "the id of an audio node"
     for index, shot in enumerate(node.shot_list()):
         field = f"shots[{index}]"
         source = by_id.get(shot.node)
         if source is None:
-            problems.append(_err(node.id, field, shot.node, f"no node has the id '{shot.node}'",
-                                 describe_choices(videos) if videos else "the id of a video node"))
+            problems.append(_err(node.id, field, shot.node, f"no node has the id '{shot.node}'", videos))
         elif output_kind(source) != "video":
             problems.append(_err(node.id, field, shot.node,
-                                 f"'{shot.node}' gives {output_kind(source) or 'nothing usable'}, not video",
-                                 describe_choices(videos) if videos else "the id of a video node"))
+                                 f"'{shot.node}' gives {output_kind(source) or 'nothing usable'}, not video", videos))
     shot_ids = {s.node for s in node.shot_list()}
     for index, placement in enumerate(node.audio):
         field = f"audio[{index}]"
         source = by_id.get(placement.node)
         if source is None or output_kind(source) != "audio":
             problems.append(_err(node.id, f"{field}.node", placement.node, f"'{placement.node}' is not an audio node",
-                                 describe_choices(audios) if audios else "the id of an audio node"))
+                                 audios))
         if placement.under is not None and placement.under not in shot_ids:
             problems.append(_err(node.id, f"{field}.under", placement.under, "is not a shot of this sequence",
-                                 describe_choices(tuple(sorted(shot_ids))) if shot_ids else "a shot's node id"))
+                                 _some(sorted(shot_ids)) if shot_ids else "a shot's node id"))
     logo = node.end_card.image if node.end_card else None
-    if logo and base_dir is not None and not _is_file(base_dir / logo):
-        problems.append(_err(node.id, "end_card.image", logo, f"no file at {base_dir / logo}", "an existing image"))
+    if logo and base_dir is not None:
+        if not _is_file(base_dir / logo):
+            problems.append(_err(node.id, "end_card.image", logo, f"no file at {base_dir / logo}",
+                                 "an existing image"))
+        elif wrong := media_problem(base_dir / logo, "image"):
+            problems.append(_err(node.id, "end_card.image", logo, wrong, "an image file (checked by its content)"))
     return problems
 
 

@@ -45,6 +45,14 @@ INPUT_ACCEPTS: dict[InputName, Kind | Literal["shot"]] = {
 
 LIST_INPUTS = frozenset({InputName.IMAGES})
 
+# The request fields the planner builds for a take. A route declares which of them it puts on the wire (``sends``);
+# the planner hands the adapter only those, and a take's cache key hashes only those, so a field the vendor never
+# sees (the canvas frame rate, a resolution the endpoint ignores) never makes a new paid take.
+WireField = Literal["prompt", "aspect_ratio", "resolution", "duration_s", "seed", "audio", "text", "voice", "fps",
+                    "camera"]
+WIRE_FIELDS: tuple[WireField, ...] = ("prompt", "aspect_ratio", "resolution", "duration_s", "seed", "audio", "text",
+                                      "voice", "fps", "camera")
+
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -105,6 +113,10 @@ class Route(_Frozen):
     text_only_aspect_ratios: tuple[str, ...] = ()
     # inputs the vendor takes only as a public URL or its own id, never as an uploaded file (Kling's lip-sync video)
     no_upload: tuple[str, ...] = ()
+    # the request fields this route puts on the wire; None: its backend's ``sends``
+    sends: tuple[WireField, ...] | None = None
+    # with a first frame wired the image decides the framing, and the route sends no aspect ratio (Kling)
+    aspect_from_image: bool = False
 
     def refusal(self, counts: Mapping[str, int], aspect_ratio: str | None) -> str:
         """Why this route cannot run a job with these inputs (wired counts by input name), or "" when it can."""
@@ -143,6 +155,7 @@ class Variant(_Frozen):
     resolutions: tuple[str, ...] = ()
     default_resolution: str | None = None
     seed: bool = False
+    sound: bool = False  # the model can make sound with the picture (a video node's ``audio`` asks for it)
     routes: tuple[Route, ...]
     lifecycle: Lifecycle = ACTIVE
     notes: str = ""
@@ -159,6 +172,22 @@ class Variant(_Frozen):
         if not self.routes:
             raise ValueError(f"{self.id}: a variant needs at least one route")
         return self
+
+    def wire_fields(self, route: Route, backend: Backend, *, with_image: bool) -> frozenset[str]:
+        """The request fields a take of this variant puts on the wire through ``route``: what the route (or its
+        backend) declares, less what this variant never offers (no aspect ratios, a length that follows an input, no
+        seed on this route, no sound, no text prompt), less the aspect ratio where a first frame decides the
+        framing. The offline preview renders everything it is given (the canvas frame rate included)."""
+        declared = set(route.sends if route.sends is not None else backend.sends)
+        if not backend.paid:
+            return frozenset(declared)
+        offered = {"prompt": self.text_prompt, "aspect_ratio": bool(self.aspect_ratios),
+                   "resolution": bool(self.resolutions), "duration_s": bool(self.durations) and not self.duration_from,
+                   "seed": self.seed_on(route.backend), "audio": self.sound}
+        fields = {name for name in declared if offered.get(name, True)}
+        if with_image and route.aspect_from_image:
+            fields.discard("aspect_ratio")
+        return frozenset(fields)
 
     def input(self, name: InputName) -> InputSpec | None:
         return next((spec for spec in self.inputs if spec.name == name), None)
@@ -224,6 +253,7 @@ class Backend(_Frozen):
     default_concurrency: int = Field(ge=1)
     paid: bool = True
     docs: str = ""
+    sends: tuple[WireField, ...] = ()  # the request fields its adapter puts on the wire, unless a route says otherwise
 
 
 class Catalog(_Frozen):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .catalog import Kind, Model, Route, Source, Variant
+from .catalog import Kind, Model, Route, Source, Variant, WireField
 from .catalog_common import (
     BFL_DOC,
     GENAI_SDK,
@@ -29,6 +29,9 @@ IMAGEN_PRICE = Source(ref="Vertex AI pricing as quoted by resellers (Imagen 4: $
 FAL_IMAGEN_PRICE = Source(ref="fal.ai/models/fal-ai/imagen4/preview pricing", confirmed=False)
 FLUX_PRICE = Source(ref="docs.bfl.ai/quick_start/pricing (FLUX.2 'from' prices at 1 MP; FLUX1.1 from reseller tables)",
                     confirmed=False)
+
+# endpoints whose size follows the aspect ratio alone: the resolution is never sent
+UNSIZED: tuple[WireField, ...] = ("prompt", "aspect_ratio", "seed")
 
 _NANO = {"resolutions": ("1K", "2K", "4K"), "default_resolution": "1K", "aspect_ratios": STILL_RATIOS,
          "default_aspect_ratio": "1:1", "facts": NANO_IDS}
@@ -72,10 +75,10 @@ GPT_IMAGE_2 = Model(
             routes=(
                 Route(backend="openai", model_id="gpt-image-2", price=per_image(usd, GPT_IMAGE_PRICE)),
                 Route(backend="fal", model_id="openai/gpt-image-2", image_model_id="openai/gpt-image-2/edit",
-                      price=per_image(usd, GPT_IMAGE_PRICE)),
+                      price=per_image(usd, GPT_IMAGE_PRICE), sends=UNSIZED),
                 # Runway defaults to "high": the variant's quality is sent so low / medium are billed as chosen
                 Route(backend="runway", model_id="gpt_image_2", fixed={"quality": quality},
-                      price=per_image(usd, UNPRICED)),
+                      price=per_image(usd, UNPRICED), sends=UNSIZED),
             ),
         )
         for quality, usd in (("medium", 0.053), ("low", 0.006), ("high", 0.211))
@@ -88,15 +91,17 @@ _FLUX_RATIOS = ("21:9", "16:9", "3:2", "4:3", "1:1", "3:4", "2:3", "9:16", "9:21
 def _flux(variant: str, label: str, bfl: str, fal: str, replicate: str, usd: float, max_refs: int,
           lifecycle: Lifecycle | None = None, *, fal_refs: int | None = None,
           replicate_refs: int | None = None) -> Variant:
+    # FLUX.2 is sized in pixels from the aspect ratio and resolution; FLUX.1 takes the aspect ratio alone
+    sends = None if bfl.startswith("flux-2") else UNSIZED
     return Variant(
         id=variant, label=label, inputs=(refs(max_refs),) if max_refs else (), seed=True,
         aspect_ratios=_FLUX_RATIOS, default_aspect_ratio="1:1", resolutions=("1K", "2K"), default_resolution="1K",
         facts=BFL_DOC, lifecycle=lifecycle or Lifecycle(),
         routes=(
-            Route(backend="bfl", model_id=bfl, price=per_image(usd, FLUX_PRICE)),
-            Route(backend="fal", model_id=fal, price=per_image(usd, FLUX_PRICE),
+            Route(backend="bfl", model_id=bfl, price=per_image(usd, FLUX_PRICE), sends=sends),
+            Route(backend="fal", model_id=fal, price=per_image(usd, FLUX_PRICE), sends=UNSIZED,
                   max_inputs={} if fal_refs is None else {"images": fal_refs}),
-            Route(backend="replicate", model_id=replicate, price=per_image(usd, FLUX_PRICE),
+            Route(backend="replicate", model_id=replicate, price=per_image(usd, FLUX_PRICE), sends=sends,
                   max_inputs={} if replicate_refs is None else {"images": replicate_refs}),
         ),
     )
@@ -129,7 +134,7 @@ def _imagen(variant: str, label: str, vertex: str, fal: str, usd: float) -> Vari
         notes="seed is honoured on Vertex AI only",
         routes=(
             Route(backend="vertex", model_id=vertex, seed=True, price=per_image(usd, IMAGEN_PRICE)),
-            Route(backend="fal", model_id=fal, price=per_image(usd, FAL_IMAGEN_PRICE)),
+            Route(backend="fal", model_id=fal, price=per_image(usd, FAL_IMAGEN_PRICE), sends=UNSIZED),
             Route(backend="gemini", model_id=vertex, lifecycle=IMAGEN_GEMINI_RETIRED),
         ),
     )

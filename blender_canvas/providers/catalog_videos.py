@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .catalog import InputName, InputSpec, Kind, Model, Route, Source, Variant
+from .catalog import InputName, InputSpec, Kind, Model, Route, Source, Variant, WireField
 from .catalog_common import (
     FAL_SEEDANCE_PRICE,
     FAL_VEO_PRICE,
@@ -37,6 +37,7 @@ FAL_SORA_PRICE = Source(ref="fal.ai/models/fal-ai/sora-2/*/llms.txt; fal proxies
 VERTEX_VEO_PRICE = Source(ref="cloud.google.com/vertex-ai/generative-ai/pricing (Veo 3.1)", confirmed=False)
 
 AUDIO_IN = InputSpec(name=InputName.AUDIO)
+KLING_WIRE: tuple[WireField, ...] = ("prompt", "aspect_ratio", "duration_s", "audio")
 SORA_RETIRED_ON_FAL = SORA_RETIRED.model_copy(update={
     "note": "fal's Sora 2 endpoints resell OpenAI's video API, which shut down on 2026-09-24",
     "source": Source(ref="fal.ai/models/fal-ai/sora-2/*/llms.txt ('only the OpenAI provider is used'); no live "
@@ -75,14 +76,16 @@ def _kling(variant: str, label: str, kling: str, mode: str, fal: str, runway: st
     return Variant(
         id=variant, label=label, inputs=(FIRST_FRAME, LAST_FRAME, SHOT), durations=seconds(3, 15),
         default_duration=5, aspect_ratios=("16:9", "9:16", "1:1"), default_aspect_ratio="16:9",
-        resolutions=(resolution,), default_resolution=resolution, seed=False, facts=KLING_V3_FACTS,
+        resolutions=(resolution,), default_resolution=resolution, seed=False, sound=True, facts=KLING_V3_FACTS,
         notes="Kling takes no seed; with a first frame the aspect ratio follows the image",
         routes=(
             Route(backend="kling", model_id=kling, fixed={"mode": mode}, price=per_second(usd, UNPRICED),
-                  source=KLING_DOC),
+                  source=KLING_DOC, aspect_from_image=True),
+            # the tier (std / pro) decides the resolution: no route sends one
             Route(backend="fal", model_id=f"{fal}/text-to-video", image_model_id=f"{fal}/image-to-video",
-                  price=per_second(usd, price)),
-            Route(backend="runway", model_id=runway, price=per_second(usd, RUNWAY_PRICE)),
+                  price=per_second(usd, price), sends=KLING_WIRE, aspect_from_image=True),
+            Route(backend="runway", model_id=runway, price=per_second(usd, RUNWAY_PRICE), sends=KLING_WIRE,
+                  aspect_from_image=True),
         ),
     )
 
@@ -151,7 +154,7 @@ def _seedance(variant: str, label: str, ark: str, fal: str, runway: str, replica
         id=variant, label=label, inputs=(FIRST_FRAME, LAST_FRAME, refs(9), AUDIO_IN, SHOT),
         durations=seconds(4, 15), default_duration=5,
         aspect_ratios=("16:9", "4:3", "1:1", "3:4", "9:16", "21:9"), default_aspect_ratio="16:9",
-        resolutions=resolutions, default_resolution="720p", seed=True, facts=SEEDANCE_FACTS,
+        resolutions=resolutions, default_resolution="720p", seed=True, sound=True, facts=SEEDANCE_FACTS,
         notes="reference images (up to 9) cannot be combined with first / last frames; reference audio needs an image",
         routes=(
             Route(backend="byteplus", model_id=ark, price=per_second(usd, UNPRICED)),
@@ -181,7 +184,7 @@ def _veo(variant: str, label: str, vertex: str, fal: str, runway: str, usd: floa
     return Variant(
         id=variant, label=label, inputs=(FIRST_FRAME, LAST_FRAME, refs(3), SHOT), durations=(4, 6, 8),
         default_duration=8, aspect_ratios=WIDE_AND_TALL, default_aspect_ratio="16:9",
-        resolutions=("720p", "1080p"), default_resolution="720p", seed=True, facts=VEO_FACTS,
+        resolutions=("720p", "1080p"), default_resolution="720p", seed=True, sound=True, facts=VEO_FACTS,
         notes="reference images (up to 3) cannot be combined with first / last frames; sound is priced separately",
         routes=(
             Route(backend="vertex", model_id=vertex,

@@ -97,8 +97,11 @@ def every_model_canvas() -> dict[str, Any]:
 def every_model_file(tmp_path: Path) -> Path:
     media = tmp_path / "media"
     media.mkdir()
-    for name in ("still.png", "clip.mp4", "voice.wav"):
-        (media / name).write_bytes(b"placeholder")
+    # media files are checked by their content: the first bytes of a PNG, an MP4 and a WAV
+    heads = {"still.png": b"\x89PNG\r\n\x1a\n", "clip.mp4": b"\x00\x00\x00\x18ftypisom",
+             "voice.wav": b"RIFF\x24\x00\x00\x00WAVEfmt "}
+    for name, head in heads.items():
+        (media / name).write_bytes(head + bytes(32))
     path = tmp_path / "every-model.json"
     path.write_text(json.dumps(every_model_canvas()), encoding="utf-8")
     return path

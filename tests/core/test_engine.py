@@ -155,12 +155,22 @@ def test_missing_key_names_the_keys_that_would_serve_the_node(tmp_path: Path) ->
     doc = Canvas.model_validate({"version": 1, "nodes": [
         {"id": "v", "kind": "video", "model": "kling-3", "prompt": {"subject": "a runner"}}]})
     session = Session(tmp_path / "p", keys={})
-    with pytest.raises(PlanError, match=r"node 'v': no key for Kling 3.0 \(std\): set .*FAL_KEY \(fal\)"):
-        session.plan(doc, tmp_path)
+    # priced without a key, at the cheapest live route's list price; starting it names the key
+    plan = session.plan(doc, tmp_path)
+    assert [(j.backend, j.keyed) for j in plan.jobs] == [("kling", False)]
+    assert plan.estimate_usd > 0
+    with pytest.raises(PlanError, match=r"node 'v': no key for Kling 3.0 \(std\): set KLING_ACCESS_KEY \+ "
+                                        r"KLING_SECRET_KEY \(Kling AI\) for v \(or FAL_KEY \(fal\) or "
+                                        r"RUNWAYML_API_SECRET \(Runway\)\)"):
+        session.check(plan, online=True, budget=Budget())
+    with pytest.raises(PlanError, match="no key"):
+        session.start(plan, doc, tmp_path)
     retired = Canvas.model_validate({"version": 1, "nodes": [
         {"id": "s", "kind": "video", "model": "sora-2", "prompt": {"subject": "a runner"}}]})
+    blocked = session.plan(retired, tmp_path)  # priced with the rest; the run refuses it
+    assert blocked.jobs == [] and list(blocked.blocked) == ["s"]
     with pytest.raises(PlanError, match=r"no live route .* only run in draft mode"):
-        session.plan(retired, tmp_path)
+        session.check(blocked, online=True, budget=Budget())
 
 
 def test_per_backend_limit_caps_jobs_in_flight(tmp_path: Path) -> None:

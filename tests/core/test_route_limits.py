@@ -59,9 +59,12 @@ def test_automatic_routing_skips_a_route_that_cannot_take_the_inputs(tmp_path: P
     assert report.canvas is not None
     ledger = Ledger(tmp_path / "p" / "ledger.sqlite")
     # only a Replicate key: the one route that could take two images is named, Replicate is never tried
-    with pytest.raises(PlanError, match=r"no key for FLUX.1 Kontext \[pro\]: set BFL_API_KEY"):
-        plan_run(report.canvas, CATALOG, ledger, base_dir=tmp_path, keys={"REPLICATE_API_TOKEN": "r8_x"},
-                 implemented=IMPLEMENTED)
+    unkeyed = plan_run(report.canvas, CATALOG, ledger, base_dir=tmp_path, keys={"REPLICATE_API_TOKEN": "r8_x"},
+                       implemented=IMPLEMENTED)
+    assert [m.backend for m in unkeyed.missing_keys] == ["bfl"]
+    with pytest.raises(PlanError, match=r"node 'k': no key for FLUX.1 Kontext \[pro\]: set BFL_API_KEY "
+                                        r"\(Black Forest Labs\) for k"):
+        unkeyed.require_runnable()
     plan = plan_run(report.canvas, CATALOG, ledger, base_dir=tmp_path, implemented=IMPLEMENTED,
                     keys={"REPLICATE_API_TOKEN": "r8_x", "BFL_API_KEY": "bfl_x"})
     assert {j.backend for j in plan.jobs} == {"bfl"}
@@ -70,7 +73,7 @@ def test_automatic_routing_skips_a_route_that_cannot_take_the_inputs(tmp_path: P
     pinned.nodes[2].route = "replicate"  # type: ignore[union-attr]
     with pytest.raises(PlanError, match="replicate takes at most 1 'images' input here, 2 wired"):
         plan_run(pinned, CATALOG, ledger, base_dir=tmp_path, keys={"REPLICATE_API_TOKEN": "r8_x"},
-                 implemented=IMPLEMENTED)
+                 implemented=IMPLEMENTED).require_runnable()
 
 
 def test_kling_lipsync_goes_through_fal_because_kling_cannot_take_a_video_file() -> None:

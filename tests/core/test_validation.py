@@ -253,7 +253,7 @@ def test_sequence_shots_and_audio(catalog: Catalog) -> None:
 
 
 def test_missing_files_are_reported_with_a_base_dir(catalog: Catalog, tmp_path: Path) -> None:
-    (tmp_path / "here.png").write_bytes(b"")
+    (tmp_path / "here.png").write_bytes(b"\x89PNG\r\n\x1a\n")  # a still by its content
     doc = {"nodes": [ref("ok", "here.png"), ref("gone", "missing.png"),
                      {"id": "c", "kind": "sequence", "end_card": {"image": "logo.png"}}]}
     assert messages(catalog, doc) == []  # no base_dir: no file checks
