@@ -258,6 +258,9 @@ def plan_run(canvas: Canvas, catalog: Catalog, ledger: Ledger, *, base_dir: Path
         for name, source in sources_of(node):
             inputs.setdefault(name, []).append(source)
         indexes = [_next_take_index(ledger, node_id)] if new_take else list(range(node.takes))
+        # a take whose job is in flight, journalled or unknown is never planned again: that could pay twice (an
+        # unknown job is released only by the user's Resubmit, which marks it superseded)
+        held = {(j.take_index, j.cache_key) for j in ledger.unresolved_jobs(node_id)}
         for index in indexes:
             job = TakeJob(node_id=node_id, take_index=index, model=model.id, variant=variant.id,
                           model_label=variant.label, backend=backend, backend_model_id=backend_model_id,
@@ -266,7 +269,10 @@ def plan_run(canvas: Canvas, catalog: Catalog, ledger: Ledger, *, base_dir: Path
             if not new_take and not (set(_upstream(job)) & selected):
                 resolved = resolve_inputs(job, canvas, ledger, base_dir)
                 if resolved is not None:
-                    cached = ledger.take_for_key(job.cache_key(resolved[1]))
+                    key = job.cache_key(resolved[1])
+                    if (index, key) in held:
+                        continue
+                    cached = ledger.take_for_key(key)
                     job.cached_take = cached.take_id if cached else None
             jobs.append(job)
     stale = sorted(downstream_of(canvas, {j.node_id for j in jobs if j.cached_take is None}) - selected)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
@@ -14,7 +15,8 @@ from ..providers.catalog import Catalog, load_catalog
 from ..providers.registry import IMPLEMENTED, build_backend
 from .cost import Budget
 from .document import Canvas
-from .ledger import Ledger
+from .housekeeping import Cleaned, clean_project
+from .ledger import UNKNOWN, JobRecord, Ledger
 from .planner import PREVIEW, Plan, PlanError, plan_run
 from .runner import Runner
 
@@ -53,7 +55,27 @@ class Session:
             return self._backends[backend_id]
 
     def resume(self) -> list[str]:
+        """At start: clean what a crash left in the folder, then follow every job a previous process left (job ids
+        of those resumed). Never raises for a job; see :meth:`Runner.resume`."""
+        self.cleaned = clean_project(self.ledger)
         return self.runner.resume()
+
+    cleaned: Cleaned = Cleaned()
+
+    def undecided(self, node_ids: Collection[str] | None = None) -> list[JobRecord]:
+        """Jobs cut off mid-submit that only the user can resolve (``unknown``), oldest first."""
+        found = self.ledger.jobs("state = ?", (UNKNOWN,))
+        return [j for j in found if node_ids is None or j.node_id in node_ids]
+
+    def resubmit_unknown(self, node_ids: Collection[str] | None = None,
+                         job_ids: Collection[str] | None = None) -> list[JobRecord]:
+        """The user's explicit decision (the node's *Resubmit*, ``run --resubmit-unknown``): release these
+        ``unknown`` jobs (all of them, or of the given nodes / ids) so their takes are planned, and so submitted,
+        once more. The vendor may already have, and bill, the first submit: the caller must say so. The released jobs
+        stay in the ledger (state ``superseded``) and their estimate stays in the spend. Returns the jobs released."""
+        chosen = [j.job_id for j in self.undecided(node_ids) if job_ids is None or j.job_id in job_ids]
+        return self.ledger.supersede_unknown(chosen, "the user chose to submit it again; the first submit may "
+                                                     "still be billed by the vendor")
 
     def plan(self, canvas: Canvas, base_dir: Path, *, selection: Collection[str] | None = None,
              draft: bool = False, new_take: bool = False) -> Plan:
@@ -74,6 +96,13 @@ class Session:
     def close(self) -> None:
         self.runner.cancel()
         self.runner.wait(timeout=5)
+        with self._lock:
+            backends, self._backends = list(self._backends.values()), {}
+        for backend in backends:  # every backend's HTTP client
+            closer = getattr(backend, "close", None)
+            if callable(closer):
+                with contextlib.suppress(Exception):  # one client failing to close must not keep the others open
+                    closer()
         self.ledger.close()
 
     def manifest(self) -> dict[str, Any]:

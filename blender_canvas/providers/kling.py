@@ -157,7 +157,8 @@ def kling_error(response: httpx.Response) -> BackendError:
     elif code in RATE_CODES:
         kind = ErrorKind.RATE_LIMITED
         what = "too many tasks at once for the account's resource pack" if code == 1303 else "requests too fast"
-        # no Retry-After from Kling: leave the hint empty so the runner's own back-off (1, 2, 4 … 60 s) applies
+        # no Retry-After from Kling: the HTTP layer's back-off applies; a full account queue (1303) is the runner's
+        # long-queue wait (http.QUEUE_WAIT_MAX_S)
     elif code is not None and 1200 <= code < 1300:
         kind, what = ErrorKind.INVALID_REQUEST, "the request was rejected"
     elif code is not None and code >= 5000:
@@ -166,7 +167,8 @@ def kling_error(response: httpx.Response) -> BackendError:
         return base
     text = f"{LABEL}: {what} (HTTP {response.status_code})" + (f": {message}" if message else "")
     return BackendError(kind, redaction.redact(text), status=response.status_code,
-                        vendor_code=str(code) if code is not None else None, retry_after_s=wait)
+                        vendor_code=str(code) if code is not None else None, retry_after_s=wait,
+                        queue_full=code == 1303)
 
 
 # --- Kling's answers -------------------------------------------------------------------------------------------------
