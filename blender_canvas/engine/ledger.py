@@ -108,6 +108,15 @@ class VerdictRecord(BaseModel):
 PinScope = Literal["node", "axis"]
 
 
+class _RemoteWrite:
+    __slots__ = ("done", "error", "job_id", "remote", "resolution")
+
+    def __init__(self, job_id: str, remote: RemoteJob, resolution: str | None) -> None:
+        self.job_id, self.remote, self.resolution = job_id, remote, resolution
+        self.done = False
+        self.error: BaseException | None = None
+
+
 class LedgerError(ValueError):
     """A request the ledger refuses (an unknown take, a score out of range); the message says which."""
 
@@ -126,6 +135,9 @@ class Ledger:
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
         self._db.row_factory = sqlite3.Row
         self._durable = True
+        # remote ids waiting to be written: they go first and together (see record_remote)
+        self._remote_queue: list[_RemoteWrite] = []
+        self._queue_cond = threading.Condition()
         try:
             if self.mode.exclusive:
                 self._db.execute("PRAGMA locking_mode=EXCLUSIVE")
@@ -143,9 +155,14 @@ class Ledger:
         with self._lock:
             self._db.close()
 
+    def _lock_is_mine(self) -> bool:
+        return self._lock._is_owned()  # type: ignore[attr-defined]  # RLock: re-entered by the batch writer
+
     @contextmanager
     def _tx(self, *, durable: bool = True) -> Iterator[sqlite3.Connection]:
         """One write transaction; ``durable`` ones wait for the disk (see the module docstring)."""
+        with self._queue_cond:  # a queued remote id goes first (a thread writing it holds the lock already)
+            self._queue_cond.wait_for(lambda: not self._remote_queue or self._lock_is_mine())
         with self._lock:
             if durable != self._durable:
                 self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
@@ -185,10 +202,41 @@ class Ledger:
             self._event(db, job_id, state, detail)
 
     def record_remote(self, job_id: str, remote: RemoteJob, *, resolution: str | None = None) -> None:
-        """Called the moment submit returns: the vendor's id is durable before anything polls it."""
-        extra: dict[str, Any] = {"resolution": resolution} if resolution else {}
-        self.set_state(job_id, SUBMITTED, remote.remote_id, remote_json=remote.model_dump_json(),
-                       remote_id=remote.remote_id, submitted_at=time.time(), **extra)
+        """Called the moment submit returns: the vendor's id is durable before anything polls it.
+
+        This write closes a job's "submitting" window, so it never queues behind other writes: remote ids go before
+        any other writer (which waits while one is queued), and every id queued while one commit runs is written in
+        the next single commit (group commit: one disk wait for a whole submit burst)."""
+        item = _RemoteWrite(job_id, remote, resolution)
+        with self._queue_cond:
+            self._remote_queue.append(item)
+        with self._lock:
+            if not item.done:
+                with self._queue_cond:
+                    batch, self._remote_queue = self._remote_queue, []
+                try:
+                    with self._tx() as db:
+                        for queued in batch:
+                            self._write_remote(db, queued)
+                except BaseException as error:
+                    for queued in batch:
+                        queued.error = error
+                    raise
+                finally:
+                    for queued in batch:
+                        queued.done = True
+                    with self._queue_cond:
+                        self._queue_cond.notify_all()
+        if item.error is not None:  # written by another thread's commit, which failed
+            raise LedgerError(f"the remote id of job {job_id} could not be written: {item.error}")
+
+    def _write_remote(self, db: sqlite3.Connection, item: _RemoteWrite) -> None:
+        now = time.time()
+        db.execute("UPDATE jobs SET state = ?, remote_json = ?, remote_id = ?, submitted_at = ?, "
+                   "resolution = COALESCE(?, resolution) WHERE job_id = ?",
+                   (SUBMITTED, item.remote.model_dump_json(), item.remote.remote_id, now, item.resolution,
+                    item.job_id))
+        self._event(db, item.job_id, SUBMITTED, item.remote.remote_id)
 
     def job(self, job_id: str) -> JobRecord | None:
         with self._lock:
