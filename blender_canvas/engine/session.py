@@ -124,7 +124,8 @@ class Session:
         landed = {t["id"] for t in takes}
         failed = [{"id": j.job_id, "node": j.node_id, "model": j.model, "variant": j.variant, "backend": j.backend,
                    "remote_job_id": j.remote_id, "status": j.state, "error": j.error_message,
-                   "estimated_usd": round(j.estimated_usd, 4)}
+                   "estimated_usd": round(j.estimated_usd, 4), "take_index": j.take_index,
+                   "created_at": j.created_at}
                   for j in jobs.values() if j.job_id not in landed]
         return {"project": str(self.project_dir), "takes": takes, "jobs_without_take": failed,
                 "spent_usd": round(self.ledger.spent_usd(), 4)}
