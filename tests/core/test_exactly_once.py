@@ -196,3 +196,30 @@ def test_session_close_closes_every_backend_client(tmp_path: Path, fal: FakeFal)
     client = backend._client  # type: ignore[attr-defined]
     session.close()
     assert client.is_closed
+
+
+def test_kling_creates_carry_our_job_id_and_lip_sync_cannot_be_looked_up(tmp_path: Path, fal: FakeFal,
+                                                                         fake_kling: FakeKling) -> None:
+    doc = two_vendor_canvas(tmp_path, takes=1)
+    session = Session(tmp_path / "project", keys=KEYS)
+    render(session, doc, tmp_path)
+    job = next(j for j in session.ledger.jobs() if j.backend == "kling")
+    assert [t.body.get("external_task_id") for t in fake_kling.tasks.values()] == [job.job_id]
+    backend = kling.KlingBackend(KLING_KEYS)
+    lip_sync = JobRequest(job_id="j", node_id="n", model="kling-lipsync", variant="standard", backend="kling",
+                          backend_model_id="lip-sync", media="video")
+    assert not backend.can_look_up(lip_sync)  # its body documents no external id: a cut-off stays unknown
+    session.close()
+
+
+def test_resume_survives_a_row_it_cannot_read(tmp_path: Path, fal: FakeFal) -> None:
+    doc = two_vendor_canvas(tmp_path, takes=1)
+    session = Session(tmp_path / "project", keys=KEYS)
+    broken = cut_off(session, doc, tmp_path, "on_fal", 0)
+    session.ledger.set_state(broken.job_id, "submitted", request_json="{not json", remote_json="{}")
+    session.close()
+    again = Session(tmp_path / "project", keys=KEYS)
+    assert again.resume() == []  # no exception
+    held = [e for e in again.runner.drain() if e.kind == "held"]
+    assert held and held[0].job_id == broken.job_id and "stays journalled" in held[0].message
+    again.close()

@@ -7,12 +7,21 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from blender_canvas.engine.cost import Budget
 from blender_canvas.engine.document import Canvas
 from blender_canvas.engine.session import Session
 from blender_canvas.providers import http
-from blender_canvas.providers.backend import ErrorKind, JobRequest
+from blender_canvas.providers.backend import (
+    Artifact,
+    BackendError,
+    ErrorKind,
+    JobRequest,
+    JobState,
+    JobStatus,
+    RemoteJob,
+)
 from blender_canvas.providers.fal import FalBackend
 from tests.core.conftest import Sleeps
 from tests.fakes.fal_server import DEFAULT_KEY, FakeFal
@@ -74,4 +83,64 @@ def test_a_download_cut_for_ever_is_attempted_five_times_not_twenty_five(tmp_pat
     assert len(downloads) == http.MAX_SENDS_PER_REQUEST  # was 5 runner fetches x 5 attempts
     assert session.ledger.jobs()[0].state == "failed"
     assert not list((tmp_path / "project").rglob("*.part"))
+    session.close()
+
+
+class QueueFullOnce:
+    """A backend whose first submit says the account's queue is full (turned away unprocessed), then accepts."""
+
+    id = "fal"
+    poll_interval_s = 0.001
+
+    def __init__(self, error: BackendError) -> None:
+        self.error = error
+        self.submits = 0
+
+    def submit(self, request: JobRequest) -> RemoteJob:
+        self.submits += 1
+        if self.submits == 1:
+            raise self.error
+        return RemoteJob(backend=self.id, remote_id=f"r-{request.job_id}")
+
+    def poll(self, job: RemoteJob) -> JobStatus:
+        return JobStatus(state=JobState.SUCCEEDED, artifacts=[Artifact(media="image", url="mem://x")])
+
+    def fetch(self, job: RemoteJob, artifact: Artifact, dest: Path) -> Path:
+        Image.new("RGB", (8, 8)).save(dest, format="PNG")
+        return dest
+
+    def cancel(self, job: RemoteJob) -> bool:
+        return False
+
+
+def scripted_session(tmp_path: Path, backend: QueueFullOnce, sleeps: Sleeps) -> Session:
+    session = Session(tmp_path / "project", keys={"FAL_KEY": "k"})
+    session._backends["fal"] = backend  # type: ignore[assignment]
+    session.runner._sleep = sleeps
+    return session
+
+
+def test_only_a_full_vendor_queue_makes_the_runner_wait_and_send_again(tmp_path: Path, sleeps: Sleeps) -> None:
+    backend = QueueFullOnce(BackendError(ErrorKind.RATE_LIMITED, "Kling: too many tasks at once", queue_full=True))
+    session = scripted_session(tmp_path, backend, sleeps)
+    plan = session.plan(one_still(), tmp_path)
+    session.start(plan, one_still(), tmp_path)
+    assert session.runner.wait(timeout=30)
+    assert backend.submits == 2 and sleeps == [http.QUEUE_WAIT_STEP_S]
+    job = session.ledger.jobs()[0]
+    assert job.state == "landed"
+    states = [s for s, _ in session.ledger.events(job.job_id)]
+    assert states[:4] == ["submitting", "waiting", "submitting", "submitted"]  # never "unknown" while it waited
+    session.close()
+
+
+def test_a_plain_rate_limit_after_the_http_budget_fails_without_a_runner_retry(tmp_path: Path,
+                                                                              sleeps: Sleeps) -> None:
+    backend = QueueFullOnce(BackendError(ErrorKind.RATE_LIMITED, "fal: rate limited (HTTP 429)"))
+    session = scripted_session(tmp_path, backend, sleeps)
+    plan = session.plan(one_still(), tmp_path)
+    session.start(plan, one_still(), tmp_path)
+    assert session.runner.wait(timeout=30)
+    assert backend.submits == 1 and sleeps == []
+    assert session.ledger.jobs()[0].state == "failed"
     session.close()
