@@ -104,10 +104,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def _headless(call: Any) -> int:
     from . import headless
+    from .engine.ledger import LedgerError
 
     try:
         result: int = call(headless)
-    except headless.RunRefused as error:
+    except (headless.RunRefused, LedgerError) as error:  # LedgerError: a ledger from a newer release, or in use
         raise UserError(str(error)) from error
     return result
 

@@ -280,10 +280,15 @@ class Runner:
             self._emit(Event(kind="cached", node_id=job.node_id, job_id=cached.take_id, take_index=job.take_index,
                              take=cached, message="unchanged: cache hit, nothing submitted"))
             return
-        undecided = self.ledger.unresolved_for_key(key)
+        undecided = self.ledger.unresolved_for_key(key)  # the planner could not see it: its inputs were pending
         if undecided is not None and undecided.state == UNKNOWN:
             self._emit(Event(kind="unknown", node_id=job.node_id, job_id=undecided.job_id,
                              take_index=job.take_index, message=undecided.error_message or "needs a decision"))
+            return
+        if undecided is not None:  # journalled by an earlier run and not resumed by this one (its key is missing)
+            self._emit(Event(kind="held", node_id=job.node_id, job_id=undecided.job_id, take_index=job.take_index,
+                             message="an earlier job for this take is still journalled at the vendor; it resumes on "
+                                     "the next start, so it is not submitted again"))
             return
         job_id = uuid.uuid4().hex[:16]
         request = job.request(job_id, files)

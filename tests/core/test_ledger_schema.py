@@ -114,3 +114,23 @@ def test_a_ledger_on_a_network_folder_opens_in_the_safe_mode(tmp_path: Path) -> 
     with local._lock:
         assert local._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     local.close()
+
+
+def test_the_command_line_refuses_a_newer_ledger_in_one_line(tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    out = tmp_path / "out"
+    Ledger(out / "ledger.sqlite").close()
+    raw = sqlite3.connect(out / "ledger.sqlite")
+    raw.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 5}")
+    raw.close()
+    canvas = tmp_path / "canvas.json"
+    canvas.write_text(json.dumps({"version": 1, "nodes": [{"id": "still", "kind": "image", "model": "nano-banana-2",
+                                                           "prompt": {"subject": "a shop"}}]}))
+    proc = subprocess.run([sys.executable, "-m", "blender_canvas", "estimate", str(canvas), "--draft", "--out",
+                           str(out)], capture_output=True, text=True, cwd=root, check=False, timeout=120)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr and "newer Blender Canvas" in proc.stderr
