@@ -8,7 +8,9 @@ What a row explains:
 * in ``work/`` (a backend's scratch space): only files named after an unresolved job; a landed take lives in
   ``takes/`` alone, so a scratch copy of it is dropped.
 
-Anything ending in ``.part`` is an interrupted write and always goes.
+Anything ending in ``.part`` is an interrupted write and goes. Cleaning happens only while no other process has
+the project open (each session holds a shared lock on ``.session.lock``; cleaning needs it exclusively), so a second
+Blender or run never deletes the partial download of one still working.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import contextlib
 import os
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,10 +47,43 @@ def share_like_umask(path: Path) -> None:
         path.chmod(0o666 & ~current_umask())
 
 
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: no advisory locks here, cleaning always runs
+    fcntl = None  # type: ignore[assignment]
+
+
+class ProjectLock:
+    """A shared advisory lock held while a session has the project open; ``exclusively`` runs a call only if no
+    other process holds it."""
+
+    def __init__(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self._file = (folder / ".session.lock").open("a+b")
+        if fcntl is not None:
+            fcntl.flock(self._file.fileno(), fcntl.LOCK_SH)
+
+    def exclusively(self, call: Callable[[], Cleaned]) -> Cleaned:
+        if fcntl is None:
+            return call()
+        try:
+            fcntl.flock(self._file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return Cleaned(skipped=True)  # another process has this project open
+        try:
+            return call()
+        finally:
+            fcntl.flock(self._file.fileno(), fcntl.LOCK_SH)
+
+    def close(self) -> None:
+        self._file.close()  # releases the lock
+
+
 @dataclass
 class Cleaned:
     partial: list[str] = field(default_factory=list)  # relative paths removed
     orphans: list[str] = field(default_factory=list)
+    skipped: bool = False  # another process had the project open
 
     def __bool__(self) -> bool:
         return bool(self.partial or self.orphans)

@@ -15,7 +15,7 @@ from ..providers.catalog import Catalog, load_catalog
 from ..providers.registry import IMPLEMENTED, build_backend
 from .cost import Budget
 from .document import Canvas
-from .housekeeping import Cleaned, clean_project
+from .housekeeping import Cleaned, ProjectLock, clean_project
 from .ledger import UNKNOWN, JobRecord, Ledger
 from .planner import PREVIEW, Plan, PlanError, plan_run
 from .runner import Runner
@@ -42,6 +42,8 @@ class Session:
         self.catalog = catalog or load_catalog()
         self.keys = dict(keys or {})
         self.ledger = Ledger(project_dir / LEDGER_NAME)
+        self._lock_file = ProjectLock(project_dir)  # held while open: another process never cleans under us
+        self.cleaned = Cleaned()
         self._backends: dict[str, Backend] = {}
         self._limits = {b.id: b.default_concurrency for b in self.catalog.backends}
         self._limits.update(limits or {})
@@ -57,10 +59,8 @@ class Session:
     def resume(self) -> list[str]:
         """At start: clean what a crash left in the folder, then follow every job a previous process left (job ids
         of those resumed). Never raises for a job; see :meth:`Runner.resume`."""
-        self.cleaned = clean_project(self.ledger)
+        self.cleaned = self._lock_file.exclusively(lambda: clean_project(self.ledger))
         return self.runner.resume()
-
-    cleaned: Cleaned = Cleaned()
 
     def undecided(self, node_ids: Collection[str] | None = None) -> list[JobRecord]:
         """Jobs cut off mid-submit that only the user can resolve (``unknown``), oldest first."""
@@ -104,6 +104,7 @@ class Session:
                 with contextlib.suppress(Exception):  # one client failing to close must not keep the others open
                     closer()
         self.ledger.close()
+        self._lock_file.close()
 
     def manifest(self) -> dict[str, Any]:
         """Every take and job of the project, as design.md's manifest.json describes."""

@@ -98,3 +98,18 @@ def test_start_removes_partial_files_and_files_no_row_explains(tmp_path: Path) -
     assert all(p.exists() for p in kept)  # a take, and the files of a job still unresolved
     assert clean_project(again.ledger).partial == [] and not clean_project(again.ledger)  # nothing left to clean
     again.close()
+
+
+def test_no_cleaning_while_another_session_has_the_project_open(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    first = Session(project)
+    partial = project / "takes" / "still" / ".0123456789abcdef.mp4.x.part"
+    partial.parent.mkdir(parents=True)
+    partial.write_bytes(b"half a download")
+    second = Session(project)  # e.g. a Blender opening the project a headless run is rendering
+    second.resume()
+    assert second.cleaned.skipped and partial.exists()
+    second.close()
+    first.resume()  # alone now: it cleans
+    assert not first.cleaned.skipped and not partial.exists()
+    first.close()
