@@ -137,6 +137,10 @@ class Runner:
     def _resolve_cut_off(self, record: JobRecord, request: JobRequest, backend: Backend) -> RemoteJob | None:
         """A job journalled as submitting whose remote id was never written: ask the vendor where it can be asked."""
         vendor = record.backend
+        if submit_recovery(backend) == "free":
+            self.ledger.set_state(record.job_id, JobState.CANCELLED.value, f"{vendor} bills nothing: the render cut "
+                                  "off by the crash is made again")
+            return None
         if submit_recovery(backend) == "lookup" and isinstance(backend, SubmitLookup) \
                 and backend.can_look_up(request):
             try:

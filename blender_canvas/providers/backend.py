@@ -183,8 +183,9 @@ class Backend(Protocol):
 #   (:class:`SubmitLookup`): Kling's ``external_task_id``;
 # * "none": no idempotency key and no lookup by a client id (fal-client 1.0.3 and replicate 1.0.7 send none; fal's
 #   submit takes only hint / webhook / priority, Replicate's only ``Prefer: wait``), so such a job stays ``unknown``
-#   until the user decides, and only an explicit resubmit sends it again.
-SubmitRecovery = Literal["lookup", "none"]
+#   until the user decides, and only an explicit resubmit sends it again;
+# * "free": nothing is billed (the offline preview renders on this machine), so a cut-off submit is just made again.
+SubmitRecovery = Literal["lookup", "free", "none"]
 
 
 @runtime_checkable
@@ -202,6 +203,9 @@ class SubmitLookup(Protocol):
 
 
 def submit_recovery(backend: object) -> SubmitRecovery:
-    """What ``backend`` offers for a submit cut off mid-flight; "none" unless it declares and implements a lookup."""
+    """What ``backend`` offers for a submit cut off mid-flight; "none" unless it declares "free" or declares and
+    implements a lookup."""
     declared = getattr(backend, "submit_recovery", "none")
+    if declared == "free":
+        return "free"
     return "lookup" if declared == "lookup" and isinstance(backend, SubmitLookup) else "none"

@@ -133,6 +133,7 @@ class PreviewBackend:
 
     id = "preview"
     poll_interval_s = 0.05
+    submit_recovery = "free"  # rendered here, billed nowhere: a render cut off by a crash is simply made again
 
     def __init__(self, work_dir: Path) -> None:
         self.work_dir = Path(work_dir)

@@ -223,3 +223,23 @@ def test_resume_survives_a_row_it_cannot_read(tmp_path: Path, fal: FakeFal) -> N
     held = [e for e in again.runner.drain() if e.kind == "held"]
     assert held and held[0].job_id == broken.job_id and "stays journalled" in held[0].message
     again.close()
+
+
+def test_a_cut_off_preview_render_is_simply_made_again(tmp_path: Path) -> None:
+    doc = two_vendor_canvas(tmp_path, takes=1)
+    session = Session(tmp_path / "project")
+    plan = session.plan(doc, tmp_path, draft=True)
+    session.start(plan, doc, tmp_path)
+    assert session.runner.wait(timeout=60)
+    first = {t.node_id for t in session.ledger.takes()}
+    assert first == {"on_fal", "on_kling"}
+    job = session.ledger.jobs()[0]
+    session.ledger.set_state(job.job_id, SUBMITTING)  # as if the app died during that render
+    session.ledger._db.execute("DELETE FROM takes WHERE take_id = ?", (job.job_id,))
+    session.close()
+    again = Session(tmp_path / "project")
+    assert again.resume() == []
+    assert again.ledger.job(job.job_id).state == "cancelled"  # type: ignore[union-attr]  # not unknown: it is free
+    assert again.undecided() == []
+    assert [j.node_id for j in again.plan(doc, tmp_path, draft=True).submits] == [job.node_id]
+    again.close()
