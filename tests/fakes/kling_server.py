@@ -291,11 +291,7 @@ class FakeKling(ApiAndCdnFake):
         now = time.monotonic()
         task = Task(id=str(int(time.time() * 1000) * 1000 + len(self._state.tasks)), kind=kind, body=rec.body,
                     created=now, latency=self.latency_s)
-        external = rec.body.get("external_task_id")
         with self._lock:
-            if external and any(t.body.get("external_task_id") == external for t in self._state.tasks.values()):
-                self._reply(h, 400, 1201, f"Parameter error: external_task_id {external} already exists")
-                return
             self._state.tasks[task.id] = task
             self.submits += 1
         ms = int(time.time() * 1000)
