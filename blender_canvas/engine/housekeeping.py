@@ -103,6 +103,8 @@ def clean_project(ledger: Ledger) -> Cleaned:
         file = Path(take.file)
         kept.add(file.as_posix())
         kept.add(file.with_suffix(".thumb.png").as_posix())
+        if file.parts[:1] == ("trash",):  # a removed take moved to trash/ and left its thumbnail where it was
+            kept.add(Path(*file.parts[1:]).with_suffix(".thumb.png").as_posix())
     for folder, explained in (("takes", kept), ("work", set())):
         base = root / folder
         if not base.is_dir():

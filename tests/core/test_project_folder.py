@@ -75,7 +75,11 @@ def test_start_removes_partial_files_and_files_no_row_explains(tmp_path: Path) -
     project = tmp_path / "project"
     session = Session(project)
     render(session, image_canvas("fal"), tmp_path, draft=True)
-    take = session.ledger.takes()[0]
+    take, removed = session.ledger.takes()
+    trash = project / "trash" / removed.file
+    trash.parent.mkdir(parents=True)
+    (project / removed.file).rename(trash)  # as the Remove Take operator does; its thumbnail stays in takes/
+    session.ledger.mark_removed(removed.take_id, trash.relative_to(project).as_posix())
     in_flight = JobRecord(job_id="0123456789abcdef", node_id="still", take_index=5, cache_key="k", model="m",
                           variant="v", backend="fal", backend_model_id="x", prompt="", request_json="{}",
                           state=SUBMITTING, created_at=1.0)
@@ -83,8 +87,9 @@ def test_start_removes_partial_files_and_files_no_row_explains(tmp_path: Path) -
     node_dir = project / "takes" / "still"
     leftovers = [node_dir / ".x.png.abcd.part", node_dir / "fedcba9876543210.png", project / "work" / "stray.png",
                  project / "work" / "fedcba9876543210.png", node_dir / "fedcba9876543210.thumb.png.part"]
-    kept = [project / take.file, node_dir / "0123456789abcdef.mp4", project / "work" / "0123456789abcdef.png"]
-    for path in leftovers + kept[1:]:
+    kept = [project / take.file, node_dir / "0123456789abcdef.mp4", project / "work" / "0123456789abcdef.png",
+            trash, (project / removed.file).with_suffix(".thumb.png")]
+    for path in leftovers + kept[1:3]:
         path.parent.mkdir(parents=True, exist_ok=True)
         Image.new("RGB", (4, 4)).save(path, format="PNG")
     session.close()
