@@ -111,17 +111,19 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def _headless(call: Any) -> int:
     from . import headless
+    from .engine.ledger import LedgerError
 
     try:
         result: int = call(headless)
-    except headless.RunRefused as error:
+    except (headless.RunRefused, LedgerError) as error:  # LedgerError: a ledger from a newer release, or in use
         raise UserError(str(error)) from error
     return result
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     return _headless(lambda h: h.run(Path(args.canvas), Path(args.out), online=args.online, draft=args.draft,
-                                     budget_usd=args.budget, only=args.only or None, new_take=args.new_take))
+                                     budget_usd=args.budget, only=args.only or None, new_take=args.new_take,
+                                     resubmit_unknown=args.resubmit_unknown))
 
 
 def cmd_estimate(args: argparse.Namespace) -> int:
@@ -241,6 +243,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--budget", type=_budget, metavar="USD", help="refuse the run if its estimate is higher")
     run.add_argument("--only", nargs="+", metavar="NODE", help="render only these nodes (and missing inputs)")
     run.add_argument("--new-take", action="store_true", help="make one more take of each selected node")
+    run.add_argument("--resubmit-unknown", action="store_true",
+                     help="send again every job cut off mid-submit (of the --only nodes, if named): only after "
+                          "checking the vendor's dashboard, as the vendor may already bill the first one")
     run.set_defaults(func=cmd_run)
 
     estimate = commands.add_parser("estimate", help="print what a run would submit and cost")

@@ -15,14 +15,16 @@ from typing import Any, TextIO
 from .engine.cost import Budget, BudgetExceeded
 from .engine.document import Canvas
 from .engine.interchange import atomic_write_text
-from .engine.ledger import Ledger
+from .engine.ledger import PENDING_STATES, Ledger, LedgerError
 from .engine.planner import Plan, PlanError
 from .engine.runner import Event
 from .engine.session import Session, keys_from_environment
 from .engine.validation import CanvasFileError, load_canvas, read_json_file
 from .providers.catalog import load_catalog
 
-EXIT_OK, EXIT_FAILED_TAKES, EXIT_USAGE = 0, 1, 2
+# 0: every requested take landed, nothing needs a decision; 1: some failed; 2: refused before any submit;
+# 3: takes landed but some jobs need the user's decision (cut off mid-submit, or waiting for a key)
+EXIT_OK, EXIT_FAILED_TAKES, EXIT_USAGE, EXIT_DECIDE = 0, 1, 2, 3
 
 
 class RunRefused(Exception):
@@ -49,7 +51,7 @@ def estimate_table(plan: Plan) -> str:
     marked: it is the one the node would most likely take, priced at its list price."""
     rows = [("node", "model", "route", "takes", "to submit", "estimate")]
     for node_id, jobs in plan.by_node().items():
-        if not jobs:
+        if not jobs:  # every take of it is in flight or waits for a decision
             continue
         first = jobs[0]
         submits = [j for j in jobs if j.cached_take is None and j.in_flight is None]
@@ -91,10 +93,12 @@ def _read_json(path: Path) -> Any:
 
 
 class Progress:
-    """A one-line progress bar on a terminal, plain lines otherwise."""
+    """A one-line progress bar on a terminal, plain lines otherwise. It counts the takes it was given, each once:
+    what this run plans plus what it resumes, so the total is what is really pending."""
 
-    def __init__(self, total: int, stream: TextIO = sys.stderr) -> None:
-        self.total = max(total, 1)
+    def __init__(self, expected: Collection[tuple[str, int]], stream: TextIO = sys.stderr) -> None:
+        self.pending = set(expected)
+        self.total = max(len(self.pending), 1)
         self.stream = stream
         self.done = Counter[str]()
         self.tty = stream.isatty()
@@ -102,16 +106,20 @@ class Progress:
 
     def update(self, events: list[Event]) -> None:
         for event in events:
-            if event.kind in ("landed", "cached", "failed", "cancelled", "unknown"):
-                self.done[event.kind] += 1
-                if event.kind in ("failed", "unknown"):
-                    print(f"\n  {event.node_id}: {event.message}" if self.tty else f"  {event.node_id}: "
-                          f"{event.message}", file=self.stream)
+            if event.kind in ("failed", "unknown", "held"):
+                print(f"\n  {event.node_id}: {event.message}" if self.tty else f"  {event.node_id}: "
+                      f"{event.message}", file=self.stream)
+            if event.kind in ("landed", "cached", "failed", "cancelled", "unknown", "held"):
+                where = (event.node_id, event.take_index)
+                if where in self.pending:
+                    self.pending.discard(where)
+                    self.done["decide" if event.kind in ("unknown", "held") else event.kind] += 1
         finished = sum(self.done.values())
         width = 30
         filled = round(width * finished / self.total)
+        decide = f", {self.done['decide']} need a decision" if self.done["decide"] else ""
         line = (f"[{'#' * filled}{'.' * (width - filled)}] {finished}/{self.total} takes "
-                f"({self.done['landed']} new, {self.done['cached']} cached, {self.done['failed']} failed)")
+                f"({self.done['landed']} new, {self.done['cached']} cached, {self.done['failed']} failed{decide})")
         if line != self.last_line:
             print("\r" + line if self.tty else line, end="" if self.tty else "\n", file=self.stream, flush=True)
             self.last_line = line
@@ -123,8 +131,11 @@ class Progress:
 
 def run(canvas_path: Path | None, out: Path, *, data: Any = None, online: bool = False, draft: bool = False,
         budget_usd: float | None = None, only: Collection[str] | None = None, new_take: bool = False,
-        limits: dict[str, int] | None = None, judge: Callable[[Canvas, Ledger], int] | None = None) -> int:
-    """Render a canvas into `out`: takes, ledger, manifest.json and canvas.blend. Returns the exit status."""
+        limits: dict[str, int] | None = None, judge: Callable[[Canvas, Ledger], int] | None = None,
+        resubmit_unknown: bool = False) -> int:
+    """Render a canvas into `out`: takes, ledger, manifest.json and canvas.blend. Returns the exit status
+    (``EXIT_*``). ``resubmit_unknown`` is the user's decision to send again every job cut off mid-submit (of the
+    ``only`` nodes, if named): the vendor may bill the first one too, and the run says so."""
     # the canvas, then the folder: refusals come before anything is made, and before Blender is even loaded
     base_dir = canvas_path.parent.absolute() if canvas_path else out.absolute()
     source = str(canvas_path) if canvas_path else "the demo canvas"
@@ -152,13 +163,22 @@ def run(canvas_path: Path | None, out: Path, *, data: Any = None, online: bool =
     tree = bpy.data.node_groups.get("canvas") or new_canvas_tree("canvas")
     canvas_to_tree(canvas, tree, base_dir)
     tree.project_dir = "//"
-    session = Session(out, keys=keys_from_environment(load_catalog()), limits=limits)
+    try:
+        session = Session(out, keys=keys_from_environment(load_catalog()), limits=limits)
+    except LedgerError as error:
+        raise RunRefused(str(error)) from error
     started = time.monotonic()
     try:
         resumed = session.resume()
+        if session.cleaned:
+            print(session.cleaned.describe(), file=sys.stderr)
         if resumed:
             print(f"resuming {len(resumed)} job(s) left unfinished by an earlier run (not resubmitted)",
                   file=sys.stderr)
+        if resubmit_unknown:
+            for job in session.resubmit_unknown(only):
+                print(f"resubmitting {job.node_id} take {job.take_index + 1} at your request: the first submit to "
+                      f"{job.backend} ({_when(job.created_at)}) may still be billed by {job.backend}", file=sys.stderr)
         plan = session.plan(canvas, base_dir, selection=only, draft=draft, new_take=new_take)
         print(estimate_table(plan), file=sys.stderr)
         if plan.added_upstream:
@@ -167,7 +187,9 @@ def run(canvas_path: Path | None, out: Path, *, data: Any = None, online: bool =
         session.check(plan, online=online or bpy.app.online_access,
                       budget=Budget(run_usd=budget_usd, project_usd=canvas.budget_usd))
         session.start(plan, canvas, base_dir)
-        progress = Progress(len(plan.jobs) + len(resumed))
+        expected = {(j.node_id, j.take_index) for j in plan.jobs}
+        expected |= {(r.node_id, r.take_index) for r in (session.ledger.job(i) for i in resumed) if r is not None}
+        progress = Progress(expected)
         while True:
             busy = session.runner.busy
             events = session.runner.drain()
@@ -189,10 +211,10 @@ def run(canvas_path: Path | None, out: Path, *, data: Any = None, online: bool =
         raise RunRefused(str(error)) from error
     finally:
         session.close()
-    failed = summary(manifest, plan, time.monotonic() - started)
+    failed, undecided = summary(manifest, plan, time.monotonic() - started, expected)
     for line in finished:
         print(line)
-    return EXIT_FAILED_TAKES if failed else EXIT_OK
+    return EXIT_FAILED_TAKES if failed else EXIT_DECIDE if undecided else EXIT_OK
 
 
 def prepare_project(out: Path) -> Path:
@@ -294,21 +316,54 @@ def finish_bakeoff(canvas: Canvas, session: Session, base_dir: Path, out: Path, 
             f"{takes} take(s), {scored} scored{note}; spend ${report.total_spend_usd:.2f})"]
 
 
-def summary(manifest: dict[str, Any], plan: Plan, seconds: float) -> int:
-    nodes = {j.node_id for j in plan.jobs}
-    rows = [("node", "model", "takes", "failed", "seconds", "cost")]
-    failed_total = 0
-    for node_id in plan.order:
+def summary(manifest: dict[str, Any], plan: Plan, seconds: float,
+            requested: Collection[tuple[str, int]] = ()) -> tuple[int, int]:
+    """The per-node table and what needs a decision; returns (failed takes, jobs needing a decision).
+
+    A take failed when it was requested in this run and neither landed nor waits for a decision; a job needs a
+    decision when it was cut off mid-submit (``unknown``) or is still journalled (waiting for a key or the vendor).
+    """
+    undecided_states = ("unknown", *PENDING_STATES)
+    landed = {(t["node"], t["take_index"]) for t in manifest["takes"] if t["status"] == "landed"}
+    waiting = [j for j in manifest["jobs_without_take"] if j["status"] in undecided_states]
+    held = {(j["node"], j["take_index"]) for j in waiting}
+    latest: dict[tuple[str, int], str] = {}
+    for job in manifest["jobs_without_take"]:  # oldest first: the last one seen for a take is its latest
+        latest[(job["node"], job["take_index"])] = job["status"]
+    failed_takes = {where for where in requested if where not in landed and where not in held
+                    and latest.get(where) not in ("cancelled", "superseded")}
+    nodes = [n for n in plan.order] + sorted({j["node"] for j in waiting} - set(plan.order))
+    rows = [("node", "model", "takes", "failed", "decide", "seconds", "cost")]
+    for node_id in nodes:
         takes = [t for t in manifest["takes"] if t["node"] == node_id and t["status"] == "landed"]
-        failed = [j for j in manifest["jobs_without_take"] if j["node"] == node_id
-                  and j["status"] not in ("cancelled",)]
-        failed_total += len(failed)
         durations = ", ".join(f"{t['duration_s']:.1f}" for t in takes if t["duration_s"])
         cost = sum(t["actual_usd"] if t["actual_usd"] is not None else t["estimated_usd"] for t in takes)
-        model = next((j.model_label for j in plan.jobs if j.node_id == node_id), "")
-        rows.append((node_id, model, str(len(takes)), str(len(failed)), durations or "-", f"${cost:.2f}"))
+        model = next((j.model_label for j in plan.jobs if j.node_id == node_id),
+                     next((t["model"] for t in takes), next((j["model"] for j in waiting if j["node"] == node_id), "")))
+        rows.append((node_id, model, str(len(takes)), str(sum(1 for f in failed_takes if f[0] == node_id)),
+                     str(sum(1 for j in waiting if j["node"] == node_id)), durations or "-", f"${cost:.2f}"))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     print("\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows))
     print(f"{len(nodes)} node(s), {sum(int(r[2]) for r in rows[1:])} take(s) in {seconds:.1f} s; "
           f"project spend ${manifest['spent_usd']:.2f}")
-    return failed_total
+    if waiting:
+        print(f"needs a decision ({len(waiting)} job(s)):")
+        for job in waiting:
+            print("  " + decision_line(job))
+    return len(failed_takes), len(waiting)
+
+
+def decision_line(job: dict[str, Any]) -> str:
+    """One job that needs the user: which, where, since when, and what to check or do."""
+    where = f"{job['node']} take {job['take_index'] + 1}: {job['backend']}, journalled {_when(job['created_at'])}"
+    if job["status"] == "unknown":
+        return (f"{where}: cut off while it was being submitted; {job['backend']} may have it and bill it. Check "
+                f"{job['backend']}'s dashboard for a job made then; if there is none, run again with "
+                "--resubmit-unknown (the vendor may bill both if the first did arrive)")
+    remote = f" as {job['remote_job_id']}" if job["remote_job_id"] else ""
+    return (f"{where}{remote}: not finished in this run ({job['error'] or job['status']}); it resumes on the next "
+            "start without a resubmit")
+
+
+def _when(timestamp: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(timestamp)) if timestamp else "at an unknown time"

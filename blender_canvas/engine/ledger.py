@@ -1,9 +1,16 @@
-"""The ledger: a SQLite file (WAL) beside the take media, the single source of truth for jobs, takes and spend.
+"""The ledger: a SQLite file (WAL on a local disk; a rollback journal with exclusive locking on a network file
+system, see :mod:`.storage`) beside the take media, the single source of truth for jobs, takes and spend. Its schema
+is versioned (:mod:`.ledger_schema`).
 
 Write order is what makes a crash harmless: a job row exists before its submit, the vendor's job id is written
 the moment submit returns (before the first poll), and a take row is written only after its file is complete on
 disk. On restart, jobs with a remote id and no take are polled again, never resubmitted; a job that crashed
-between "submitting" and "submitted" is flagged for the user (it may have been billed) and never resubmitted.
+between "submitting" and "submitted" is looked up at the vendor by our own id where the vendor allows it, and
+otherwise flagged ``unknown`` for the user (it may have been billed): it is sent again only when the user says so.
+
+Only the writes that protect money wait for the disk (``synchronous=FULL``): a job journalled before its submit,
+its remote id, its take. Progress notes commit with ``synchronous=NORMAL``: a process killed at any moment loses
+none of them (the OS holds them), a power cut may lose the last few, which costs nothing.
 """
 
 from __future__ import annotations
@@ -20,90 +27,18 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from ..providers.backend import JobState, RemoteJob
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS jobs (
-    job_id TEXT PRIMARY KEY,
-    node_id TEXT NOT NULL,
-    take_index INTEGER NOT NULL,
-    cache_key TEXT NOT NULL,
-    model TEXT NOT NULL,
-    variant TEXT NOT NULL,
-    backend TEXT NOT NULL,
-    backend_model_id TEXT NOT NULL,
-    prompt TEXT NOT NULL,
-    request_json TEXT NOT NULL,
-    state TEXT NOT NULL,
-    remote_json TEXT,
-    remote_id TEXT,
-    error_kind TEXT,
-    error_message TEXT,
-    estimated_usd REAL NOT NULL DEFAULT 0,
-    actual_usd REAL,
-    created_at REAL NOT NULL,
-    submitted_at REAL,
-    finished_at REAL
-);
-CREATE INDEX IF NOT EXISTS jobs_node ON jobs(node_id);
-CREATE INDEX IF NOT EXISTS jobs_key ON jobs(cache_key);
-CREATE TABLE IF NOT EXISTS takes (
-    take_id TEXT PRIMARY KEY REFERENCES jobs(job_id),
-    node_id TEXT NOT NULL,
-    cache_key TEXT NOT NULL,
-    file TEXT NOT NULL,
-    sha256 TEXT NOT NULL,
-    media TEXT NOT NULL,
-    duration_s REAL,
-    width INTEGER,
-    height INTEGER,
-    size_bytes INTEGER NOT NULL,
-    model TEXT NOT NULL,
-    variant TEXT NOT NULL,
-    backend TEXT NOT NULL,
-    remote_id TEXT,
-    seed INTEGER,
-    prompt TEXT NOT NULL,
-    estimated_usd REAL NOT NULL,
-    actual_usd REAL,
-    input_hashes TEXT NOT NULL,
-    timings_json TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    removed INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS takes_node ON takes(node_id);
-CREATE TABLE IF NOT EXISTS events (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    job_id TEXT NOT NULL,
-    at REAL NOT NULL,
-    state TEXT NOT NULL,
-    detail TEXT NOT NULL DEFAULT ''
-);
-CREATE TABLE IF NOT EXISTS choices (
-    node_id TEXT PRIMARY KEY,
-    take_id TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS verdicts (
-    take_id TEXT PRIMARY KEY REFERENCES takes(take_id),
-    node_id TEXT NOT NULL,
-    scores_json TEXT NOT NULL,
-    note TEXT NOT NULL DEFAULT '',
-    sample INTEGER NOT NULL DEFAULT 0,
-    updated_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS pins (
-    scope TEXT NOT NULL,
-    key TEXT NOT NULL,
-    take_id TEXT NOT NULL,
-    PRIMARY KEY (scope, key)
-);
-"""
+from .ledger_schema import SchemaError, migrate
+from .storage import JournalMode, journal_mode
 
 # "submitting": the job row exists and the submit call is in flight. A crash here leaves a job we cannot poll.
 SUBMITTING = "submitting"
 SUBMITTED = "submitted"
 UNKNOWN = "unknown"
 LANDED = "landed"
+# an unknown job the user chose to send again: it stays in the ledger (it may be billed) but no longer holds its take
+SUPERSEDED = "superseded"
 PENDING_STATES = (SUBMITTING, SUBMITTED, JobState.QUEUED.value, JobState.RUNNING.value)
+UNRESOLVED_STATES = (*PENDING_STATES, UNKNOWN)  # jobs that hold their take index: planning it again could pay twice
 
 
 class JobRecord(BaseModel):
@@ -127,6 +62,7 @@ class JobRecord(BaseModel):
     created_at: float
     submitted_at: float | None = None
     finished_at: float | None = None
+    resolution: str | None = None  # "lookup" / "resubmitted": how a cut-off submit was resolved
 
     @property
     def remote(self) -> RemoteJob | None:
@@ -172,30 +108,65 @@ class VerdictRecord(BaseModel):
 PinScope = Literal["node", "axis"]
 
 
+class _RemoteWrite:
+    __slots__ = ("done", "error", "job_id", "remote", "resolution")
+
+    def __init__(self, job_id: str, remote: RemoteJob, resolution: str | None) -> None:
+        self.job_id, self.remote, self.resolution = job_id, remote, resolution
+        self.done = False
+        self.error: BaseException | None = None
+
+
 class LedgerError(ValueError):
     """A request the ledger refuses (an unknown take, a score out of range); the message says which."""
 
 
 class Ledger:
-    """Thread-safe: one connection, one lock. Every write commits before it returns."""
+    """Thread-safe: one connection, one lock. Every write commits before it returns.
 
-    def __init__(self, path: Path) -> None:
+    Raises :class:`LedgerError` when the file cannot be opened as this release's ledger (from a newer release, not a
+    ledger, or held by another process on a network folder)."""
+
+    def __init__(self, path: Path, *, mode: JournalMode | None = None) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
+        self.mode = mode or journal_mode(path.parent)
         self._lock = threading.RLock()
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
         self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(SCHEMA)
+        self._durable = True
+        # remote ids waiting to be written: they go first and together (see record_remote)
+        self._remote_queue: list[_RemoteWrite] = []
+        self._queue_cond = threading.Condition()
+        try:
+            if self.mode.exclusive:
+                self._db.execute("PRAGMA locking_mode=EXCLUSIVE")
+            self._db.execute(f"PRAGMA journal_mode={self.mode.journal}")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self.found_version = migrate(self._db, str(path))
+        except (SchemaError, sqlite3.DatabaseError) as error:
+            self._db.close()
+            if isinstance(error, SchemaError):
+                raise LedgerError(str(error)) from None
+            raise LedgerError(f"{path} cannot be opened as a ledger ({error}); if another Blender or run has this "
+                              "project open, close it first") from None
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
 
+    def _lock_is_mine(self) -> bool:
+        return self._lock._is_owned()  # type: ignore[attr-defined]  # RLock: re-entered by the batch writer
+
     @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
+    def _tx(self, *, durable: bool = True) -> Iterator[sqlite3.Connection]:
+        """One write transaction; ``durable`` ones wait for the disk (see the module docstring)."""
+        with self._queue_cond:  # a queued remote id goes first (a thread writing it holds the lock already)
+            self._queue_cond.wait_for(lambda: not self._remote_queue or self._lock_is_mine())
         with self._lock:
+            if durable != self._durable:
+                self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+                self._durable = durable
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self._db
@@ -220,20 +191,52 @@ class Ledger:
             self._insert(db, "jobs", record)
             self._event(db, record.job_id, record.state)
 
-    def set_state(self, job_id: str, state: str, detail: str = "", **fields: Any) -> None:
+    def set_state(self, job_id: str, state: str, detail: str = "", *, durable: bool = True, **fields: Any) -> None:
         fields["state"] = state
         if state in (JobState.SUCCEEDED, JobState.FAILED, JobState.MODERATED, JobState.CANCELLED,
-                     JobState.EXPIRED, LANDED, UNKNOWN) and "finished_at" not in fields:
+                     JobState.EXPIRED, LANDED, UNKNOWN, SUPERSEDED) and "finished_at" not in fields:
             fields["finished_at"] = time.time()
         assignments = ", ".join(f"{k} = ?" for k in fields)
-        with self._tx() as db:
+        with self._tx(durable=durable) as db:
             db.execute(f"UPDATE jobs SET {assignments} WHERE job_id = ?", (*fields.values(), job_id))
             self._event(db, job_id, state, detail)
 
-    def record_remote(self, job_id: str, remote: RemoteJob) -> None:
-        """Called the moment submit returns: the vendor's id is durable before anything polls it."""
-        self.set_state(job_id, SUBMITTED, remote.remote_id, remote_json=remote.model_dump_json(),
-                       remote_id=remote.remote_id, submitted_at=time.time())
+    def record_remote(self, job_id: str, remote: RemoteJob, *, resolution: str | None = None) -> None:
+        """Called the moment submit returns: the vendor's id is durable before anything polls it.
+
+        This write closes a job's "submitting" window, so it never queues behind other writes: remote ids go before
+        any other writer (which waits while one is queued), and every id queued while one commit runs is written in
+        the next single commit (group commit: one disk wait for a whole submit burst)."""
+        item = _RemoteWrite(job_id, remote, resolution)
+        with self._queue_cond:
+            self._remote_queue.append(item)
+        with self._lock:
+            if not item.done:
+                with self._queue_cond:
+                    batch, self._remote_queue = self._remote_queue, []
+                try:
+                    with self._tx() as db:
+                        for queued in batch:
+                            self._write_remote(db, queued)
+                except BaseException as error:
+                    for queued in batch:
+                        queued.error = error
+                    raise
+                finally:
+                    for queued in batch:
+                        queued.done = True
+                    with self._queue_cond:
+                        self._queue_cond.notify_all()
+        if item.error is not None:  # written by another thread's commit, which failed
+            raise LedgerError(f"the remote id of job {job_id} could not be written: {item.error}")
+
+    def _write_remote(self, db: sqlite3.Connection, item: _RemoteWrite) -> None:
+        now = time.time()
+        db.execute("UPDATE jobs SET state = ?, remote_json = ?, remote_id = ?, submitted_at = ?, "
+                   "resolution = COALESCE(?, resolution) WHERE job_id = ?",
+                   (SUBMITTED, item.remote.model_dump_json(), item.remote.remote_id, now, item.resolution,
+                    item.job_id))
+        self._event(db, item.job_id, SUBMITTED, item.remote.remote_id)
 
     def job(self, job_id: str) -> JobRecord | None:
         with self._lock:
@@ -244,6 +247,33 @@ class Ledger:
         with self._lock:
             rows = self._db.execute(f"SELECT * FROM jobs WHERE {where} ORDER BY created_at", params).fetchall()
         return [JobRecord(**dict(r)) for r in rows]
+
+    def unresolved_jobs(self, node_id: str | None = None) -> list[JobRecord]:
+        """Jobs that hold their take index (in flight, journalled, or ``unknown``), oldest first."""
+        marks = ", ".join("?" * len(UNRESOLVED_STATES))
+        if node_id is None:
+            return self.jobs(f"state IN ({marks})", UNRESOLVED_STATES)
+        return self.jobs(f"node_id = ? AND state IN ({marks})", (node_id, *UNRESOLVED_STATES))
+
+    def unresolved_for_key(self, cache_key: str) -> JobRecord | None:
+        marks = ", ".join("?" * len(UNRESOLVED_STATES))
+        found = self.jobs(f"cache_key = ? AND state IN ({marks})", (cache_key, *UNRESOLVED_STATES))
+        return found[0] if found else None
+
+    def supersede_unknown(self, job_ids: Collection[str], detail: str) -> list[JobRecord]:
+        """The user's decision to send these ``unknown`` jobs again: each stays (it may be billed) but gives up its
+        take index. Returns the jobs changed (those still ``unknown``)."""
+        changed = []
+        with self._tx() as db:
+            for job_id in job_ids:
+                row = db.execute("SELECT * FROM jobs WHERE job_id = ? AND state = ?", (job_id, UNKNOWN)).fetchone()
+                if row is None:
+                    continue
+                db.execute("UPDATE jobs SET state = ?, resolution = 'resubmitted' WHERE job_id = ?",
+                           (SUPERSEDED, job_id))
+                self._event(db, job_id, SUPERSEDED, detail)
+                changed.append(JobRecord(**dict(row)))
+        return changed
 
     def unfinished_jobs(self) -> list[JobRecord]:
         marks = ", ".join("?" * len(PENDING_STATES))

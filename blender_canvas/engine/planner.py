@@ -25,7 +25,7 @@ from ..providers.catalog import WIRE_FIELDS, Catalog, Model, Route, Variant, des
 from .cache_keys import cache_key, legacy_cache_key, wire_params, wire_prompt
 from .cost import estimate_usd, spoken_seconds
 from .document import AudioNode, Canvas, ImageNode, ModelNode, ReferenceNode, VideoNode
-from .ledger import PENDING_STATES, Ledger, TakeRecord, dumps
+from .ledger import Ledger, TakeRecord, dumps
 from .media_check import media_problem
 from .plan_graph import downstream_of, resolve_sources, sha256_file, sources_of, topological
 from .plan_graph import ledger_path as ledger_path
@@ -234,9 +234,11 @@ def _cached(ctx: _Planning, job: TakeJob) -> tuple[TakeRecord | None, tuple[str,
     take = ctx.ledger.take_for_key(old) if old else None
     if take is not None:
         return take, (take.take_id, key), None
-    marks = ", ".join("?" * len(PENDING_STATES))
-    running = ctx.ledger.jobs(f"cache_key = ? AND state IN ({marks})", (key, *PENDING_STATES))
-    return None, None, running[0].job_id if running else None
+    # a job of an earlier run with this key still in flight, journalled or unknown holds the take: the run follows
+    # it (or reports it as needing a decision) and never plans it again, which could pay twice; an unknown job is
+    # released only by the user's Resubmit, which marks it superseded
+    held = ctx.ledger.unresolved_for_key(key)
+    return None, None, held.job_id if held else None
 
 
 def _move_old_keys(ctx: _Planning, rekeys: list[tuple[str, str]]) -> None:

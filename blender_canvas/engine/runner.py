@@ -18,16 +18,30 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from ..providers.backend import Artifact, Backend, BackendError, ErrorKind, JobRequest, JobState, RemoteJob
+from ..providers.backend import (
+    Artifact,
+    Backend,
+    BackendError,
+    ErrorKind,
+    JobRequest,
+    JobState,
+    RemoteJob,
+    SubmitLookup,
+    submit_recovery,
+)
+from ..providers.http import QUEUE_WAIT_MAX_S, QUEUE_WAIT_STEP_S
 from .document import Canvas
+from .housekeeping import share_like_umask
 from .ledger import PENDING_STATES, SUBMITTING, UNKNOWN, JobRecord, Ledger, TakeRecord, dumps
 from .media import describe_file, write_thumbnail
-from .planner import Plan, TakeJob, resolve_inputs, sha256_file
+from .planner import Plan, PlanError, TakeJob, resolve_inputs, sha256_file
 
-EventKind = Literal["queued", "submitted", "progress", "landed", "cached", "failed", "cancelled", "stale", "unknown"]
+# "unknown": a job cut off mid-submit needs the user's decision; "held": a journalled job waits for something the
+# user must provide (a key) and resumes on the next start without a resubmit
+EventKind = Literal["queued", "submitted", "progress", "landed", "cached", "failed", "cancelled", "stale", "unknown",
+                    "held"]
 MAX_POLL_INTERVAL_S = 30.0
 MAX_OUTAGE_S = 30 * 60.0  # polling failures this long leave the job journalled for a later resume
-FETCH_ATTEMPTS = 5
 EXTENSIONS = {"image": ".png", "video": ".mp4", "audio": ".wav"}
 WAITING = "waiting"  # journalled, not yet submitted (waiting for a slot)
 
@@ -79,27 +93,79 @@ class Runner:
         self._spawn(self._coordinate, plan, canvas, base_dir)
 
     def resume(self) -> list[str]:
-        """Pick up what a previous process left: poll jobs that have a remote id, never resubmit. Returns job ids."""
+        """Pick up what a previous process left: poll jobs that have a remote id, never resubmit. Returns job ids.
+
+        Never raises: a job whose backend cannot be built now (its key is missing) stays journalled with a line
+        naming what to set, and the next start picks it up; every other job resumes. A job cut off mid-submit is
+        looked up at the vendor by our own id where the backend offers it (found: followed; not there: released so
+        the take is planned again), else marked ``unknown`` for the user to decide.
+        """
         resumed = []
         for record in self.ledger.unfinished_jobs():
-            if record.state == SUBMITTING:
-                message = ("the app stopped while this job was being submitted: the vendor may have it (and may "
-                           "bill it); check its dashboard. It was not resubmitted.")
-                self.ledger.set_state(record.job_id, UNKNOWN, message, error_message=message)
-                self._emit(Event(kind="unknown", node_id=record.node_id, job_id=record.job_id, message=message))
-                continue
-            remote = record.remote
-            backend = self.backends.get(record.backend)
-            if remote is None or backend is None:
-                continue
-            with self._lock:
-                self._active_keys[record.cache_key] = record.job_id
-            self._spawn(self._after_submit, record, JobRequest.model_validate_json(record.request_json), remote,
-                        {}, time.time())
-            resumed.append(record.job_id)
+            try:
+                if self._resume_one(record):
+                    resumed.append(record.job_id)
+            except Exception as error:
+                message = f"could not resume this job ({type(error).__name__}: {error}); it stays journalled"
+                self._emit(Event(kind="held", node_id=record.node_id, job_id=record.job_id,
+                                 take_index=record.take_index, message=message))
         for record in self.ledger.jobs("state = ?", (WAITING,)):
             self.ledger.set_state(record.job_id, JobState.CANCELLED.value, "not submitted before the app stopped")
         return resumed
+
+    def _resume_one(self, record: JobRecord) -> bool:
+        try:
+            backend = self.backends[record.backend]
+        except (BackendError, PlanError, KeyError) as error:
+            self._emit(Event(kind="held", node_id=record.node_id, job_id=record.job_id, take_index=record.take_index,
+                             message=f"{record.backend} job kept for later: {_why(error)}; it resumes (without a "
+                                     "resubmit) on the next start with the key set"))
+            return False
+        request = JobRequest.model_validate_json(record.request_json)
+        remote = record.remote
+        if record.state == SUBMITTING:
+            remote = self._resolve_cut_off(record, request, backend)
+            if remote is None:
+                return False
+        if remote is None:
+            return False
+        with self._lock:
+            self._active_keys[record.cache_key] = record.job_id
+        self._spawn(self._after_submit, record, request, remote, {}, time.time())
+        return True
+
+    def _resolve_cut_off(self, record: JobRecord, request: JobRequest, backend: Backend) -> RemoteJob | None:
+        """A job journalled as submitting whose remote id was never written: ask the vendor where it can be asked."""
+        vendor = record.backend
+        if submit_recovery(backend) == "free":
+            self.ledger.set_state(record.job_id, JobState.CANCELLED.value, f"{vendor} bills nothing: the render cut "
+                                  "off by the crash is made again")
+            return None
+        if submit_recovery(backend) == "lookup" and isinstance(backend, SubmitLookup) \
+                and backend.can_look_up(request):
+            try:
+                found = backend.find_submitted(request)
+            except BackendError as error:
+                self._emit(Event(kind="held", node_id=record.node_id, job_id=record.job_id,
+                                 take_index=record.take_index,
+                                 message=f"could not ask {vendor} about a submit cut off by a crash ({error}); it is "
+                                         "asked again on the next start, never resubmitted blindly"))
+                return None
+            if found is not None:
+                self.ledger.record_remote(record.job_id, found, resolution="lookup")
+                return found
+            self.ledger.set_state(record.job_id, JobState.CANCELLED.value,
+                                  f"{vendor} has no job under our id {record.job_id}: the submit never arrived, so "
+                                  "its take is planned again", resolution="lookup")
+            return None
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(record.created_at))
+        message = (f"needs a decision: the app stopped while this job was being submitted to {vendor} at {when}; "
+                   f"{vendor} may have it (and may bill it): check its dashboard for a job made then, and use "
+                   "Resubmit (run --resubmit-unknown) only if it is not there")
+        self.ledger.set_state(record.job_id, UNKNOWN, message, error_message=message)
+        self._emit(Event(kind="unknown", node_id=record.node_id, job_id=record.job_id, take_index=record.take_index,
+                         message=message))
+        return None
 
     def cancel(self, node_id: str | None = None, job_id: str | None = None) -> None:
         """Cancel one node's jobs, one job, or (with neither) everything."""
@@ -218,40 +284,70 @@ class Runner:
             self._emit(Event(kind="cached", node_id=job.node_id, job_id=cached.take_id, take_index=job.take_index,
                              take=cached, message="unchanged: cache hit, nothing submitted"))
             return
+        undecided = self.ledger.unresolved_for_key(key)  # the planner could not see it: its inputs were pending
+        if undecided is not None and undecided.state == UNKNOWN:
+            self._emit(Event(kind="unknown", node_id=job.node_id, job_id=undecided.job_id,
+                             take_index=job.take_index, message=undecided.error_message or "needs a decision"))
+            return
+        if undecided is not None:  # journalled by an earlier run and not resumed by this one (its key is missing)
+            self._emit(Event(kind="held", node_id=job.node_id, job_id=undecided.job_id, take_index=job.take_index,
+                             message="an earlier job for this take is still journalled at the vendor; it resumes on "
+                                     "the next start, so it is not submitted again"))
+            return
         job_id = uuid.uuid4().hex[:16]
         request = job.request(job_id, files)
         record = JobRecord(job_id=job_id, node_id=job.node_id, take_index=job.take_index, cache_key=key,
                            model=job.model, variant=job.variant, backend=job.backend,
                            backend_model_id=job.backend_model_id, prompt=job.prompt,
-                           request_json=request.model_dump_json(), state=WAITING, estimated_usd=job.estimate_usd,
+                           request_json=request.model_dump_json(), state=SUBMITTING, estimated_usd=job.estimate_usd,
                            created_at=time.time())
-        self.ledger.add_job(record)
         backend = self.backends[job.backend]
         with self._slot(job.backend):
             if self._is_cancelled(job.node_id, job_id):
-                self.ledger.set_state(job_id, JobState.CANCELLED.value, "cancelled before it was submitted")
-                self._emit(Event(kind="cancelled", node_id=job.node_id, job_id=job_id, take_index=job.take_index))
+                self._emit(Event(kind="cancelled", node_id=job.node_id, job_id=job_id, take_index=job.take_index,
+                                 message="cancelled before it was submitted"))
                 return
             with self._lock:
                 self._active_keys[key] = job_id
             try:
-                self.ledger.set_state(job_id, SUBMITTING)
-                started = time.time()
-                try:
-                    remote = self._with_retries(lambda: backend.submit(request), job.node_id, job_id)
-                except BackendError as error:
-                    self._fail(record, error)
+                remote = self._submit(backend, record, request, job.node_id)
+                if remote is None:
                     return
-                self.ledger.record_remote(job_id, remote)
                 # what the adapter changed to fit the vendor's limits (a resized first frame...) is the user's to see
                 notes = remote.data.get("input_notes") or []
                 self._emit(Event(kind="submitted", node_id=job.node_id, job_id=job_id, take_index=job.take_index,
                                  state=JobState.QUEUED.value, submitted_at=time.time(),
                                  message="; ".join(str(n) for n in notes) if notes else ""))
-                self._after_submit(record, request, remote, hashes, started)  # the slot stays held while polling
+                self._after_submit(record, request, remote, hashes, record.created_at)  # slot held while polling
             finally:
                 with self._lock:
                     self._active_keys.pop(key, None)
+
+    def _submit(self, backend: Backend, record: JobRecord, request: JobRequest, node_id: str) -> RemoteJob | None:
+        """Journal the job as submitting (durably), submit, write the remote id (durably): nothing else between.
+
+        The HTTP layer owns the retries of the submit itself. The only wait here is for a vendor's long queue: an
+        answer marked ``queue_full`` (the account already runs as many jobs as its plan allows) is tried again
+        once one of them finishes, for at most ``http.QUEUE_WAIT_MAX_S`` (see the retry budget in ``http.py``).
+        """
+        waited = 0.0
+        self.ledger.add_job(record)  # journalled: a crash from here on is resolved by lookup or by the user
+        while True:
+            try:
+                remote = backend.submit(request)
+            except BackendError as error:
+                if error.queue_full and waited < QUEUE_WAIT_MAX_S and not self._is_cancelled(node_id, record.job_id):
+                    # the vendor turned it away unprocessed: nothing to bill, and a crash now must not say unknown
+                    self.ledger.set_state(record.job_id, WAITING, str(error), durable=False)
+                    pause = min(error.retry_after_s or QUEUE_WAIT_STEP_S, QUEUE_WAIT_STEP_S)
+                    self._sleep(pause)
+                    waited += pause
+                    self.ledger.set_state(record.job_id, SUBMITTING)
+                    continue
+                self._fail(record, error)
+                return None
+            self.ledger.record_remote(record.job_id, remote)
+            return remote
 
     def _follow_in_flight(self, key: str) -> None:
         """A job with the same cache key is already in flight (resumed after a crash): wait for it, don't resubmit."""
@@ -262,17 +358,6 @@ class Runner:
             if record is None or record.state not in (*PENDING_STATES, WAITING):
                 return
             self._cancel_all.wait(0.2)
-
-    def _with_retries(self, call: Callable[[], RemoteJob], node_id: str, job_id: str) -> RemoteJob:
-        """Backends retry transport faults themselves; here only vendor 'rate limited' answers wait and retry."""
-        for attempt in range(8):
-            try:
-                return call()
-            except BackendError as error:
-                if error.kind != ErrorKind.RATE_LIMITED or attempt == 7 or self._is_cancelled(node_id, job_id):
-                    raise
-                self._sleep(error.retry_after_s or min(60.0, 2.0 ** attempt))
-        raise AssertionError("unreachable")
 
     def _after_submit(self, record: JobRecord, request: JobRequest, remote: RemoteJob,
                       hashes: Mapping[str, list[str]], started: float) -> None:
@@ -304,7 +389,7 @@ class Runner:
                 interval = min(interval * 1.5, MAX_POLL_INTERVAL_S)
                 continue
             if status.state.value != last_state and not status.state.terminal:
-                self.ledger.set_state(record.job_id, status.state.value, status.message)
+                self.ledger.set_state(record.job_id, status.state.value, status.message, durable=False)
                 last_state = status.state.value
             if not status.state.terminal:
                 self._emit(Event(kind="progress", node_id=record.node_id, job_id=record.job_id,
@@ -342,15 +427,12 @@ class Runner:
         dest = self.project_dir / relative
         dest.parent.mkdir(parents=True, exist_ok=True)
         fetch_started = time.time()
-        for attempt in range(FETCH_ATTEMPTS):
-            try:
-                backend.fetch(remote, artifact, dest)
-                break
-            except BackendError as error:
-                if not error.kind.retryable or attempt == FETCH_ATTEMPTS - 1:
-                    self._fail(record, error)
-                    return
-                self._sleep(error.retry_after_s or 2.0 ** attempt)
+        try:
+            backend.fetch(remote, artifact, dest)  # one download: its retries are the HTTP layer's
+        except BackendError as error:
+            self._fail(record, error)
+            return
+        share_like_umask(dest)  # a colleague or a farm account on a shared volume reads takes like any other file
         info = describe_file(dest, request.media)
         thumbnail = write_thumbnail(dest, request.media, dest.with_suffix(".thumb.png"))
         now = time.time()
@@ -367,8 +449,16 @@ class Runner:
                                      "total_s": round(now - (fresh.created_at or started), 3),
                                      "thumbnail": thumbnail.name if thumbnail else None}))
         self.ledger.add_take(take)
+        self._drop_scratch(artifact)
         self._emit(Event(kind="landed", node_id=record.node_id, job_id=record.job_id, take_index=record.take_index,
                          take=take, state=JobState.SUCCEEDED.value))
+
+    def _drop_scratch(self, artifact: Artifact) -> None:
+        """A backend that made the file here (the preview, synchronous APIs) left it in ``work/``: the take now lives
+        in ``takes/`` alone, so the scratch copy goes."""
+        work = (self.project_dir / "work").resolve()
+        if artifact.path is not None and artifact.path.resolve().is_relative_to(work):
+            artifact.path.unlink(missing_ok=True)
 
     def _fail(self, record: JobRecord, error: BackendError) -> None:
         state = error.kind.state.value
@@ -376,6 +466,10 @@ class Runner:
                               error_message=error.message)
         self._emit(Event(kind="cancelled" if state == JobState.CANCELLED.value else "failed", node_id=record.node_id,
                          job_id=record.job_id, take_index=record.take_index, state=state, message=str(error)))
+
+
+def _why(error: Exception) -> str:
+    return error.message if isinstance(error, BackendError) else str(error).strip("'\"")
 
 
 def _extension(artifact: Artifact) -> str:

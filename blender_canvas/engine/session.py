@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
@@ -15,7 +16,8 @@ from ..providers.registry import IMPLEMENTED, build_backend
 from .cache_keys import migrate_unfinished_jobs
 from .cost import Budget
 from .document import Canvas
-from .ledger import Ledger
+from .housekeeping import Cleaned, ProjectLock, clean_project
+from .ledger import UNKNOWN, JobRecord, Ledger
 from .planner import PREVIEW, Plan, PlanError, plan_run
 from .runner import Runner
 
@@ -42,6 +44,8 @@ class Session:
         self.keys = dict(keys or {})
         self.ledger = Ledger(project_dir / LEDGER_NAME)
         migrate_unfinished_jobs(self.ledger, self.catalog)  # keys of an earlier release, before anything resumes
+        self._lock_file = ProjectLock(project_dir)  # held while open: another process never cleans under us
+        self.cleaned = Cleaned()
         self._backends: dict[str, Backend] = {}
         self._limits = {b.id: b.default_concurrency for b in self.catalog.backends}
         self._limits.update(limits or {})
@@ -55,7 +59,25 @@ class Session:
             return self._backends[backend_id]
 
     def resume(self) -> list[str]:
+        """At start: clean what a crash left in the folder, then follow every job a previous process left (job ids
+        of those resumed). Never raises for a job; see :meth:`Runner.resume`."""
+        self.cleaned = self._lock_file.exclusively(lambda: clean_project(self.ledger))
         return self.runner.resume()
+
+    def undecided(self, node_ids: Collection[str] | None = None) -> list[JobRecord]:
+        """Jobs cut off mid-submit that only the user can resolve (``unknown``), oldest first."""
+        found = self.ledger.jobs("state = ?", (UNKNOWN,))
+        return [j for j in found if node_ids is None or j.node_id in node_ids]
+
+    def resubmit_unknown(self, node_ids: Collection[str] | None = None,
+                         job_ids: Collection[str] | None = None) -> list[JobRecord]:
+        """The user's explicit decision (the node's *Resubmit*, ``run --resubmit-unknown``): release these
+        ``unknown`` jobs (all of them, or of the given nodes / ids) so their takes are planned, and so submitted,
+        once more. The vendor may already have, and bill, the first submit: the caller must say so. The released jobs
+        stay in the ledger (state ``superseded``) and their estimate stays in the spend. Returns the jobs released."""
+        chosen = [j.job_id for j in self.undecided(node_ids) if job_ids is None or j.job_id in job_ids]
+        return self.ledger.supersede_unknown(chosen, "the user chose to submit it again; the first submit may "
+                                                     "still be billed by the vendor")
 
     def plan(self, canvas: Canvas, base_dir: Path, *, selection: Collection[str] | None = None,
              draft: bool = False, new_take: bool = False) -> Plan:
@@ -78,7 +100,15 @@ class Session:
     def close(self) -> None:
         self.runner.cancel()
         self.runner.wait(timeout=5)
+        with self._lock:
+            backends, self._backends = list(self._backends.values()), {}
+        for backend in backends:  # every backend's HTTP client
+            closer = getattr(backend, "close", None)
+            if callable(closer):
+                with contextlib.suppress(Exception):  # one client failing to close must not keep the others open
+                    closer()
         self.ledger.close()
+        self._lock_file.close()
 
     def manifest(self) -> dict[str, Any]:
         """Every take and job of the project, as design.md's manifest.json describes."""
@@ -99,7 +129,8 @@ class Session:
         landed = {t["id"] for t in takes}
         failed = [{"id": j.job_id, "node": j.node_id, "model": j.model, "variant": j.variant, "backend": j.backend,
                    "remote_job_id": j.remote_id, "status": j.state, "error": j.error_message,
-                   "estimated_usd": round(j.estimated_usd, 4)}
+                   "estimated_usd": round(j.estimated_usd, 4), "take_index": j.take_index,
+                   "created_at": j.created_at}
                   for j in jobs.values() if j.job_id not in landed]
         # paths relative to the manifest, which lives in the project folder: "." is that folder, wherever it went
         return {"project": ".", "takes": takes, "jobs_without_take": failed,

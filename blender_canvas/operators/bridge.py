@@ -17,7 +17,7 @@ from typing import Any
 
 import bpy
 
-from ..engine.ledger import TakeRecord
+from ..engine.ledger import LedgerError, TakeRecord
 from ..engine.runner import Event
 from ..engine.session import LEDGER_NAME, Session, keys_from_environment
 from ..providers.catalog import load_catalog
@@ -203,7 +203,11 @@ def resume_saved_jobs(*_args: Any) -> None:
             continue
         folder = Path(os.path.normpath(bpy.path.abspath(tree.project_dir)))
         if (folder / LEDGER_NAME).is_file():
-            session = session_for(tree)
+            try:
+                session = session_for(tree)
+            except LedgerError as error:  # a ledger from a newer release, or held by another process: say so
+                print(f"Blender Canvas: {tree.name}: {error}")
+                continue
             if session.runner.busy:
                 ensure_timer()
 

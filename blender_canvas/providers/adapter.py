@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from . import downloads, http
-from .backend import Artifact, BackendError, ErrorKind, JobState, JobStatus, Media, RemoteJob
+from .backend import Artifact, BackendError, ErrorKind, JobState, JobStatus, Media, RemoteJob, SubmitRecovery
 
 
 class VendorAdapter:
@@ -33,6 +33,9 @@ class VendorAdapter:
     secret_name = "key"  # how a refusal names the credential
     api_hosts: frozenset[str] = frozenset()  # the vendor's own hosts, when the key goes to more than the base URL's
     api_hosts_name = ""  # how a refusal names the hosts the key may go to ("a fal API host")
+    # what resolves a submit cut off by a crash (backend.SubmitRecovery): "none" unless the adapter implements a
+    # lookup by our own job id; each vendor adapter states its answer
+    submit_recovery: SubmitRecovery = "none"
 
     def __init__(self, keys: Mapping[str, str], work_dir: Path | None = None, *, client: httpx.Client | None = None,
                  policy: http.RetryPolicy | None = None) -> None:

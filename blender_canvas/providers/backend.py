@@ -63,8 +63,11 @@ class BackendError(Exception):
     """A failure a vendor reported (or the network caused), already classified and with secrets redacted."""
 
     def __init__(self, kind: ErrorKind, message: str, *, status: int | None = None, vendor_code: str | None = None,
-                 retry_after_s: float | None = None) -> None:
+                 retry_after_s: float | None = None, queue_full: bool = False) -> None:
         super().__init__(message)
+        # the vendor turned a submit away unprocessed because the account already runs as many jobs as its plan
+        # allows: the runner waits for its long queue (``http.QUEUE_WAIT_MAX_S``) instead of failing the take
+        self.queue_full = queue_full
         self.kind = kind
         self.message = message
         self.status = status
@@ -171,3 +174,38 @@ class Backend(Protocol):
     def cancel(self, job: RemoteJob) -> bool:
         """Ask the vendor to cancel; False where the API has no cancel or it is too late."""
         ...
+
+
+# How a backend lets a submit cut off mid-flight (the process died after sending, before the vendor's id was written)
+# be resolved without paying twice. Declared per adapter as the class attribute ``submit_recovery``:
+#
+# * "lookup": the submit carries our own job id and the vendor can be asked for the job by it
+#   (:class:`SubmitLookup`): Kling's ``external_task_id``;
+# * "none": no idempotency key and no lookup by a client id (fal-client 1.0.3 and replicate 1.0.7 send none; fal's
+#   submit takes only hint / webhook / priority, Replicate's only ``Prefer: wait``), so such a job stays ``unknown``
+#   until the user decides, and only an explicit resubmit sends it again;
+# * "free": nothing is billed (the offline preview renders on this machine), so a cut-off submit is just made again.
+SubmitRecovery = Literal["lookup", "free", "none"]
+
+
+@runtime_checkable
+class SubmitLookup(Protocol):
+    """The capability behind ``submit_recovery = "lookup"``."""
+
+    def can_look_up(self, request: JobRequest) -> bool:
+        """Whether this request's submit carried our id (an endpoint without one stays ``unknown``)."""
+        ...
+
+    def find_submitted(self, request: JobRequest) -> RemoteJob | None:
+        """The job the vendor holds under ``request.job_id``, or None when the vendor says it has none (the submit
+        never arrived, so sending it is safe). Raises BackendError when the vendor cannot be asked now."""
+        ...
+
+
+def submit_recovery(backend: object) -> SubmitRecovery:
+    """What ``backend`` offers for a submit cut off mid-flight; "none" unless it declares "free" or declares and
+    implements a lookup."""
+    declared = getattr(backend, "submit_recovery", "none")
+    if declared == "free":
+        return "free"
+    return "lookup" if declared == "lookup" and isinstance(backend, SubmitLookup) else "none"

@@ -272,6 +272,9 @@ def artifacts_from(result: Any) -> list[Artifact]:
 class FalBackend(VendorAdapter):
     """fal's queue API as a :class:`~blender_canvas.providers.backend.Backend`."""
 
+    # fal-client 1.0.3's submit sends only hint / webhook / priority headers: no idempotency key, and a request can be
+    # read only by fal's request_id, so a submit cut off by a crash stays "unknown" (backend.SubmitRecovery)
+    submit_recovery = "none"
     id = BACKEND_ID
     label = LABEL
     key_name = "FAL_KEY"

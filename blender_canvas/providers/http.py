@@ -24,6 +24,16 @@ Retry rules (one :class:`RetryPolicy`, shared by every backend):
     the vendor accepted the work (fal's 429, or a 502/503/504 from fal's ingress that carries no
     ``x-fal-request-id``), or a response whose ``x-should-retry: true`` says the server itself vouches for a
     resend. A read timeout or a 500 after a POST is never retried otherwise: the job may exist.
+
+The retry budget of one request, in one place (tested in ``tests/core/test_retry_budget.py``): this layer is the
+only one that retries a request. At most :data:`MAX_SENDS_PER_REQUEST` sends (``max_attempts``), so at most
+``max_attempts - 1`` waits, none longer than :data:`LONGEST_WAIT_S` (``max_wait_s``): at most
+:data:`MAX_WAIT_PER_REQUEST_S` of waiting in all. A download is one request (each attempt restarts the stream).
+The runner adds no loop around a submit, a poll or a download, with two documented exceptions that are not retries
+of a request: polling a job that is still queued or running (the vendor's own queue; failed polls give up after
+``runner.MAX_OUTAGE_S`` and the job stays journalled), and a submit the vendor turned away because the account's
+own queue is full (``BackendError.queue_full``: Kling's 1303 "parallel task over resource pack limit"), sent again
+every :data:`QUEUE_WAIT_STEP_S` at most, for at most :data:`QUEUE_WAIT_MAX_S`, each time with this same budget.
 """
 
 from __future__ import annotations
@@ -51,6 +61,11 @@ from .backend import BackendError, ErrorKind
 from .redaction import install_redaction, redact, register_secret
 
 USER_AGENT = f"blender-canvas/{__version__}"
+MAX_SENDS_PER_REQUEST = 5  # == RetryPolicy.max_attempts
+LONGEST_WAIT_S = 120.0  # == RetryPolicy.max_wait_s
+MAX_WAIT_PER_REQUEST_S = (MAX_SENDS_PER_REQUEST - 1) * LONGEST_WAIT_S
+QUEUE_WAIT_STEP_S = 30.0  # a vendor's full account queue: how long between two submits
+QUEUE_WAIT_MAX_S = 30 * 60.0  # ... and for how long in all before the take fails
 DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=60.0, write=60.0, pool=10.0)
 RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
@@ -191,8 +206,8 @@ def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -
 class RetryPolicy:
     """How often and how long to retry; ``sleep`` and ``rng`` are injectable so tests never wait for real."""
 
-    max_attempts: int = 5
-    max_wait_s: float = 120.0
+    max_attempts: int = MAX_SENDS_PER_REQUEST
+    max_wait_s: float = LONGEST_WAIT_S
     base_s: float = 0.5
     max_backoff_s: float = 30.0
     retry_statuses: frozenset[int] = RETRY_STATUSES

@@ -81,6 +81,7 @@ MAX_VIDEO_BYTES = 4 << 30
 AUTH_CODES = range(1000, 1005)
 CREDIT_CODES = frozenset({1101, 1102})
 RATE_CODES = frozenset({1302, 1303})
+TASK_NOT_FOUND = 1203  # the answer to a task query for an id Kling does not hold
 _MODERATION_WORDS = ("risk", "flag", "violat", "sensitive", "policy", "moderat", "inappropriate", "prohibit")
 _INPUT_WORDS = ("input", "prompt", "image", "picture", "audio", "text")
 # the request side lives in kling_bodies; its public names stay reachable from here
@@ -157,7 +158,8 @@ def kling_error(response: httpx.Response) -> BackendError:
     elif code in RATE_CODES:
         kind = ErrorKind.RATE_LIMITED
         what = "too many tasks at once for the account's resource pack" if code == 1303 else "requests too fast"
-        # no Retry-After from Kling: leave the hint empty so the runner's own back-off (1, 2, 4 … 60 s) applies
+        # no Retry-After from Kling: the HTTP layer's back-off applies; a full account queue (1303) is the runner's
+        # long-queue wait (http.QUEUE_WAIT_MAX_S)
     elif code is not None and 1200 <= code < 1300:
         kind, what = ErrorKind.INVALID_REQUEST, "the request was rejected"
     elif code is not None and code >= 5000:
@@ -166,7 +168,8 @@ def kling_error(response: httpx.Response) -> BackendError:
         return base
     text = f"{LABEL}: {what} (HTTP {response.status_code})" + (f": {message}" if message else "")
     return BackendError(kind, redaction.redact(text), status=response.status_code,
-                        vendor_code=str(code) if code is not None else None, retry_after_s=wait)
+                        vendor_code=str(code) if code is not None else None, retry_after_s=wait,
+                        queue_full=code == 1303)
 
 
 # --- Kling's answers -------------------------------------------------------------------------------------------------
@@ -216,6 +219,10 @@ class KlingBackend:
 
     id = BACKEND_ID
     poll_interval_s = 5.0
+    # every create carries our job id as ``external_task_id`` and a task can be read by it (Kling's "Query Task
+    # (Single)": the path takes the task_id or the external_task_id), so a submit cut off by a crash is found, not
+    # guessed; lip-sync's body (an ``input`` object) documents no external id, so those stay "unknown"
+    submit_recovery = "lookup"
 
     def __init__(self, keys: Mapping[str, str], work_dir: Path | None = None, *, client: httpx.Client | None = None,
                  policy: http.RetryPolicy | None = None, clock: Callable[[], float] = time.time) -> None:
@@ -270,8 +277,26 @@ class KlingBackend:
         return envelope.data
 
     # -- Backend --
+    def can_look_up(self, request: JobRequest) -> bool:
+        return request.backend_model_id != "lip-sync"
+
+    def find_submitted(self, request: JobRequest) -> RemoteJob | None:
+        """The task Kling holds under our job id, or None when Kling answers that it has none (code 1203)."""
+        path = build_request(request)[0]
+        url = f"{self.api_url}/v1/videos/{path}"
+        response = self._send("GET", f"{url}/{request.job_id}")
+        if response.status_code in (400, 404) and _body_code(response) == TASK_NOT_FOUND:
+            return None
+        data = self._task(response)
+        log.info("%s: found task %s under our id %s", LABEL, data.task_id, request.job_id)
+        return RemoteJob(backend=BACKEND_ID, remote_id=data.task_id, urls={"status": f"{url}/{data.task_id}"},
+                         data={"kind": path, "model": request.backend_model_id, "media": request.media,
+                               "input_notes": []})
+
     def submit(self, request: JobRequest) -> RemoteJob:
         path, body, notes = build_request(request)
+        if self.can_look_up(request):
+            body["external_task_id"] = request.job_id
         url = f"{self.api_url}/v1/videos/{path}"
         data = self._task(self._send("POST", url, json=body, refused=_refused))
         for note in notes:

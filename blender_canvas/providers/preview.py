@@ -133,6 +133,7 @@ class PreviewBackend:
 
     id = "preview"
     poll_interval_s = 0.05
+    submit_recovery = "free"  # rendered here, billed nowhere: a render cut off by a crash is simply made again
 
     def __init__(self, work_dir: Path) -> None:
         self.work_dir = Path(work_dir)
@@ -189,6 +190,14 @@ class PreviewBackend:
         source = artifact.path if artifact.path is not None and artifact.path.is_file() else self._ensure(job)
         dest = Path(dest)
         dest.parent.mkdir(parents=True, exist_ok=True)
+        try:  # a hard link: the take in takes/ and the scratch file share one copy on disk until the runner drops it
+            tmp = dest.with_name(f".{dest.name}.link.part")
+            tmp.unlink(missing_ok=True)
+            os.link(source, tmp)
+            os.replace(tmp, dest)
+            return dest
+        except OSError:
+            pass  # another volume, or a file system without hard links: copy
         fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
         os.close(fd)
         tmp = Path(tmp_name)

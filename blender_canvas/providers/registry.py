@@ -19,7 +19,7 @@ def _preview(keys: Mapping[str, str], work_dir: Path) -> Backend:
 def _fal(keys: Mapping[str, str], work_dir: Path) -> Backend:
     from .fal import FalBackend
 
-    return FalBackend(keys["FAL_KEY"])
+    return FalBackend(keys.get("FAL_KEY", ""))  # a missing key is a BackendError naming FAL_KEY
 
 
 def _adapter(module: str, name: str) -> Callable[[Mapping[str, str], Path], Backend]:

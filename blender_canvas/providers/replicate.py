@@ -287,6 +287,9 @@ def _account(response: httpx.Response) -> connection.Said:
 class ReplicateBackend(VendorAdapter):
     """Replicate's predictions API as a :class:`~blender_canvas.providers.backend.Backend`."""
 
+    # replicate 1.0.7 sends only "Prefer: wait" on create: no idempotency key, no lookup by a client id (the list of
+    # recent predictions cannot tell ours apart for sure), so a submit cut off by a crash stays "unknown"
+    submit_recovery = "none"
     id = BACKEND_ID
     label = LABEL
     key_name = ENV_KEY

@@ -138,7 +138,7 @@ def test_kling3_i2v_header_and_body(kling: KlingBackend, fake: FakeKling, still:
     assert claims["iss"] == ACCESS_KEY and claims["exp"] - claims["nbf"] == 1805  # type: ignore[operator]
     # the first frame decides the framing (no aspect_ratio); raw base64, no data: prefix; duration is a string
     assert post.body == {"model_name": "kling-v3", "prompt": "a runner jogs", "duration": "5", "sound": "on",
-                         "image": b64(still), "mode": "std"}
+                         "image": b64(still), "mode": "std", "external_task_id": "take-1"}
     assert job.backend == "kling" and job.remote_id in fake.tasks
     assert job.data == {"kind": "image2video", "model": "kling-v3", "media": "video", "input_notes": []}
 
@@ -149,7 +149,7 @@ def test_kling3_pro_last_frame_is_image_tail(kling: KlingBackend, fake: FakeKlin
     kling.submit(req("kling-v3", mode="pro", inputs={"image": [still], "last_frame": [last]}, duration_s=10))
     [post] = fake.requests_to("api", "POST")
     assert post.body == {"model_name": "kling-v3", "prompt": "a runner jogs", "duration": "10", "image": b64(still),
-                         "image_tail": b64(last), "mode": "pro"}
+                         "image_tail": b64(last), "mode": "pro", "external_task_id": "take-1"}
 
 
 def test_kling3_without_first_frame_is_text2video(kling: KlingBackend, fake: FakeKling) -> None:
@@ -157,7 +157,7 @@ def test_kling3_without_first_frame_is_text2video(kling: KlingBackend, fake: Fak
     [post] = fake.requests_to("api", "POST")
     assert post.path == "/v1/videos/text2video" and job.data["kind"] == "text2video"
     assert post.body == {"model_name": "kling-v3", "prompt": "a runner jogs", "duration": "3",
-                         "aspect_ratio": "9:16", "sound": "off", "mode": "std"}
+                         "aspect_ratio": "9:16", "sound": "off", "mode": "std", "external_task_id": "take-1"}
 
 
 def test_o3_goes_to_omni_video_with_typed_frames(kling: KlingBackend, fake: FakeKling, still: Path,
@@ -169,10 +169,11 @@ def test_o3_goes_to_omni_video_with_typed_frames(kling: KlingBackend, fake: Fake
     assert post.path == "/v1/videos/omni-video" and job.data["kind"] == "omni-video"
     assert post.body == {"model_name": "kling-v3-omni", "prompt": "a runner jogs", "duration": "15", "mode": "pro",
                          "image_list": [{"image_url": b64(still), "type": "first_frame"},
-                                        {"image_url": b64(last), "type": "end_frame"}]}
+                                        {"image_url": b64(last), "type": "end_frame"}], "external_task_id": "take-1"}
     kling.submit(req("kling-v3-omni", variant="o3", duration_s=5, aspect_ratio="1:1"))
     assert fake.requests_to("api", "POST")[1].body == {"model_name": "kling-v3-omni", "prompt": "a runner jogs",
-                                                       "duration": "5", "aspect_ratio": "1:1", "mode": "std"}
+                                                       "duration": "5", "aspect_ratio": "1:1", "mode": "std",
+                                                       "external_task_id": "take-1"}
 
 
 def test_avatar_body(kling: KlingBackend, fake: FakeKling, still: Path, voice: Path) -> None:
@@ -180,7 +181,8 @@ def test_avatar_body(kling: KlingBackend, fake: FakeKling, still: Path, voice: P
                            inputs={"image": [still], "audio": [voice]}))
     [post] = fake.requests_to("api", "POST")
     assert post.path == "/v1/videos/avatar/image2video" and job.data["kind"] == "avatar/image2video"
-    assert post.body == {"image": b64(still), "sound_file": b64(voice), "prompt": "subtle nod", "mode": "pro"}
+    assert post.body == {"image": b64(still), "sound_file": b64(voice), "prompt": "subtle nod", "mode": "pro",
+                         "external_task_id": "take-1"}  # our job id: a submit cut off by a crash is found by it
 
 
 def test_lip_sync_cannot_send_a_local_video(kling: KlingBackend, fake: FakeKling, voice: Path,

@@ -13,6 +13,9 @@ It follows Kling's documented contract (shared/reference/providers.md §4 and th
   a bad field is HTTP 400 with code 1201 and a message naming the field;
 * ``GET /v1/videos/<same path>/<task_id>`` walks ``submitted`` -> ``processing`` -> ``succeed`` (half the latency
   each) with ``task_result.videos[{id, url, duration}]`` on the CDN; a task asked for under another path is unknown;
+* a create may carry ``external_task_id`` (the fake keeps it unique, refusing a second create with it: 400 / 1201),
+  and the task
+  query accepts it in place of the task id;
 * ``GET /account/costs?start_time=&end_time=`` (ms) -> ``{code: 0, data: {code, msg, resource_pack_subscribe_infos:
   [{resource_pack_name, resource_pack_id, resource_pack_type, total_quantity, remaining_quantity, purchase_time,
   effective_time, invalid_time, status}]}}`` (Kling's "Account Information Inquiry"), the connection test's call;
@@ -180,6 +183,7 @@ class FakeKling(ApiAndCdnFake):
         self.resource_packs = [("Video Generation - 200 units", 200.0, 118.0, "online"),
                                ("Video Generation - 100 units", 100.0, 0.0, "expired")]
         self._state = _State()
+        self.submits = 0  # create calls that made a task
 
     # -- inspection and control --
     @property
@@ -238,8 +242,9 @@ class FakeKling(ApiAndCdnFake):
             self._submit(h, rec, path)
             return
         kind, _, task_id = path.rpartition("/")
-        with self._lock:
-            task = self._state.tasks.get(task_id)
+        with self._lock:  # Kling's task query takes the task_id or the external_task_id given at create
+            task = self._state.tasks.get(task_id) or next(
+                (t for t in self._state.tasks.values() if t.body.get("external_task_id") == task_id), None)
         if rec.method != "GET" or task is None or task.kind != kind:
             self._reply(h, 404, 1203, f"task not found: {task_id}")
             return
@@ -288,6 +293,7 @@ class FakeKling(ApiAndCdnFake):
                     created=now, latency=self.latency_s)
         with self._lock:
             self._state.tasks[task.id] = task
+            self.submits += 1
         ms = int(time.time() * 1000)
         self._reply(h, 200, 0, "SUCCEED", {"task_id": task.id, "task_status": "submitted", "created_at": ms,
                                            "updated_at": ms})
