@@ -25,7 +25,7 @@ from ..providers.catalog import WIRE_FIELDS, Catalog, Model, Route, Variant, des
 from .cache_keys import cache_key, legacy_cache_key, wire_params, wire_prompt
 from .cost import estimate_usd, spoken_seconds
 from .document import AudioNode, Canvas, ImageNode, ModelNode, ReferenceNode, VideoNode
-from .ledger import Ledger, TakeRecord, dumps
+from .ledger import UNKNOWN, JobRecord, Ledger, TakeRecord, dumps
 from .media_check import media_problem
 from .plan_graph import downstream_of, resolve_sources, sha256_file, sources_of, topological
 from .plan_graph import ledger_path as ledger_path
@@ -203,9 +203,11 @@ def _node_jobs(ctx: _Planning, node: ModelNode, model: Model, variant: Variant, 
                       media=model.kind.value, prompt=wire_prompt(prompt, fields),
                       params=wire_params(planned, fields), fixed=fixed, inputs=inputs, estimate_usd=price or 0.0,
                       keyed=keyed, legacy=legacy)
-        cached, rekey, in_flight = _cached(ctx, job)
+        cached, rekey, held = _cached(ctx, job)
+        if held is not None and held.state == UNKNOWN:
+            continue  # waits for the user's decision: planning it again could pay twice
         job.cached_take = cached.take_id if cached else None
-        job.in_flight = in_flight
+        job.in_flight = held.job_id if held else None
         if rekey:
             rekeys.append(rekey)
         jobs.append(job)
@@ -217,10 +219,10 @@ def _take_indexes(ctx: _Planning, node: ModelNode) -> list[int]:
     return [_next_take_index(ctx.ledger, node.id)] if ctx.new_take else list(range(node.takes))
 
 
-def _cached(ctx: _Planning, job: TakeJob) -> tuple[TakeRecord | None, tuple[str, str] | None, str | None]:
+def _cached(ctx: _Planning, job: TakeJob) -> tuple[TakeRecord | None, tuple[str, str] | None, JobRecord | None]:
     """The landed take the run would reuse for this job, if it can be known now: never for a new take, nor while an
     input is a node of this run that makes a new take. A take under its earlier key comes with (take id, new key);
-    without a take, the id of a job of an earlier run still in flight with this key (the run follows it)."""
+    without a take, the job of an earlier run that holds this key (in flight, journalled or unknown)."""
     if ctx.new_take or set(_upstream(job)) & ctx.submitting:
         return None, None, None
     resolved = resolve_inputs(job, ctx.canvas, ctx.ledger, ctx.base_dir)
@@ -237,8 +239,7 @@ def _cached(ctx: _Planning, job: TakeJob) -> tuple[TakeRecord | None, tuple[str,
     # a job of an earlier run with this key still in flight, journalled or unknown holds the take: the run follows
     # it (or reports it as needing a decision) and never plans it again, which could pay twice; an unknown job is
     # released only by the user's Resubmit, which marks it superseded
-    held = ctx.ledger.unresolved_for_key(key)
-    return None, None, held.job_id if held else None
+    return None, None, ctx.ledger.unresolved_for_key(key)
 
 
 def _move_old_keys(ctx: _Planning, rekeys: list[tuple[str, str]]) -> None:
