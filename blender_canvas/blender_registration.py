@@ -9,7 +9,8 @@ import bpy
 from bpy.app.handlers import persistent
 
 from . import nodes, operators, vse
-from .nodes.base import TREE_ID, CanvasNodeTree
+from .nodes.base import TREE_ID
+from .nodes.tree import CanvasNodeTree
 
 
 @persistent

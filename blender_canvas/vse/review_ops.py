@@ -12,44 +12,11 @@ from typing import Any, Literal
 import bpy
 
 from ..engine.review_layout import TAKE_COUNTS, ReviewLayoutError, check_take_count
-from ..nodes.base import CanvasNodeTree
 from ..operators.render import CanvasActionError, active_tree
 from .review import ReviewError, ReviewSource, build_review, find_review_scene, remove_review
 
 OperatorResult = set[Literal["RUNNING_MODAL", "CANCELLED", "FINISHED", "PASS_THROUGH", "INTERFACE"]]
-POINTER = "canvas_review"  # tree.canvas_review: the review set of that canvas
 MAX_TAKES = max(high for _low, high in TAKE_COUNTS.values())
-LAYOUT_ITEMS = [
-    ("side_by_side", "Side by Side", "2 to 4 takes in a row", "SPLIT_HORIZONTAL", 0),
-    ("grid", "Grid", "2 to 16 takes in a near-square grid", "MESH_GRID", 1),
-    ("wipe", "Wipe", "Exactly 2 takes, split down the middle", "SEQ_SPLITVIEW", 2),
-]
-
-
-class CanvasReviewTake(bpy.types.PropertyGroup):
-    """A take in the review: the node whose tray holds it, and its id"""
-
-    node_name: bpy.props.StringProperty(name="Node")
-    take_id: bpy.props.StringProperty(name="Take")
-
-
-class CanvasReviewState(bpy.types.PropertyGroup):
-    """The canvas's review set and how to lay it out"""
-
-    takes: bpy.props.CollectionProperty(type=CanvasReviewTake)
-    layout: bpy.props.EnumProperty(name="Layout", items=LAYOUT_ITEMS, default="side_by_side")
-    return_scene: bpy.props.StringProperty(description="The window's scene before the review was shown")
-    return_sequencer_scene: bpy.props.StringProperty(description="The workspace's sequencer scene before that")
-
-    @classmethod
-    def register(cls) -> None:
-        # Blender calls this once the class is registered; the tree class is registered by then (nodes come first)
-        setattr(CanvasNodeTree, POINTER, bpy.props.PointerProperty(type=cls))
-
-    @classmethod
-    def unregister(cls) -> None:
-        if hasattr(CanvasNodeTree, POINTER):
-            delattr(CanvasNodeTree, POINTER)
 
 
 def tray_entry(tree: Any, node_name: str, take_id: str) -> tuple[Any, Any, int]:
@@ -250,5 +217,5 @@ class NODE_PT_canvas_review(bpy.types.Panel):
         draw_review_panel(self.layout, context.space_data.edit_tree)
 
 
-CLASSES: tuple[type, ...] = (CanvasReviewTake, CanvasReviewState, CANVAS_OT_review_toggle, CANVAS_OT_review_build,
+CLASSES: tuple[type, ...] = (CANVAS_OT_review_toggle, CANVAS_OT_review_build,
                              CANVAS_OT_review_clear, NODE_PT_canvas_review)

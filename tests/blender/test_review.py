@@ -332,11 +332,13 @@ REGISTER_SCRIPT = """
 import json
 import bpy
 import blender_canvas
-from blender_canvas.nodes.base import CanvasNodeTree
+from blender_canvas.nodes import review_props
+from blender_canvas.nodes.tree import CanvasNodeTree
 from blender_canvas.vse import review_ops
 def state():
-    return {"property": hasattr(CanvasNodeTree, "canvas_review"),
-            "classes": [c.__name__ for c in review_ops.CLASSES if c.is_registered],
+    # the pointer is a class annotation of the tree: it exists exactly while the tree class is registered
+    return {"property": bool(CanvasNodeTree.is_registered and "canvas_review" in CanvasNodeTree.bl_rna.properties),
+            "classes": [c.__name__ for c in (*review_props.CLASSES, *review_ops.CLASSES) if c.is_registered],
             "operator": hasattr(bpy.types, "CANVAS_OT_review_build")}
 steps = {"fresh": state()}
 blender_canvas.register()
