@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import bpy
+import bpy.utils.previews
 
 from .bakeoff_props import current_entrants
 from .base import TREE_ID
@@ -20,10 +22,10 @@ def thumbnail_icon(path: str) -> int:
     if not path:
         return 0
     if _previews is None:
-        import bpy.utils.previews
-
         _previews = bpy.utils.previews.new()
     absolute = bpy.path.abspath(path)
+    if not os.path.isfile(absolute):
+        return 0  # moved or deleted: the row draws with the media's icon instead
     if absolute not in _previews:
         _previews.load(absolute, absolute, "IMAGE")
     return int(_previews[absolute].icon_id)
@@ -32,8 +34,6 @@ def thumbnail_icon(path: str) -> int:
 def free_previews() -> None:
     global _previews
     if _previews is not None:
-        import bpy.utils.previews
-
         bpy.utils.previews.remove(_previews)
         _previews = None
 

@@ -89,9 +89,17 @@ class CANVAS_OT_test_connection(bpy.types.Operator):
     bl_label = "Test Connection"
     bl_options = {"INTERNAL"}
 
-    backend: bpy.props.StringProperty(name="Backend", description="The backend id, e.g. runway")
+    backend: bpy.props.StringProperty(name="Backend", description="The service to test, such as runway")
 
     _timer: Any = None
+
+    @classmethod
+    def poll(cls, context: Any) -> bool:
+        # with online access off it still runs, to say so beside the key (the preferences are where it is fixed)
+        if getattr(context, "preferences", None) is not None:
+            return True
+        cls.poll_message_set("No preferences to test from")
+        return False
 
     def _refused(self, context: Any) -> bool:
         if bpy.app.online_access:

@@ -12,6 +12,7 @@ from typing import Any, Literal
 import bpy
 
 from ..engine.review_layout import TAKE_COUNTS, ReviewLayoutError, check_take_count
+from ..operators import polls
 from ..operators.render import CanvasActionError, active_tree
 from .review import ReviewError, ReviewSource, build_review, find_review_scene, remove_review
 
@@ -64,6 +65,12 @@ class _ReviewOperator(bpy.types.Operator):
 
     tree_name: bpy.props.StringProperty(options={"SKIP_SAVE"})
 
+    @classmethod
+    def poll(cls, context: Any) -> bool:
+        return polls.poll_canvas(cls, context, cls.need)
+
+    need: polls.Need | None = None
+
     def execute(self, context: Any) -> OperatorResult:
         try:
             return self.act(context, active_tree(context, self.tree_name))
@@ -80,6 +87,7 @@ class CANVAS_OT_review_toggle(_ReviewOperator):
 
     bl_idname = "canvas.review_toggle"
     bl_label = "Review Take"
+    need = staticmethod(polls.has_takes)
 
     node_name: bpy.props.StringProperty(options={"SKIP_SAVE"})
     take_id: bpy.props.StringProperty(options={"SKIP_SAVE"})
@@ -93,7 +101,7 @@ class CANVAS_OT_review_toggle(_ReviewOperator):
                 return {"FINISHED"}
         _node, entry, _index = tray_entry(tree, self.node_name, self.take_id)
         if entry is None:
-            raise CanvasActionError(f"No take {self.take_id[:8]} in the tray of '{self.node_name}'")
+            raise CanvasActionError(f"'{self.node_name}' no longer has that take (it was removed)")
         if entry.media == "audio":
             raise CanvasActionError("A voice or sound take has no picture to review side by side")
         if len(takes) >= MAX_TAKES:
@@ -109,6 +117,7 @@ class CANVAS_OT_review_build(_ReviewOperator):
 
     bl_idname = "canvas.review_build"
     bl_label = "Build Review"
+    need = staticmethod(polls.has_review)
 
     show: bpy.props.BoolProperty(name="Show", description="Switch the window to the review scene",
                                  options={"SKIP_SAVE"})

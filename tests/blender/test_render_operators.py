@@ -82,9 +82,10 @@ def test_remove_take_moves_the_file_to_trash(draft_tree: Any) -> None:
 def test_a_bad_node_is_reported_on_the_node_not_as_a_traceback(draft_tree: Any) -> None:
     plate = draft_tree.nodes["plate"]
     plate.duration_s = 7  # Sora allows 4, 8 or 12
-    with pytest.raises(RuntimeError, match=r"node 'plate', duration_s: Sora 2 does not allow 7 s"):
+    with pytest.raises(RuntimeError, match=r"'plate': Duration: Sora 2 does not allow 7 s \(allowed: 4, 8 or 12 s\)"):
         bpy.ops.canvas.render(mode="NODE", node_name="plate", tree_name=draft_tree.name)
-    assert plate.render_state == "failed" and "duration_s" in plate.status_message
+    assert plate.render_state == "failed" and plate.status_message.startswith("Duration: Sora 2 does not allow 7 s")
+    assert "_" not in plate.status_message
 
 
 def test_paid_render_needs_a_key_and_online_access(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
