@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 import bpy
 
+from ..engine.document import AUDIO_SUFFIXES, IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from .sockets import KIND_FOR_SOCKET
 
 TREE_ID = "BlenderCanvasTree"
@@ -23,6 +25,16 @@ def is_defined(node: Any) -> bool:
     return getattr(node, "bl_idname", "") not in UNDEFINED_TYPES and getattr(type(node), "is_registered", True)
 
 
+def file_kind(node: Any) -> str | None:
+    """What a Reference node's file is, by its extension (None for no file or an unknown extension)."""
+    path = str(getattr(node, "filepath", "") or "")
+    suffix = PurePosixPath(path.replace("\\", "/")).suffix.lower()
+    for kind, suffixes in (("image", IMAGE_SUFFIXES), ("video", VIDEO_SUFFIXES), ("audio", AUDIO_SUFFIXES)):
+        if suffix in suffixes:
+            return kind
+    return None
+
+
 def mark_link_validity(tree: Any) -> None:
     """Draw a wire red when it carries the wrong kind of media (audio into an image input, say)."""
     if getattr(tree, "bl_idname", "") != TREE_ID:
@@ -30,7 +42,7 @@ def mark_link_validity(tree: Any) -> None:
     for link in tree.links:
         if not (is_defined(link.from_node) and is_defined(link.to_node)):
             continue
-        out_kind = KIND_FOR_SOCKET.get(link.from_socket.bl_idname)
+        out_kind = KIND_FOR_SOCKET.get(link.from_socket.bl_idname) or file_kind(link.from_node)
         in_kind = KIND_FOR_SOCKET.get(link.to_socket.bl_idname)
         valid = out_kind is None or in_kind is None or out_kind == in_kind
         if link.is_valid != valid:
@@ -109,6 +121,11 @@ def ensure_list_sockets(node: Any, prefix: str, socket_type: str, label: str, co
 
 def list_sockets(node: Any, prefix: str) -> list[Any]:
     return [s for s in node.inputs if s.identifier.startswith(prefix + "_")]
+
+
+def tree_of(node: Any) -> Any:
+    """The canvas tree a node lives in."""
+    return node.id_data
 
 
 def input_socket(node: Any, identifier: str) -> Any:
