@@ -20,6 +20,10 @@ CURVES_LOOKS = (
 )
 
 
+def _file_changed(node: Any, _context: Any) -> None:
+    mark_link_validity(tree_of(node))  # a .wav where a .png was turns its wires red at once
+
+
 class CanvasReferenceNode(CanvasNode, bpy.types.Node):
     """A still, clip or sound file on disk"""
 
@@ -31,7 +35,7 @@ class CanvasReferenceNode(CanvasNode, bpy.types.Node):
 
     filepath: bpy.props.StringProperty(name="File", subtype="FILE_PATH", options=BLEND_RELATIVE,
                                        description="A still, clip or sound; its extension says which",
-                                       update=lambda node, _context: mark_link_validity(node.id_data))
+                                       update=_file_changed)
 
     def init(self, context: Any) -> None:
         self.outputs.new(CanvasMediaSocket.bl_idname, "File")

@@ -30,7 +30,8 @@ def draw_models_of_kind(layout: Any, kind: Kind) -> None:
     for vendor, group in groupby(sorted(models, key=lambda m: (m.preview_only, m.vendor)), key=lambda m: m.vendor):
         layout.label(text=vendor)
         for model in group:
-            add_node_entry(layout, KIND_NODE[kind], model.label, model.id)
+            retired = all(v.status.status == "retired" for v in model.variants)
+            add_node_entry(layout, KIND_NODE[kind], f"{model.label} (retired)" if retired else model.label, model.id)
 
 
 class NODE_MT_canvas_image(bpy.types.Menu):
@@ -63,7 +64,7 @@ def draw_add_menu(self: Any, context: Any) -> None:
     if getattr(space, "tree_type", None) != TREE_ID:
         return
     layout = self.layout
-    add_node_entry(layout, "CanvasReferenceNode", "Reference File", icon="FILE_IMAGE")
+    add_node_entry(layout, "CanvasReferenceNode", "Reference", icon="FILE_IMAGE")
     add_node_entry(layout, "CanvasShotNode", "Shot", icon="OUTLINER_OB_CAMERA")
     layout.separator()
     layout.menu(NODE_MT_canvas_image.bl_idname, icon="IMAGE_DATA")

@@ -35,10 +35,16 @@ def node_variant(node: Any) -> Variant | None:
 
 
 def _model_items(node: Any) -> list[tuple[str, str, str]]:
-    items = [(m.id, m.label, f"{m.vendor}: {m.label}") for m in load_catalog().models if m.kind == node.doc_kind]
+    items = [(m.id, f"{m.label} (retired)" if _retired(m) else m.label,
+              f"{m.vendor}: {m.label}" + (" (retired: draft only)" if _retired(m) else ""))
+             for m in load_catalog().models if m.kind == node.doc_kind]
     if node.model_id and not any(i[0] == node.model_id for i in items):
         items.append((node.model_id, f"{node.model_id} (not in catalog)", "Unknown model, kept as written"))
     return items
+
+
+def _retired(model: Model) -> bool:
+    return all(v.status.status == "retired" for v in model.variants)
 
 
 def _variant_items(node: Any) -> list[tuple[str, str, str]]:

@@ -184,7 +184,7 @@ def apply_events(tree: Any, session: Session, events: Iterable[Event]) -> int:
         if node is None or node.bl_idname not in MODEL_NODE_TYPES:
             continue
         if event.kind == "queued":
-            node.render_state, node.progress, node.status_message = "queued", 0.0, "Queued"
+            node.render_state, node.progress, node.status_message = "queued", 0.0, ""
         elif event.kind == "submitted":
             node.render_state, node.progress = "queued", 0.0
             node.status_message = blender_words(event.message)  # the adapter's notes on inputs it had to fit
