@@ -294,8 +294,8 @@ def test_menus_and_preferences_draw_in_blender_words() -> None:
     try:
         prefs = addons[preferences.ADDON_ID].preferences
         layout = RecordingLayout(context=context)
-        proxy = SimpleNamespace(layout=layout, **{name: getattr(prefs, name) for name in prefs.bl_rna.properties.keys()
-                                                  if name != "rna_type"})
+        names = [p.identifier for p in prefs.bl_rna.properties if p.identifier != "rna_type"]
+        proxy = SimpleNamespace(layout=layout, **{name: getattr(prefs, name) for name in names})
         proxy.bl_rna = prefs.bl_rna
         preferences.CanvasPreferences.draw(proxy, context)
         check(layout.drawing, "preferences")
