@@ -128,8 +128,7 @@ def draw_tray(layout: Any, node: Any) -> None:
         take = node.tray[node.tray_index]
         column = layout.column(align=True)
         model, variant, route = take_words(take)
-        column.label(text=f"{variant or model} via {route}" if variant.startswith(model) else
-                     f"{model} {variant} via {route}".replace("  ", " "))
+        column.label(text=f"{variant or model} via {route}")
         if take.file and not os.path.isfile(bpy.path.abspath(take.file)):
             column.label(text=f"File missing: {take.file}", icon="ERROR")
         for line in wrap_lines(take.prompt[:600])[:6] if take.prompt else ["No prompt"]:

@@ -64,8 +64,7 @@ class CANVAS_OT_bakeoff_build(_TreeOperator):
     aspect ratio, seed and duration (the nearest allowed one, flagged, where a model cannot run it)"""
 
     bl_idname = "canvas.bakeoff_build"
-    bl_label = "Build Bake-off"
-    need = staticmethod(polls.has_bakeoff)
+    bl_label = "Build Bake-off"  # on any canvas: building it is what turns the bake-off on
 
     def act(self, tree: Any) -> OperatorResult:
         settings = tree.canvas_bakeoff

@@ -12,8 +12,11 @@ from typing import Any, Literal
 import bpy
 
 from ..engine.review_layout import TAKE_COUNTS, ReviewLayoutError, check_take_count
+from ..nodes.panel import take_words
+from ..nodes.review_props import LAYOUT_ITEMS
 from ..operators import polls
 from ..operators.render import CanvasActionError, active_tree
+from ..operators.wording import blender_words
 from .review import ReviewError, ReviewSource, build_review, find_review_scene, remove_review
 
 OperatorResult = set[Literal["RUNNING_MODAL", "CANCELLED", "FINISHED", "PASS_THROUGH", "INTERFACE"]]
@@ -30,12 +33,13 @@ def tray_entry(tree: Any, node_name: str, take_id: str) -> tuple[Any, Any, int]:
 
 
 def take_label(tree: Any, node_name: str, take_id: str) -> str:
-    """'<node> · <model variant> · take N', N the take's own number (as the tray and the report say it)."""
+    """'<node> · <model variant> · take N', N the take's own number (as the tray and the report say it), the
+    model and variant as the catalog names them."""
     _node, entry, _index = tray_entry(tree, node_name, take_id)
     if entry is None:
-        return f"{node_name} · take {take_id[:8]} (no longer in its tray)"
-    model = f"{entry.model} {entry.variant}".strip() if entry.variant != entry.model else entry.model
-    return f"{node_name} · {model} · take {entry.number}"
+        return f"{node_name or 'A take'} (no longer in its tray)"
+    model, variant, _route = take_words(entry)
+    return f"{node_name} · {variant or model} · take {entry.number}"
 
 
 def is_reviewed(tree: Any, node_name: str, take_id: str) -> bool:
@@ -127,14 +131,17 @@ class CANVAS_OT_review_build(_ReviewOperator):
         sources, skipped = review_sources(tree)
         if skipped:
             self.report({"WARNING"}, "Skipped: " + "; ".join(skipped))
+        advice = count_advice(state.layout, len(sources))
+        if advice:
+            raise CanvasActionError(f"Review not built: {advice}" + (" (the others are missing)" if skipped else ""))
         try:
-            check_take_count(state.layout, len(sources))
             report = build_review(tree.name, sources, state.layout, tree.fps)
         except (ReviewError, ReviewLayoutError) as error:
-            raise CanvasActionError(f"Review not built: {error}") from error
+            raise CanvasActionError(f"Review not built: {blender_words(str(error))}") from error
         if self.show:
             show_scene(context, state, bpy.data.scenes[report.scene])
-        self.report({"INFO"}, f"Review: {len(sources)} takes, {report.layout.replace('_', ' ')}, "
+        name = next((item[1] for item in LAYOUT_ITEMS if item[0] == report.layout), report.layout)
+        self.report({"INFO"}, f"Review: {len(sources)} takes, {name}, "
                               f"{report.width}x{report.height}, {report.frame_end} frames; {report.sound_note}")
         return {"FINISHED"}
 
@@ -196,10 +203,8 @@ def draw_review_panel(layout: Any, tree: Any) -> None:
         op = row.operator(CANVAS_OT_review_toggle.bl_idname, text="", icon="X")
         op.tree_name, op.node_name, op.take_id = tree.name, item.node_name, item.take_id
     layout.prop(state, "layout", expand=True)
-    try:
-        check_take_count(state.layout, len(state.takes))
-    except ReviewLayoutError as error:
-        layout.label(text=str(error).removeprefix("takes: ").capitalize(), icon="ERROR")
+    if state.takes:  # nothing to say before a review is asked for
+        layout.label(text=count_advice(state.layout, len(state.takes)) or "Ready to build", icon="INFO")
     row = layout.row(align=True)
     op = row.operator(CANVAS_OT_review_build.bl_idname, text="Build Review", icon="SEQ_SPLITVIEW")
     op.tree_name = tree.name
@@ -207,6 +212,18 @@ def draw_review_panel(layout: Any, tree: Any) -> None:
     op.tree_name, op.show = tree.name, True
     op = row.operator(CANVAS_OT_review_clear.bl_idname, text="", icon="TRASH")
     op.tree_name = tree.name
+
+
+def count_advice(layout_id: str, count: int) -> str:
+    """'' when `count` takes suit the layout, else what it shows, in words ("Side by Side shows 2 to 4 takes")."""
+    try:
+        check_take_count(layout_id, count)
+    except ReviewLayoutError:
+        low, high = TAKE_COUNTS[layout_id]
+        name = next(item[1] for item in LAYOUT_ITEMS if item[0] == layout_id)
+        shows = f"exactly {low}" if low == high else f"{low} to {high}"
+        return f"{name} shows {shows} takes; {count} picked"
+    return ""
 
 
 class NODE_PT_canvas_review(bpy.types.Panel):

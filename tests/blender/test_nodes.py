@@ -247,7 +247,9 @@ def test_preferences_hold_every_vendor_key_as_a_password_field() -> None:
     names = {name.lower() for b in load_catalog().backends for name in b.env_keys}
     properties = CanvasPreferences.bl_rna.properties
     assert names <= {p.identifier for p in properties}
-    assert {properties[name].subtype for name in names} == {"PASSWORD"}
+    secrets = names - {"google_cloud_project"}  # a project id is a setting, not a secret: the user reads it back
+    assert {properties[name].subtype for name in secrets} == {"PASSWORD"}
+    assert properties["google_cloud_project"].subtype == "NONE"
     layout = RecordingLayout()
     layout.box = lambda: layout  # type: ignore[attr-defined]
     CanvasPreferences.draw(SimpleNamespace(layout=layout), bpy.context)  # type: ignore[arg-type]

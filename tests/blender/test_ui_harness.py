@@ -208,6 +208,8 @@ def test_a_retired_and_an_unknown_model_draw_and_say_so(model_id: str, expected:
     node.model_id = model_id
     fill_tray(node, 10, media, "video", missing=True)
     tree.nodes.active = node
+    review = tree.canvas_review.takes.add()  # one take in the review: the panel says what the layout needs
+    review.node_name, review.take_id = node.name, node.tray[2].take_id
     context = editor_context(tree)
     body, ext = draw_node(node, context)
     assert expected in body.labels() and expected in ext.labels()
@@ -215,6 +217,7 @@ def test_a_retired_and_an_unknown_model_draw_and_say_so(model_id: str, expected:
     panels = draw_panels(tree, context)
     check(body, model_id, allowed=(expected,))
     check(ext, model_id, allowed=(expected,))
+    assert "Side by Side shows 2 to 4 takes; 1 picked" in panels.labels()
     missing = [t for t in panels.labels() if "file missing" in t]
     assert len(missing) == 1 and missing[0].startswith("#1 ")  # the row whose file is gone says so
 

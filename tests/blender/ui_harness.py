@@ -196,7 +196,7 @@ def draw(function: Any, *args: Any, context: Any = None) -> Drawing:
 
 # --- wording ---------------------------------------------------------------------------------------------------
 _HEX_ID = re.compile(r"\b[0-9a-f]{12,}\b")
-_SNAKE = re.compile(r"\b[a-z0-9]+_[a-z0-9_]+\b")
+_SNAKE = re.compile(r"\b[A-Za-z0-9]+_[A-Za-z0-9_]+\b")
 _CLI = re.compile(r"--[a-z]")
 _EXCEPTION = re.compile(r"\b\w*(Error|Exception)\b|Traceback|Errno")
 
