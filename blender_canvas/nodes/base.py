@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import bpy
 
 from ..engine.document import AUDIO_SUFFIXES, IMAGE_SUFFIXES, VIDEO_SUFFIXES
-from .sockets import KIND_FOR_SOCKET
+from .sockets import KIND_FOR_SOCKET, describe
 
 TREE_ID = "BlenderCanvasTree"
 
@@ -113,7 +113,8 @@ def ensure_list_sockets(node: Any, prefix: str, socket_type: str, label: str, co
     existing = [s for s in node.inputs if s.identifier.startswith(prefix + "_")]
     while len(existing) < count:
         index = len(existing)
-        existing.append(node.inputs.new(socket_type, f"{label} {index + 1}", identifier=f"{prefix}_{index}"))
+        existing.append(describe(node.inputs.new(socket_type, f"{label} {index + 1}",
+                                                 identifier=f"{prefix}_{index}")))
     while len(existing) > count and not existing[-1].is_linked:
         node.inputs.remove(existing.pop())
     return existing

@@ -8,7 +8,7 @@ import bpy
 
 from .base import CanvasNode, ensure_list_sockets, file_kind, mark_link_validity, tree_of
 from .model_nodes import MAX_SEED, PROMPT_FIELDS
-from .sockets import SOCKET_FOR_KIND, CanvasMediaSocket
+from .sockets import SOCKET_FOR_KIND, CanvasMediaSocket, describe
 
 BLEND_RELATIVE = {"PATH_SUPPORTS_BLEND_RELATIVE"}  # paths may start with '//' (relative to the .blend)
 
@@ -38,7 +38,7 @@ class CanvasReferenceNode(CanvasNode, bpy.types.Node):
                                        update=_file_changed)
 
     def init(self, context: Any) -> None:
-        self.outputs.new(CanvasMediaSocket.bl_idname, "File")
+        describe(self.outputs.new(CanvasMediaSocket.bl_idname, "File"))
 
     def draw_buttons(self, context: Any, layout: Any) -> None:
         layout.prop(self, "filepath", text="")
@@ -76,7 +76,7 @@ class CanvasShotNode(CanvasNode, bpy.types.Node):
     duration_s: bpy.props.IntProperty(name="Duration", description="Seconds; 0 = the canvas's", min=0, max=600)
 
     def init(self, context: Any) -> None:
-        self.outputs.new(SOCKET_FOR_KIND["shot"], "Shot")
+        describe(self.outputs.new(SOCKET_FOR_KIND["shot"], "Shot"))
 
     def draw_buttons(self, context: Any, layout: Any) -> None:
         """The prompt, labelled: what a shot is. Seed, aspect ratio and length are in the sidebar."""

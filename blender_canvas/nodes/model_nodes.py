@@ -9,7 +9,7 @@ import bpy
 from ..engine.document import PROMPT_FIELDS
 from ..providers.catalog import InputName, Model, Variant, describe_seconds, load_catalog
 from .base import CanvasNode, ensure_list_sockets, input_socket, list_sockets, stored_enum, tree_of
-from .sockets import SOCKET_FOR_KIND
+from .sockets import SOCKET_FOR_KIND, describe
 from .tray import RENDER_STATES, CanvasTake, draw_render_state
 
 SINGLE_INPUTS: dict[str, tuple[str, str]] = {  # identifier -> (socket kind, label)
@@ -155,10 +155,10 @@ class _ModelNodeBase(CanvasNode):
     default_model = ""
 
     def init(self, context: Any) -> None:
-        self.outputs.new(SOCKET_FOR_KIND[self.doc_kind], self.doc_kind.capitalize())
+        describe(self.outputs.new(SOCKET_FOR_KIND[self.doc_kind], self.doc_kind.capitalize()))
         for identifier, (kind, label) in SINGLE_INPUTS.items():
             if identifier in self.input_names:
-                self.inputs.new(SOCKET_FOR_KIND[kind], label, identifier=identifier)
+                describe(self.inputs.new(SOCKET_FOR_KIND[kind], label, identifier=identifier))
         if "images" in self.input_names:
             ensure_list_sockets(self, "images", SOCKET_FOR_KIND["image"], "Reference", 1)
         if not self.model_id:

@@ -118,3 +118,33 @@ CLASSES: tuple[type, ...] = (
     CanvasShotSocket,
     CanvasMediaSocket,
 )
+
+
+# The tooltip of each socket, by its identifier's stem (images_0 -> images); outputs by their media kind.
+SOCKET_TOOLTIPS: dict[str, str] = {
+    "image": "The first frame: a still the clip starts from",
+    "last_frame": "The last frame: a still the clip ends on",
+    "video": "A clip the model works from (to restyle, extend or lip-sync)",
+    "audio": "A voice or sound the model follows",
+    "shot": "The shot's prompt (subject, action, camera...), shared with every node it is wired to",
+    "images": "A reference image: a character, a product or a place to keep",
+    "shots": "A shot of the cut, in order from the top",
+    "sounds": "A sound under the cut: a voice-over or music",
+    "out image": "The chosen take of this node, a still",
+    "out video": "The chosen take of this node, a clip",
+    "out audio": "The chosen take of this node, a sound",
+    "out shot": "This shot's prompt, for every model it is wired to",
+    "out media": "The file: a still, a clip or a sound, by its extension",
+}
+
+
+def describe(socket: Any) -> Any:
+    """Give a new socket its tooltip."""
+    if socket.is_output:
+        key = f"out {getattr(socket, 'media_kind', '')}"
+    else:
+        key = socket.identifier.rsplit("_", 1)[0] if socket.identifier[-1:].isdigit() else socket.identifier
+        if key == "audio" and socket.identifier != "audio":  # a Sequence node's numbered sounds
+            key = "sounds"
+    socket.description = SOCKET_TOOLTIPS.get(key, socket.description)
+    return socket

@@ -60,8 +60,9 @@ class _TreeOperator(bpy.types.Operator):
 
 
 class CANVAS_OT_bakeoff_build(_TreeOperator):
-    """Wire one video node per model / variant to the controlled image and shot: same image, prompt skeleton,
-    aspect ratio, seed and duration (the nearest allowed one, flagged, where a model cannot run it)"""
+    """Wire one video node per entrant to the same image and shot (same prompt, aspect ratio, seed and length)"""
+
+    # A model that cannot run the controlled length gets the nearest allowed one, and the panel flags it.
 
     bl_idname = "canvas.bakeoff_build"
     bl_label = "Build Bake-off"  # on any canvas: building it is what turns the bake-off on
@@ -166,8 +167,9 @@ def _tray_entry(tree: Any, node_name: str, take_id: str) -> tuple[Any, Any]:
 
 
 class CANVAS_OT_score_take(_TreeOperator):
-    """Score a take on each axis of the bake-off (1 poor to 5 best, 0 = not scored) and leave a note; stored in
-    the ledger with the take, never re-rendering anything"""
+    """Score this take on each judging axis, 1 (poor) to 5 (best), and leave a note; nothing is re-rendered"""
+
+    # Stored in the ledger with the take; 0 on an axis means "not scored".
 
     bl_idname = "canvas.score_take"
     bl_label = "Score Take"
@@ -250,8 +252,10 @@ def _write_report(canvas: Canvas, session: Session, folder: Path) -> Path:
 
 
 class CANVAS_OT_bakeoff_report(_TreeOperator):
-    """Write the comparison report (report.html, its JSON and text twins) beside the takes and open it; the contact
-    sheets are decoded on a worker thread, so the window stays live"""
+    """Write the bake-off's comparison report beside the takes and open it in the browser"""
+
+    # report.html with its JSON and text twins; the contact sheets are decoded on a worker thread, so the window
+    # stays live while it is written.
 
     bl_idname = "canvas.bakeoff_report"
     bl_label = "Bake-off Report"

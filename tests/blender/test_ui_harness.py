@@ -261,6 +261,18 @@ def test_canvas_nodes_draw_within_budget_with_every_option_on(media: Path) -> No
     _body, ext = draw_node(cut, context)
     trims = [c["property"] for c in ext.of("prop") if c["data"].bl_rna.identifier == "CanvasVideoSocket"]
     assert trims.count("crossfade_frames") == 5  # every shot's trims, in the sidebar
+    for node in tree.nodes:  # every socket has a tooltip, and every class a one-line one
+        for socket in [*node.inputs, *node.outputs]:
+            assert socket.description and "_" not in socket.description, (node.name, socket.identifier)
+
+
+def test_every_class_has_a_one_line_tooltip() -> None:
+    from blender_canvas import nodes, operators, vse
+
+    for cls in (*nodes._CLASSES, *operators._CLASSES, *vse._CLASSES):
+        if issubclass(cls, (bpy.types.Operator, bpy.types.Node, bpy.types.NodeSocket, bpy.types.UIList)):
+            doc = (cls.__doc__ or "").strip()
+            assert doc and "\n" not in doc and "_" not in doc, cls.__name__
 
 
 def test_a_reference_file_wire_is_checked_by_kind(media: Path) -> None:
