@@ -257,7 +257,7 @@ def resync_open_trees(*_args: Any) -> None:
     for folder, session in list(_sessions.items()):
         tree = bpy.data.node_groups.get(_trees.get(folder, ""))
         if tree is not None and getattr(tree, "bl_idname", "") == TREE_ID:
-            sync_trays(tree, session)
+            sync_trays(tree, session)  # the session is open: its folder was readable a moment ago
 
 
 def canvas_trees() -> list[Any]:
@@ -272,7 +272,11 @@ def resume_saved_jobs(*_args: Any) -> None:
             continue
         folder = Path(os.path.normpath(bpy.path.abspath(tree.project_dir)))
         if (folder / LEDGER_NAME).is_file():
-            session = session_for(tree)
+            try:
+                session = session_for(tree)
+            except CanvasActionError as error:  # a handler has no report: say it on the console, in words
+                print(f"Blender Canvas: '{tree.name}': {error}")
+                continue
             sync_trays(tree, session)  # the ledger may hold takes the file never saw (Blender died after they landed)
             if session.runner.busy:
                 ensure_timer()
