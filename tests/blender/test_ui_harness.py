@@ -320,3 +320,21 @@ def test_menus_and_preferences_draw_in_blender_words() -> None:
     finally:
         if added:
             addons.remove(addons[preferences.ADDON_ID])
+
+
+def test_a_tray_lists_takes_in_take_order_whatever_order_they_land_in(tmp_path: Path) -> None:
+    from blender_canvas.engine.ledger import TakeRecord
+
+    numbers = {"c" * 16: 1, "a" * 16: 3, "b" * 16: 2, "d" * 16: 4}
+    session = SimpleNamespace(project_dir=tmp_path, ledger=SimpleNamespace(take_number=numbers.__getitem__))
+    tree = new_canvas_tree("order")
+    node = tree.nodes.new("CanvasVideoNode")
+    node.tray_index = 0
+    for take_id in ("a" * 16, "c" * 16, "d" * 16, "b" * 16):  # landed #3, #1, #4, #2
+        take = TakeRecord.model_construct(take_id=take_id, file=f"takes/{take_id}.mp4", media="video",
+                                          model="kling-3", variant="3.0", backend="fal", seed=None,
+                                          duration_s=5.0, actual_usd=None, estimated_usd=0.1, prompt="",
+                                          created_at=0.0)
+        bridge.add_take_to_tray(node, session, take)  # type: ignore[arg-type]
+    assert [t.number for t in node.tray] == [1, 2, 3, 4]
+    assert node.tray[node.tray_index].take_id == "a" * 16  # the selected row follows its take
