@@ -285,3 +285,25 @@ def test_every_operator_runs_through_invoke_and_execute_without_a_traceback(draf
     assert ran["canvas.send_to_vse"] == ["FINISHED", "FINISHED"]
     assert ran["canvas.export_timeline"][0] == "FINISHED" and (saved.parent / "c.otio").is_file()
     assert ran["canvas.open_take"] == ["REFUSED", "REFUSED"]
+
+
+def test_buttons_that_cannot_run_are_greyed_out_with_the_reason(draft_tree: Any) -> None:
+    name = draft_tree.name
+    refusals = {
+        "score_take": (lambda: bpy.ops.canvas.score_take(tree_name=name), "has no bake-off"),
+        "bakeoff_report": (lambda: bpy.ops.canvas.bakeoff_report(tree_name=name), "has no bake-off"),
+        "pick_take": (lambda: bpy.ops.canvas.pick_take(tree_name=name), "No takes yet: render a node first"),
+        "review_build": (lambda: bpy.ops.canvas.review_build(tree_name=name), "at least two takes"),
+        "cancel": (lambda: bpy.ops.canvas.cancel(tree_name=name), "Nothing of this canvas is rendering"),
+    }
+    for operator, (call, reason) in refusals.items():
+        message = error_of(call)
+        assert ".poll()" in message and reason in message, (operator, message)
+    message = error_of(lambda: bpy.ops.canvas.add_input_slot(tree_name=name, node_name="gone", prefix="shots"))
+    assert "No node named 'gone'" in message  # a report, where it used to cancel without a word
+    draft_tree.canvas_bakeoff.enabled = True
+    message = error_of(lambda: bpy.ops.canvas.bakeoff_report(tree_name=name))
+    assert "not built yet" in message
+    bpy.data.node_groups.remove(draft_tree)
+    message = error_of(lambda: bpy.ops.canvas.render(mode="ALL"))
+    assert "No Generation Canvas here" in message
