@@ -31,6 +31,7 @@ from blender_canvas.nodes.base import TREE_ID, input_socket, mark_link_validity
 from blender_canvas.nodes.convert import new_canvas_tree
 from blender_canvas.nodes.model_nodes import BODY_BUDGET
 from blender_canvas.operators import bridge, canvas_io, preferences
+from blender_canvas.providers.catalog import load_catalog
 from blender_canvas.vse import review_ops
 from tests.blender.ui_harness import Drawing, RecordingLayout, wording_problems
 
@@ -295,13 +296,17 @@ def test_menus_and_preferences_draw_in_blender_words() -> None:
     context = editor_context(tree)
     drawing = Drawing()
     menus.draw_add_menu(SimpleNamespace(layout=RecordingLayout(drawing, context)), context)
-    for cls in menus.CLASSES:
+    for cls in [c for c in menus.CLASSES if issubclass(c, bpy.types.Menu)]:
         cls.draw(SimpleNamespace(layout=RecordingLayout(drawing, context)), context)
     for draw_menu in (canvas_io.draw_import_menu, canvas_io.draw_export_menu):
         draw_menu(SimpleNamespace(layout=RecordingLayout(drawing, context)), context)
     check(drawing, "menus")
     assert "Reference" in drawing.texts and "Reference File" not in drawing.texts
     assert any("(retired)" in t for t in drawing.texts)  # Sora 2 says so in Shift+A too
+    tooltips = {menus.CANVAS_OT_add_model_node.description(context, SimpleNamespace(settings=c["button"].settings))
+                for c in drawing.of("operator") if c["operator"] == "canvas.add_model_node"}
+    assert len(tooltips) == len(load_catalog().models)  # one tooltip per model, not one for them all
+    assert any(t.endswith("Retired: runs as a draft only.") for t in tooltips)
     addons = bpy.context.preferences.addons
     added = addons.get(preferences.ADDON_ID) is None
     if added:
