@@ -12,9 +12,10 @@ from typing import Any
 
 import bpy
 
+from ..nodes.bakeoff_props import bakeoff_data
 from ..nodes.base import TREE_ID
+from .bridge import MODEL_NODE_TYPES, running_trees
 
-MODEL_NODE_TYPES = ("CanvasImageNode", "CanvasVideoNode", "CanvasAudioNode")
 NO_CANVAS = "No Generation Canvas here: open one in the node editor (Shift+A adds its nodes)"
 
 Need = Callable[[Any], str | None]  # a reason the tree cannot serve, or None
@@ -68,8 +69,6 @@ def has_bakeoff(tree: Any) -> str | None:
 
 
 def has_built_bakeoff(tree: Any) -> str | None:
-    from ..nodes.bakeoff_props import bakeoff_data
-
     if has_bakeoff(tree) is not None:
         return has_bakeoff(tree)
     if bakeoff_data(tree) is None:
@@ -78,8 +77,6 @@ def has_built_bakeoff(tree: Any) -> str | None:
 
 
 def is_rendering(tree: Any) -> str | None:
-    from .bridge import running_trees
-
     return None if tree.name in running_trees() else "Nothing of this canvas is rendering"
 
 
