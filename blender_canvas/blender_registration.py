@@ -9,7 +9,8 @@ import bpy
 from bpy.app.handlers import persistent
 
 from . import nodes, operators, vse
-from .nodes.base import TREE_ID, CanvasNodeTree
+from .nodes.base import TREE_ID
+from .nodes.tree import CanvasNodeTree
 
 
 @persistent
@@ -30,9 +31,19 @@ def on_load_post(*args: Any) -> None:
     resume_saved_jobs(*args)
 
 
+@persistent
+def on_undo_redo(*args: Any) -> None:
+    """Blender's undo restores Blender data only; the trays are made to agree with the ledger again."""
+    from .operators.bridge import resync_open_trees
+
+    resync_open_trees(*args)
+
+
 HANDLERS: tuple[tuple[str, Any], ...] = (
     ("save_pre", on_save_pre),
     ("load_post", on_load_post),
+    ("undo_post", on_undo_redo),
+    ("redo_post", on_undo_redo),
 )
 
 

@@ -73,8 +73,13 @@ class Runner:
         self.events: queue.Queue[Event] = queue.Queue()
         self._limits = dict(limits)
         self._slots: dict[str, threading.BoundedSemaphore] = {}
-        self._cancel_all = threading.Event()
-        self._cancelled_nodes: set[str] = set()
+        # A cancel reaches what was started before it, never a later start: each start() is a generation, and a
+        # cancel records the generation it happened in (the flags used to stay set until the file was reopened).
+        self._generation = 0
+        self._local = threading.local()  # the generation a worker thread belongs to (inherited by its children)
+        self._cancel_all = threading.Event()  # wakes sleepers on a cancel; cleared by the next start
+        self._cancel_all_generation = -1
+        self._cancelled_nodes: dict[str, int] = {}
         self._cancelled_jobs: set[str] = set()
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
@@ -85,6 +90,9 @@ class Runner:
     # --- public -------------------------------------------------------------------------------------------
     def start(self, plan: Plan, canvas: Canvas, base_dir: Path) -> None:
         """Run the plan in the background; returns at once."""
+        with self._lock:
+            self._generation += 1
+            self._cancel_all.clear()
         for node_id in plan.stale:
             self._emit(Event(kind="stale", node_id=node_id, message="its inputs changed; render it to update"))
         for job in plan.jobs:
@@ -171,9 +179,10 @@ class Runner:
         """Cancel one node's jobs, one job, or (with neither) everything."""
         with self._lock:
             if node_id is None and job_id is None:
+                self._cancel_all_generation = self._generation
                 self._cancel_all.set()
             if node_id is not None:
-                self._cancelled_nodes.add(node_id)
+                self._cancelled_nodes[node_id] = self._generation
             if job_id is not None:
                 self._cancelled_jobs.add(job_id)
         self._wake.set()
@@ -209,7 +218,16 @@ class Runner:
 
     # --- internals ----------------------------------------------------------------------------------------
     def _spawn(self, target: Callable[..., None], *args: object) -> None:
-        thread = threading.Thread(target=target, args=args, daemon=True, name=f"canvas-{target.__name__}")
+        # a thread spawned by start() belongs to the newest generation, one spawned by a worker to its parent's
+        generation = getattr(self._local, "generation", None)
+        if generation is None:
+            generation = self._generation if target == self._coordinate else 0
+
+        def run() -> None:
+            self._local.generation = generation
+            target(*args)
+
+        thread = threading.Thread(target=run, daemon=True, name=f"canvas-{target.__name__}")
         with self._lock:
             self._threads.append(thread)
         thread.start()
@@ -229,8 +247,10 @@ class Runner:
         self._cancel_all.wait(seconds)
 
     def _is_cancelled(self, node_id: str, job_id: str = "") -> bool:
+        generation = getattr(self._local, "generation", 0)
         with self._lock:
-            return self._cancel_all.is_set() or node_id in self._cancelled_nodes or job_id in self._cancelled_jobs
+            return (self._cancel_all_generation >= generation
+                    or self._cancelled_nodes.get(node_id, -1) >= generation or job_id in self._cancelled_jobs)
 
     def _coordinate(self, plan: Plan, canvas: Canvas, base_dir: Path) -> None:
         """Start each take once its upstream takes have landed; fail it if an upstream node ended without one."""
@@ -353,7 +373,7 @@ class Runner:
         """A job with the same cache key is already in flight (resumed after a crash): wait for it, don't resubmit."""
         with self._lock:
             other = self._active_keys.get(key)
-        while other is not None and not self._cancel_all.is_set():
+        while other is not None and not self._is_cancelled(""):
             record = self.ledger.job(other)
             if record is None or record.state not in (*PENDING_STATES, WAITING):
                 return

@@ -50,7 +50,20 @@ class Session:
         self._limits = {b.id: b.default_concurrency for b in self.catalog.backends}
         self._limits.update(limits or {})
         self._lock = threading.Lock()
-        self.runner = Runner(self.ledger, _LazyBackends(self), limits=self._limits)
+        self._lazy_backends = _LazyBackends(self)
+        self.runner = Runner(self.ledger, self._lazy_backends, limits=self._limits)
+
+    def set_keys(self, keys: Mapping[str, str]) -> bool:
+        """Use the keys as they are now (a key typed into the preferences since the last render counts at once);
+        backends built with other keys are rebuilt on their next use. True if anything changed."""
+        fresh = dict(keys)
+        with self._lock:
+            if fresh == self.keys:
+                return False
+            self.keys = fresh
+            self._backends.clear()
+        self._lazy_backends.clear()
+        return True
 
     def backend(self, backend_id: str) -> Backend:
         with self._lock:

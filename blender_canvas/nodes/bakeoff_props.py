@@ -38,8 +38,8 @@ def _on_model_change(item: Any) -> None:
 class CanvasBakeOffCandidate(bpy.types.PropertyGroup):
     """A model / variant pair the builder will enter into the bake-off"""
 
-    model_id: bpy.props.StringProperty(name="Model Id")
-    variant_id: bpy.props.StringProperty(name="Variant Id")
+    model_id: bpy.props.StringProperty(name="Model ID", description="The catalog's id of the model")
+    variant_id: bpy.props.StringProperty(name="Variant ID", description="The catalog's id of the variant")
     model: stored_enum(_video_model_items, "model_id", _on_model_change, name="Model")
     variant: stored_enum(_variant_items, "variant_id", name="Variant")
 

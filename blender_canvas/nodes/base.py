@@ -3,48 +3,46 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 import bpy
 
-from .sockets import KIND_FOR_SOCKET
+from ..engine.document import AUDIO_SUFFIXES, IMAGE_SUFFIXES, VIDEO_SUFFIXES
+from .sockets import KIND_FOR_SOCKET, describe
 
 TREE_ID = "BlenderCanvasTree"
 
 EnumItem = tuple[str, str, str, int]
 
 
-class CanvasNodeTree(bpy.types.NodeTree):
-    """A generation canvas: reference stills, shot prompts, image, video and voice models, and the cut"""
+UNDEFINED_TYPES = frozenset({"NodeUndefined", "NodeSocketUndefined", "NodeTreeUndefined", ""})
 
-    bl_idname = TREE_ID
-    bl_label = "Generation Canvas"
-    bl_icon = "NODETREE"
 
-    # Canvas-level settings, mirrored from the document's top level and `defaults`.
-    canvas_title: bpy.props.StringProperty(name="Title")
-    draft: bpy.props.BoolProperty(name="Draft", description="Send every node to the offline preview backend")
-    use_budget: bpy.props.BoolProperty(name="Budget", description="Refuse runs whose estimate exceeds the cap")
-    budget_cents: bpy.props.IntProperty(name="Budget (cents)", min=0)
-    default_aspect_ratio: bpy.props.StringProperty(name="Aspect Ratio", default="16:9")
-    default_duration_s: bpy.props.IntProperty(name="Duration", description="Seconds; 0 = each model's own default",
-                                              min=0, max=600)
-    use_default_seed: bpy.props.BoolProperty(name="Seed", description="Give every node this seed unless it sets one")
-    default_seed: bpy.props.IntProperty(name="Seed", min=0)
-    default_resolution: bpy.props.StringProperty(name="Resolution")
-    fps: bpy.props.IntProperty(name="Frame Rate", default=24, min=1, max=120)
-    project_dir: bpy.props.StringProperty(name="Project Folder", subtype="DIR_PATH",
-                                          options={"PATH_SUPPORTS_BLEND_RELATIVE"},
-                                          description="Where takes and the ledger live (blank = beside the .blend)")
+def is_defined(node: Any) -> bool:
+    """False for a node whose class is not registered (the add-on was off when the file was read, or is being
+    re-enabled): Blender keeps it as an undefined node, and its sockets must not be read."""
+    return getattr(node, "bl_idname", "") not in UNDEFINED_TYPES and getattr(type(node), "is_registered", True)
 
-    def update(self) -> None:
-        mark_link_validity(self)
+
+def file_kind(node: Any) -> str | None:
+    """What a Reference node's file is, by its extension (None for no file or an unknown extension)."""
+    path = str(getattr(node, "filepath", "") or "")
+    suffix = PurePosixPath(path.replace("\\", "/")).suffix.lower()
+    for kind, suffixes in (("image", IMAGE_SUFFIXES), ("video", VIDEO_SUFFIXES), ("audio", AUDIO_SUFFIXES)):
+        if suffix in suffixes:
+            return kind
+    return None
 
 
 def mark_link_validity(tree: Any) -> None:
     """Draw a wire red when it carries the wrong kind of media (audio into an image input, say)."""
+    if getattr(tree, "bl_idname", "") != TREE_ID:
+        return
     for link in tree.links:
-        out_kind = KIND_FOR_SOCKET.get(link.from_socket.bl_idname)
+        if not (is_defined(link.from_node) and is_defined(link.to_node)):
+            continue
+        out_kind = KIND_FOR_SOCKET.get(link.from_socket.bl_idname) or file_kind(link.from_node)
         in_kind = KIND_FOR_SOCKET.get(link.to_socket.bl_idname)
         valid = out_kind is None or in_kind is None or out_kind == in_kind
         if link.is_valid != valid:
@@ -115,7 +113,8 @@ def ensure_list_sockets(node: Any, prefix: str, socket_type: str, label: str, co
     existing = [s for s in node.inputs if s.identifier.startswith(prefix + "_")]
     while len(existing) < count:
         index = len(existing)
-        existing.append(node.inputs.new(socket_type, f"{label} {index + 1}", identifier=f"{prefix}_{index}"))
+        existing.append(describe(node.inputs.new(socket_type, f"{label} {index + 1}",
+                                                 identifier=f"{prefix}_{index}")))
     while len(existing) > count and not existing[-1].is_linked:
         node.inputs.remove(existing.pop())
     return existing
@@ -123,6 +122,11 @@ def ensure_list_sockets(node: Any, prefix: str, socket_type: str, label: str, co
 
 def list_sockets(node: Any, prefix: str) -> list[Any]:
     return [s for s in node.inputs if s.identifier.startswith(prefix + "_")]
+
+
+def tree_of(node: Any) -> Any:
+    """The canvas tree a node lives in."""
+    return node.id_data
 
 
 def input_socket(node: Any, identifier: str) -> Any:

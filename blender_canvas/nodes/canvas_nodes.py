@@ -6,9 +6,9 @@ from typing import Any
 
 import bpy
 
-from .base import CanvasNode, ensure_list_sockets
+from .base import CanvasNode, ensure_list_sockets, file_kind, mark_link_validity, tree_of
 from .model_nodes import MAX_SEED, PROMPT_FIELDS
-from .sockets import SOCKET_FOR_KIND, CanvasMediaSocket
+from .sockets import SOCKET_FOR_KIND, CanvasMediaSocket, describe
 
 BLEND_RELATIVE = {"PATH_SUPPORTS_BLEND_RELATIVE"}  # paths may start with '//' (relative to the .blend)
 
@@ -20,6 +20,10 @@ CURVES_LOOKS = (
 )
 
 
+def _file_changed(node: Any, _context: Any) -> None:
+    mark_link_validity(tree_of(node))  # a .wav where a .png was turns its wires red at once
+
+
 class CanvasReferenceNode(CanvasNode, bpy.types.Node):
     """A still, clip or sound file on disk"""
 
@@ -29,13 +33,25 @@ class CanvasReferenceNode(CanvasNode, bpy.types.Node):
     bl_width_default = 240
     doc_kind = "reference"
 
-    filepath: bpy.props.StringProperty(name="File", subtype="FILE_PATH", options=BLEND_RELATIVE)
+    filepath: bpy.props.StringProperty(name="File", subtype="FILE_PATH", options=BLEND_RELATIVE,
+                                       description="A still, clip or sound; its extension says which",
+                                       update=_file_changed)
 
     def init(self, context: Any) -> None:
-        self.outputs.new(CanvasMediaSocket.bl_idname, "File")
+        describe(self.outputs.new(CanvasMediaSocket.bl_idname, "File"))
 
     def draw_buttons(self, context: Any, layout: Any) -> None:
         layout.prop(self, "filepath", text="")
+        kind = file_kind(self)
+        if self.filepath and kind is None:
+            layout.label(text="Not a still, clip or sound file", icon="ERROR")
+
+    def draw_buttons_ext(self, context: Any, layout: Any) -> None:
+        layout.prop(self, "filepath")
+        kind = file_kind(self)
+        layout.label(text={"image": "A still", "video": "A clip", "audio": "A sound"}.get(kind or "",
+                     "No file yet" if not self.filepath else "Not a still, clip or sound file"),
+                     icon={"image": "IMAGE_DATA", "video": "FILE_MOVIE", "audio": "SOUND"}.get(kind or "", "ERROR"))
 
 
 class CanvasShotNode(CanvasNode, bpy.types.Node):
@@ -60,20 +76,26 @@ class CanvasShotNode(CanvasNode, bpy.types.Node):
     duration_s: bpy.props.IntProperty(name="Duration", description="Seconds; 0 = the canvas's", min=0, max=600)
 
     def init(self, context: Any) -> None:
-        self.outputs.new(SOCKET_FOR_KIND["shot"], "Shot")
+        describe(self.outputs.new(SOCKET_FOR_KIND["shot"], "Shot"))
 
     def draw_buttons(self, context: Any, layout: Any) -> None:
+        """The prompt, labelled: what a shot is. Seed, aspect ratio and length are in the sidebar."""
         column = layout.column(align=True)
         for field in PROMPT_FIELDS:
-            column.prop(self, field, text="", placeholder=field.capitalize())
-        row = layout.row(align=True)
-        row.prop(self, "use_seed", text="", icon="MOD_NOISE")
-        sub = row.row(align=True)
+            column.prop(self, field)
+
+    def draw_buttons_ext(self, context: Any, layout: Any) -> None:
+        layout.use_property_split = True
+        layout.use_property_decorate = False
+        self.draw_buttons(context, layout)
+        column = layout.column()
+        row = column.row(heading="Seed")
+        row.prop(self, "use_seed", text="")
+        sub = row.row()
         sub.active = self.use_seed
         sub.prop(self, "seed", text="")
-        row = layout.row(align=True)
-        row.prop(self, "aspect_ratio", text="", placeholder="Aspect")
-        row.prop(self, "duration_s", text="s")
+        column.prop(self, "aspect_ratio", placeholder=tree_of(self).default_aspect_ratio or "16:9")
+        column.prop(self, "duration_s")
 
 
 class CanvasSequenceNode(CanvasNode, bpy.types.Node):
@@ -115,11 +137,34 @@ class CanvasSequenceNode(CanvasNode, bpy.types.Node):
         ensure_list_sockets(self, "audio", SOCKET_FOR_KIND["audio"], "Sound", 1)
 
     def draw_buttons(self, context: Any, layout: Any) -> None:
+        """The body: more inputs while wiring, and Send to VSE. The grade, end card, per-shot trims and the
+        exports are in the sidebar's Node tab."""
         row = layout.row(align=True)
         for prefix, text in (("shots", "Add Shot"), ("audio", "Add Sound")):
             op = row.operator("canvas.add_input_slot", text=text, icon="ADD")
-            op.node_name = self.name
-            op.prefix = prefix
+            op.tree_name, op.node_name, op.prefix = tree_of(self).name, self.name, prefix
+        layout.operator("canvas.send_to_vse", text="Send to VSE", icon="SEQUENCE").node_name = self.name
+
+    def draw_buttons_ext(self, context: Any, layout: Any) -> None:
+        self.draw_buttons(context, layout)
+        shots = [s for s in self.inputs if s.identifier.startswith("shots_") and s.is_linked]
+        if shots:
+            box = layout.box()
+            box.label(text="Shots", icon="SEQUENCE")
+            for socket in shots:
+                column = box.column(align=True)
+                column.label(text=f"{socket.name}: {socket.links[0].from_node.name}")
+                row = column.row(align=True)
+                row.prop(socket, "trim_in_s", text="In")
+                row.prop(socket, "trim_out_s", text="Out")
+                row.prop(socket, "crossfade_frames", text="Fade")
+                row.prop(socket, "use_gain", text="", icon="COLOR")
+        sounds = [s for s in self.inputs if s.identifier.startswith("audio_") and s.is_linked]
+        for socket in sounds:
+            row = layout.row(align=True)
+            row.label(text=f"{socket.name}: {socket.links[0].from_node.name}")
+            row.prop(socket, "under", text="", placeholder="Under shot")
+            row.prop(socket, "volume", text="Volume")
         layout.prop(self, "use_grade")
         if self.use_grade:
             column = layout.column(align=True)
@@ -149,9 +194,8 @@ class CanvasSequenceNode(CanvasNode, bpy.types.Node):
         sub.active = self.use_fps
         sub.prop(self, "fps")
         row = layout.row(align=True)
-        for idname, text, icon in (("canvas.send_to_vse", "Send to VSE", "SEQUENCE"),
-                                   ("canvas.render_cut", "Render Cut", "RENDER_ANIMATION"),
-                                   ("canvas.export_timeline", "OTIO", "EXPORT")):
+        for idname, text, icon in (("canvas.render_cut", "Render Cut", "RENDER_ANIMATION"),
+                                   ("canvas.export_timeline", "Export OTIO", "EXPORT")):
             row.operator(idname, text=text, icon=icon).node_name = self.name
 
 

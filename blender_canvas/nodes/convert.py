@@ -25,7 +25,7 @@ from ..engine.document import (
 from .bakeoff_props import bakeoff_data, bakeoff_to_tree
 from .base import TREE_ID, ensure_list_sockets, input_socket, linked_node_name, list_sockets, mark_link_validity
 from .model_nodes import PROMPT_FIELDS, SINGLE_INPUTS, sync_input_sockets
-from .sockets import SOCKET_FOR_KIND
+from .sockets import SOCKET_FOR_KIND, describe
 
 NODE_TYPE_FOR_KIND = {
     "reference": "CanvasReferenceNode",
@@ -218,7 +218,7 @@ def _wire_node(tree: Any, node: Any, doc: Node, created: dict[str, Any]) -> None
                 socket = input_socket(node, name)
                 if socket is None:  # an input this node kind never has: keep the wire on a fresh socket
                     kind, label = SINGLE_INPUTS[name]
-                    socket = node.inputs.new(SOCKET_FOR_KIND[kind], label, identifier=name)
+                    socket = describe(node.inputs.new(SOCKET_FOR_KIND[kind], label, identifier=name))
                 link(source_id, socket)
         if doc.inputs.images:
             sockets = ensure_list_sockets(node, "images", SOCKET_FOR_KIND["image"], "Reference",

@@ -8,8 +8,8 @@ import bpy
 
 from ..engine.document import PROMPT_FIELDS
 from ..providers.catalog import InputName, Model, Variant, describe_seconds, load_catalog
-from .base import CanvasNode, ensure_list_sockets, input_socket, list_sockets, stored_enum
-from .sockets import SOCKET_FOR_KIND
+from .base import CanvasNode, ensure_list_sockets, input_socket, list_sockets, stored_enum, tree_of
+from .sockets import SOCKET_FOR_KIND, describe
 from .tray import RENDER_STATES, CanvasTake, draw_render_state
 
 SINGLE_INPUTS: dict[str, tuple[str, str]] = {  # identifier -> (socket kind, label)
@@ -20,6 +20,9 @@ SINGLE_INPUTS: dict[str, tuple[str, str]] = {  # identifier -> (socket kind, lab
     "shot": ("shot", "Shot"),
 }
 MAX_SEED = 2_147_483_647
+# Widgets in a model node's body at most (model, variant, takes, a model warning, the state line, progress); the
+# UI harness (tests/blender/test_ui_harness.py) draws every kind in every state and holds the body to it.
+BODY_BUDGET = 6
 
 
 def node_model(node: Any) -> Model | None:
@@ -32,10 +35,16 @@ def node_variant(node: Any) -> Variant | None:
 
 
 def _model_items(node: Any) -> list[tuple[str, str, str]]:
-    items = [(m.id, m.label, f"{m.vendor}: {m.label}") for m in load_catalog().models if m.kind == node.doc_kind]
+    items = [(m.id, f"{m.label} (retired)" if _retired(m) else m.label,
+              f"{m.vendor}: {m.label}" + (" (retired: draft only)" if _retired(m) else ""))
+             for m in load_catalog().models if m.kind == node.doc_kind]
     if node.model_id and not any(i[0] == node.model_id for i in items):
         items.append((node.model_id, f"{node.model_id} (not in catalog)", "Unknown model, kept as written"))
     return items
+
+
+def _retired(model: Model) -> bool:
+    return all(v.status.status == "retired" for v in model.variants)
 
 
 def _variant_items(node: Any) -> list[tuple[str, str, str]]:
@@ -120,11 +129,13 @@ def sync_input_sockets(node: Any) -> None:
 
 
 class _ModelNodeBase(CanvasNode):
-    model_id: bpy.props.StringProperty(name="Model ID")
-    variant_id: bpy.props.StringProperty(name="Variant ID")
-    route_id: bpy.props.StringProperty(name="Route ID")
-    model: stored_enum(_model_items, "model_id", _on_model_change, name="Model")
-    variant: stored_enum(_variant_items, "variant_id", _on_variant_change, name="Variant")
+    model_id: bpy.props.StringProperty(name="Model ID", description="The catalog's id of the model")
+    variant_id: bpy.props.StringProperty(name="Variant ID", description="The catalog's id of the variant")
+    route_id: bpy.props.StringProperty(name="Route ID", description="The service that runs it (blank = automatic)")
+    model: stored_enum(_model_items, "model_id", _on_model_change, name="Model",
+                       description="Which model makes this node's takes")
+    variant: stored_enum(_variant_items, "variant_id", _on_variant_change, name="Variant",
+                         description="The model's version or tier")
     route: stored_enum(_route_items, "route_id", name="Route", description="Which service runs this node")
     takes: bpy.props.IntProperty(name="Takes", description="How many takes one render makes", default=1, min=1,
                                  max=10)
@@ -144,10 +155,10 @@ class _ModelNodeBase(CanvasNode):
     default_model = ""
 
     def init(self, context: Any) -> None:
-        self.outputs.new(SOCKET_FOR_KIND[self.doc_kind], self.doc_kind.capitalize())
+        describe(self.outputs.new(SOCKET_FOR_KIND[self.doc_kind], self.doc_kind.capitalize()))
         for identifier, (kind, label) in SINGLE_INPUTS.items():
             if identifier in self.input_names:
-                self.inputs.new(SOCKET_FOR_KIND[kind], label, identifier=identifier)
+                describe(self.inputs.new(SOCKET_FOR_KIND[kind], label, identifier=identifier))
         if "images" in self.input_names:
             ensure_list_sockets(self, "images", SOCKET_FOR_KIND["image"], "Reference", 1)
         if not self.model_id:
@@ -163,31 +174,47 @@ class _ModelNodeBase(CanvasNode):
     def draw_status(self, layout: Any) -> None:
         variant = node_variant(self)
         if variant is None:
-            layout.label(text=f"Unknown model '{self.model_id}'", icon="ERROR")
+            layout.label(text=f"Not in the catalog: {self.model_id or 'no model'}", icon="ERROR")
             return
         status = variant.status
         if status.status == "retired":
-            when = status.since.isoformat() if status.since else ""
-            layout.label(text=f"Retired {when}: draft only", icon="ERROR")
+            when = f" {status.since.isoformat()}" if status.since else ""
+            layout.label(text=f"Retired{when}: draft only", icon="ERROR")
         elif status.status == "deprecated":
-            layout.label(text="Deprecated", icon="INFO")
-        if self.use_seed and not variant.seed_on(self.route_id) and not any(
-            variant.seed_on(r.backend) for r in variant.live_routes
-        ):
-            layout.label(text="This model ignores the seed", icon="INFO")
+            layout.label(text="Deprecated: moving off soon", icon="INFO")
 
-    def draw_common(self, layout: Any) -> None:
+    def draw_buttons(self, context: Any, layout: Any) -> None:
+        """The node body: what you change while wiring (model, variant, takes) and the state. BODY_BUDGET widgets
+        at most; everything else is in the sidebar's Node tab (draw_buttons_ext)."""
         layout.prop(self, "model", text="")
         layout.prop(self, "variant", text="")
-        layout.prop(self, "route", text="")
-        row = layout.row(align=True)
-        row.prop(self, "takes")
-        row.prop(self, "use_seed", text="", icon="MOD_NOISE")
-        sub = row.row(align=True)
-        sub.active = self.use_seed
-        sub.prop(self, "seed", text="")
+        layout.prop(self, "takes")
         self.draw_status(layout)
         draw_render_state(self, layout)
+
+    def draw_buttons_ext(self, context: Any, layout: Any) -> None:
+        """The sidebar's Node tab: every setting of the node, labelled, and the whole state message."""
+        layout.use_property_split = True
+        layout.use_property_decorate = False
+        column = layout.column()
+        column.prop(self, "model")
+        column.prop(self, "variant")
+        column.prop(self, "route")
+        column.prop(self, "takes")
+        row = column.row(heading="Seed")
+        row.prop(self, "use_seed", text="")
+        sub = row.row()
+        sub.active = self.use_seed
+        sub.prop(self, "seed", text="")
+        variant = node_variant(self)
+        if self.use_seed and variant is not None and not any(variant.seed_on(r.backend) for r in variant.routes):
+            column.label(text="This model ignores the seed", icon="INFO")
+        self.draw_settings(column)
+        self.draw_status(layout)
+        draw_render_state(self, layout, full=True)
+
+    def draw_settings(self, layout: Any) -> None:
+        """The kind's own settings, in the sidebar."""
 
 
 class _VisualModelNode(_ModelNodeBase):
@@ -204,9 +231,14 @@ class _VisualModelNode(_ModelNodeBase):
     size: stored_enum(_resolution_items, "resolution", name="Resolution")
 
     def draw_prompt(self, layout: Any) -> None:
-        column = layout.column(align=True)
+        """The prompt fields, labelled (a Shot node wired in fills the blank ones)."""
+        column = layout.column(align=True, heading="Prompt")
         for field in PROMPT_FIELDS:
-            column.prop(self, field, text="", placeholder=field.capitalize())
+            column.prop(self, field, placeholder="From the shot" if self.shot_wired() else "")
+
+    def shot_wired(self) -> bool:
+        socket = input_socket(self, "shot")
+        return bool(socket is not None and socket.is_linked)
 
 
 class CanvasImageNode(_VisualModelNode, bpy.types.Node):
@@ -220,15 +252,12 @@ class CanvasImageNode(_VisualModelNode, bpy.types.Node):
     default_model = "nano-banana-2"
     input_names = ("images",)
 
-    def draw_buttons(self, context: Any, layout: Any) -> None:
-        self.draw_common(layout)
-        row = layout.row(align=True)
-        row.prop(self, "aspect", text="")
-        row.prop(self, "size", text="")
+    def draw_settings(self, layout: Any) -> None:
+        layout.prop(self, "aspect")
+        layout.prop(self, "size")
         self.draw_prompt(layout)
-        op = layout.operator("canvas.add_input_slot", text="Add Reference", icon="ADD")
-        op.node_name = self.name
-        op.prefix = "images"
+        op = layout.operator("canvas.add_input_slot", text="Add Reference Input", icon="ADD")
+        op.tree_name, op.node_name, op.prefix = tree_of(self).name, self.name, "images"
 
 
 class CanvasVideoNode(_VisualModelNode, bpy.types.Node):
@@ -248,15 +277,13 @@ class CanvasVideoNode(_VisualModelNode, bpy.types.Node):
     generate_audio: bpy.props.BoolProperty(name="Sound", description="Ask for generated sound where the model "
                                            "makes it (priced separately)")
 
-    def draw_buttons(self, context: Any, layout: Any) -> None:
-        self.draw_common(layout)
-        row = layout.row(align=True)
-        row.prop(self, "duration", text="")
-        row.prop(self, "aspect", text="")
-        row.prop(self, "size", text="")
+    def draw_settings(self, layout: Any) -> None:
+        layout.prop(self, "duration")
         variant = node_variant(self)
         if variant and variant.durations and not variant.duration_from:
             layout.label(text=f"Allowed: {describe_seconds(variant.durations)}")
+        layout.prop(self, "aspect")
+        layout.prop(self, "size")
         layout.prop(self, "generate_audio")
         self.draw_prompt(layout)
 
@@ -274,10 +301,9 @@ class CanvasAudioNode(_ModelNodeBase, bpy.types.Node):
     text: bpy.props.StringProperty(name="Text", description="The words to speak")
     voice: bpy.props.StringProperty(name="Voice", description="The vendor's voice id (blank = its default voice)")
 
-    def draw_buttons(self, context: Any, layout: Any) -> None:
-        self.draw_common(layout)
+    def draw_settings(self, layout: Any) -> None:
+        layout.prop(self, "text")
         layout.prop(self, "voice")
-        layout.prop(self, "text", text="")
 
 
 CLASSES: tuple[type, ...] = (CanvasImageNode, CanvasVideoNode, CanvasAudioNode)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import bpy
+import bpy.utils.previews
 
+from ..providers.catalog import load_catalog
 from .bakeoff_props import current_entrants
 from .base import TREE_ID
-from .tray import draw_render_state
+from .tray import draw_render_state, wrap_lines
 
 MODEL_NODE_TYPES = ("CanvasImageNode", "CanvasVideoNode", "CanvasAudioNode")
 _previews: Any = None  # bpy.utils.previews collection of tray thumbnails
@@ -20,10 +23,10 @@ def thumbnail_icon(path: str) -> int:
     if not path:
         return 0
     if _previews is None:
-        import bpy.utils.previews
-
         _previews = bpy.utils.previews.new()
     absolute = bpy.path.abspath(path)
+    if not os.path.isfile(absolute):
+        return 0  # moved or deleted: the row draws with the media's icon instead
     if absolute not in _previews:
         _previews.load(absolute, absolute, "IMAGE")
     return int(_previews[absolute].icon_id)
@@ -32,10 +35,33 @@ def thumbnail_icon(path: str) -> int:
 def free_previews() -> None:
     global _previews
     if _previews is not None:
-        import bpy.utils.previews
-
         bpy.utils.previews.remove(_previews)
         _previews = None
+
+
+def take_words(take: Any) -> tuple[str, str, str]:
+    """(model, variant, route) of a tray take as the catalog names them, never as ids."""
+    catalog = load_catalog()
+    model = catalog.model(take.model)
+    variant = model.variant(take.variant or None) if model else None
+    backend = catalog.backend(take.backend)
+    return (model.label if model else (take.model or "Unknown model"),
+            variant.label if variant else (take.variant or ""),
+            backend.label if backend else (take.backend or "an unknown service"))
+
+
+def take_row_label(take: Any) -> str:
+    """'#2 Kling 3.0 · 5 s · $0.42 · seed 7 · 4.0/5': what a tray row says of its take."""
+    _model, variant, _route = take_words(take)
+    parts = [f"#{take.number} {variant}".rstrip()]
+    if take.media != "image" and take.duration_s > 0:
+        parts.append(f"{take.duration_s:.1f} s")
+    parts.append(f"${take.cost_usd:.2f}")
+    if take.has_seed:
+        parts.append(f"seed {take.seed}")
+    if take.scored:
+        parts.append(f"{take.score_mean:.1f}/5" + (" (sample)" if take.sample_scores else ""))
+    return " · ".join(parts)
 
 
 class CANVAS_UL_tray(bpy.types.UIList):
@@ -48,11 +74,10 @@ class CANVAS_UL_tray(bpy.types.UIList):
         chosen = item.take_id == data.chosen_take
         icon_value = thumbnail_icon(item.thumbnail)
         row = layout.row(align=True)
-        label = f"#{item.number} {item.variant} · {item.duration_s:.1f} s · ${item.cost_usd:.2f}"
-        if item.has_seed:
-            label += f" · seed {item.seed}"
-        if item.scored:
-            label += f" · {item.score_mean:.1f}/5" + (" (sample)" if item.sample_scores else "")
+        label = take_row_label(item)
+        if item.file and not os.path.isfile(bpy.path.abspath(item.file)):
+            row.alert = True
+            label += " · file missing"
         if icon_value:
             row.label(text=label, icon_value=icon_value)
         else:
@@ -89,20 +114,25 @@ class NODE_PT_canvas_tray(bpy.types.Panel):
 
 def draw_tray(layout: Any, node: Any) -> None:
     layout.label(text=node.draw_label(), icon="NODE")
-    draw_render_state(node, layout)
+    draw_render_state(node, layout, full=True)
     row = layout.row(align=True)
+    tree_name = node.id_data.name
     op = row.operator("canvas.render", text="Render", icon="RENDER_STILL")
-    op.mode, op.node_name = "NODE", node.name
+    op.mode, op.node_name, op.tree_name = "NODE", node.name, tree_name
     op = row.operator("canvas.render", text="New Take", icon="ADD")
-    op.mode, op.node_name, op.new_take = "NODE", node.name, True
+    op.mode, op.node_name, op.new_take, op.tree_name = "NODE", node.name, True, tree_name
     op = row.operator("canvas.cancel", text="", icon="CANCEL")
-    op.node_name = node.name
+    op.node_name, op.tree_name = node.name, tree_name
     layout.template_list(CANVAS_UL_tray.bl_idname, "", node, "tray", node, "tray_index", rows=4)
     if 0 <= node.tray_index < len(node.tray):
         take = node.tray[node.tray_index]
         column = layout.column(align=True)
-        column.label(text=f"{take.model} / {take.variant} via {take.backend}")
-        column.label(text=take.prompt[:120] or "(no prompt)")
+        model, variant, route = take_words(take)
+        column.label(text=f"{variant or model} via {route}")
+        if take.file and not os.path.isfile(bpy.path.abspath(take.file)):
+            column.label(text=f"File missing: {take.file}", icon="ERROR")
+        for line in wrap_lines(take.prompt[:600])[:6] if take.prompt else ["No prompt"]:
+            column.label(text=line)
         draw_verdict(layout, node, take)
         row = layout.row(align=True)
         for text, icon, idname, extra in (("Play", "PLAY", "canvas.open_take", {}),
@@ -121,7 +151,7 @@ def draw_verdict(layout: Any, node: Any, take: Any) -> None:
     box = layout.box()
     row = box.row(align=True)
     title = f"Take {take.number}: " + (f"mean {take.score_mean:.1f} / 5" if take.scored else "not scored")
-    row.label(text=title + (" · SAMPLE SCORES" if take.sample_scores else ""), icon="SOLO_ON" if take.best
+    row.label(text=title + (" · sample scores" if take.sample_scores else ""), icon="SOLO_ON" if take.best
               else "SORTBYEXT")
     op = row.operator("canvas.score_take", text="Score", icon="GREASEPENCIL")
     op.node_name, op.take_id = node.name, take.take_id
@@ -133,8 +163,8 @@ def draw_verdict(layout: Any, node: Any, take: Any) -> None:
         row.label(text=f"{axis.capitalize()}: {scores.get(axis, '-')}")
         op = row.operator("canvas.pin_take", text="", icon="SOLO_ON" if axis in pinned else "SOLO_OFF", emboss=False)
         op.node_name, op.take_id, op.axis = node.name, take.take_id, axis
-    if take.verdict_note:
-        box.label(text=take.verdict_note[:120], icon="TEXT")
+    for line in wrap_lines(take.verdict_note[:600])[:6] if take.verdict_note else []:
+        box.label(text=line)
 
 
 class CANVAS_UL_bakeoff_candidates(bpy.types.UIList):
@@ -230,15 +260,53 @@ class NODE_PT_canvas_render(bpy.types.Panel):
         row.prop(tree, "use_budget", text="")
         sub = row.row(align=True)
         sub.active = tree.use_budget
-        sub.prop(tree, "budget_cents", text="Budget (cents)")
+        sub.prop(tree, "budget_usd", text="Budget ($)")
         row = layout.row(align=True)
         for mode, text in (("SELECTED", "Render Selected"), ("ALL", "Render All")):
             op: Any = row.operator("canvas.render", text=text)
             op.mode = mode
         layout.operator("canvas.cancel", text="Cancel All", icon="CANCEL")
         if not bpy.app.online_access and not tree.draft:
-            layout.label(text="Online access is off: paid nodes will not run", icon="INFO")
+            column = layout.column(align=True)
+            column.label(text="Online access is off: paid nodes will not run", icon="INFO")
+            column.label(text="Turn on Allow Online Access (Preferences ▸ System), or Draft")
+
+
+class NODE_PT_canvas_settings(bpy.types.Panel):
+    """The canvas-level settings: what every node and shot uses unless it sets its own"""
+
+    bl_space_type = "NODE_EDITOR"
+    bl_region_type = "UI"
+    bl_category = "Canvas"
+    bl_label = "Canvas Settings"
+    bl_options = {"DEFAULT_CLOSED"}
+
+    @classmethod
+    def poll(cls, context: Any) -> bool:
+        return bool(getattr(getattr(context, "space_data", None), "tree_type", "") == TREE_ID
+                    and context.space_data.edit_tree is not None)
+
+    def draw(self, context: Any) -> None:
+        draw_canvas_settings(self.layout, context.space_data.edit_tree)
+
+
+def draw_canvas_settings(layout: Any, tree: Any) -> None:
+    layout.use_property_split = True
+    layout.use_property_decorate = False
+    column = layout.column()
+    column.prop(tree, "canvas_title")
+    column.prop(tree, "default_aspect_ratio")
+    column.prop(tree, "default_duration_s")
+    row = column.row(heading="Seed")
+    row.prop(tree, "use_default_seed", text="")
+    sub = row.row()
+    sub.active = tree.use_default_seed
+    sub.prop(tree, "default_seed", text="")
+    column.prop(tree, "default_resolution", placeholder="Each model's own")
+    column.prop(tree, "fps")
+    column.prop(tree, "project_dir", placeholder="Beside the .blend")
 
 
 CLASSES: tuple[type, ...] = (CANVAS_UL_tray, CANVAS_UL_bakeoff_candidates, CANVAS_UL_bakeoff_axes,
-                             NODE_PT_canvas_tray, NODE_PT_canvas_render, NODE_PT_canvas_bakeoff)
+                             NODE_PT_canvas_tray, NODE_PT_canvas_render, NODE_PT_canvas_settings,
+                             NODE_PT_canvas_bakeoff)

@@ -56,15 +56,15 @@ class CanvasVideoSocket(_CanvasSocket):
                                         soft_max=2.0)
 
     def draw(self, context: Any, layout: Any, node: Any, text: str) -> None:
+        """One label per socket row: on a Sequence node it sums up the shot's trims (edited in the sidebar)."""
         if self.is_output or not getattr(node, "is_sequence", False) or not self.is_linked:
             layout.label(text=text)
             return
-        row = layout.row(align=True)
-        row.label(text=text)
-        row.prop(self, "trim_in_s", text="In")
-        row.prop(self, "trim_out_s", text="Out")
-        row.prop(self, "crossfade_frames", text="Fade")
-        row.prop(self, "use_gain", text="", icon="COLOR")
+        notes = [f"in {self.trim_in_s:g} s" if self.trim_in_s else "", f"out {self.trim_out_s:g} s"
+                 if self.trim_out_s else "", f"fade {self.crossfade_frames} f" if self.crossfade_frames else "",
+                 "trim" if self.use_gain else ""]
+        summary = ", ".join(n for n in notes if n)
+        layout.label(text=f"{text} ({summary})" if summary else text)
 
 
 class CanvasAudioSocket(_CanvasSocket):
@@ -74,19 +74,17 @@ class CanvasAudioSocket(_CanvasSocket):
     bl_label = "Audio"
     media_kind = "audio"
 
-    under: bpy.props.StringProperty(name="Under Shot", description="Node id of the shot this sound starts with")
+    under: bpy.props.StringProperty(name="Under Shot", description="The name of the shot node this sound starts "
+                                    "with (blank = the start of the cut)")
     use_at: bpy.props.BoolProperty(name="At Time", description="Place the sound at a time in the cut")
-    at_s: bpy.props.FloatProperty(name="At", min=0.0, unit="TIME_ABSOLUTE")
-    volume: bpy.props.FloatProperty(name="Volume", default=1.0, min=0.0, max=4.0)
+    at_s: bpy.props.FloatProperty(name="At", min=0.0, unit="TIME_ABSOLUTE", description="Seconds into the cut")
+    volume: bpy.props.FloatProperty(name="Volume", default=1.0, min=0.0, max=4.0, description="1 = as recorded")
 
     def draw(self, context: Any, layout: Any, node: Any, text: str) -> None:
         if self.is_output or not getattr(node, "is_sequence", False) or not self.is_linked:
             layout.label(text=text)
             return
-        row = layout.row(align=True)
-        row.label(text=text)
-        row.prop(self, "under", text="")
-        row.prop(self, "volume", text="Vol")
+        layout.label(text=f"{text} (volume {self.volume:g})" if self.volume != 1.0 else text)
 
 
 class CanvasShotSocket(_CanvasSocket):
@@ -120,3 +118,33 @@ CLASSES: tuple[type, ...] = (
     CanvasShotSocket,
     CanvasMediaSocket,
 )
+
+
+# The tooltip of each socket, by its identifier's stem (images_0 -> images); outputs by their media kind.
+SOCKET_TOOLTIPS: dict[str, str] = {
+    "image": "The first frame: a still the clip starts from",
+    "last_frame": "The last frame: a still the clip ends on",
+    "video": "A clip the model works from (to restyle, extend or lip-sync)",
+    "audio": "A voice or sound the model follows",
+    "shot": "The shot's prompt (subject, action, camera...), shared with every node it is wired to",
+    "images": "A reference image: a character, a product or a place to keep",
+    "shots": "A shot of the cut, in order from the top",
+    "sounds": "A sound under the cut: a voice-over or music",
+    "out image": "The chosen take of this node, a still",
+    "out video": "The chosen take of this node, a clip",
+    "out audio": "The chosen take of this node, a sound",
+    "out shot": "This shot's prompt, for every model it is wired to",
+    "out media": "The file: a still, a clip or a sound, by its extension",
+}
+
+
+def describe(socket: Any) -> Any:
+    """Give a new socket its tooltip."""
+    if socket.is_output:
+        key = f"out {getattr(socket, 'media_kind', '')}"
+    else:
+        key = socket.identifier.rsplit("_", 1)[0] if socket.identifier[-1:].isdigit() else socket.identifier
+        if key == "audio" and socket.identifier != "audio":  # a Sequence node's numbered sounds
+            key = "sounds"
+    socket.description = SOCKET_TOOLTIPS.get(key, socket.description)
+    return socket

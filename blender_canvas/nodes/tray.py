@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from typing import Any
 
 import bpy
@@ -13,8 +14,12 @@ RENDER_STATES = (
     ("done", "Done", "Every take landed"),
     ("failed", "Failed", "The last render failed; see the message"),
     ("stale", "Stale", "Its inputs changed since its chosen take"),
+    ("needs_decision", "Needs a Decision", "The app stopped while a job was being submitted: the vendor may have "
+     "it (and may bill it). Check the vendor's dashboard before rendering again"),
     ("cancelled", "Cancelled", "Cancelled"),
 )
+BODY_MESSAGE_CHARS = 40  # what fits on a 280 px node beside an icon; the sidebar shows the whole message
+WRAP_CHARS = 56
 
 
 class CanvasTake(bpy.types.PropertyGroup):
@@ -45,23 +50,49 @@ class CanvasTake(bpy.types.PropertyGroup):
     best_axes: bpy.props.StringProperty(name="Best On", description="Axes this take is pinned best on")
 
 
-def draw_render_state(node: Any, layout: Any) -> None:
-    state = node.render_state
+def _short(text: str, limit: int = BODY_MESSAGE_CHARS) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
+
+
+def wrap_lines(text: str, width: int = WRAP_CHARS) -> list[str]:
+    """A long message as label lines (Blender labels do not wrap)."""
+    return textwrap.wrap(" ".join(text.split()), width) or [""]
+
+
+def state_line(node: Any) -> tuple[str, str]:
+    """(text, icon) of the node's one-line render state, short enough for the node body."""
+    state, message = node.render_state, node.status_message
     if state == "running":
-        layout.label(text=f"Running {round(node.progress * 100)} %" if node.progress else "Running", icon="SORTTIME")
-        if node.status_message:
-            layout.label(text=node.status_message, icon="INFO")
-    elif state == "queued":
-        layout.label(text=node.status_message or "Queued", icon="TIME")
-    elif state == "failed":
-        layout.label(text=f"Failed: {node.status_message}", icon="ERROR")
-    elif state == "stale":
-        layout.label(text="Stale: inputs changed", icon="FILE_REFRESH")
-    elif state == "done":
-        layout.label(text=f"{len(node.tray)} take(s)", icon="CHECKMARK")
-    elif state == "cancelled":
-        layout.label(text="Cancelled", icon="CANCEL")
-    if node.estimate_usd > 0:
+        return _short(f"Running: {message}" if message else "Running"), "SORTTIME"
+    if state == "queued":
+        return _short(message or "Queued"), "TIME"
+    if state == "failed":
+        return _short(f"Failed: {message}" if message else "Failed"), "ERROR"
+    if state == "stale":
+        return "Stale: inputs changed", "FILE_REFRESH"
+    if state == "needs_decision":
+        return "Needs a decision: see the sidebar", "QUESTION"
+    if state == "done":
+        count = len(node.tray)
+        return (f"{count} take" if count == 1 else f"{count} takes"), "CHECKMARK"
+    if state == "cancelled":
+        return "Cancelled", "CANCEL"
+    return "Not rendered yet", "DOT"
+
+
+def draw_render_state(node: Any, layout: Any, full: bool = False) -> None:
+    """The state line (and progress while running); with `full` (the sidebar) the whole message, wrapped."""
+    text, icon = state_line(node)
+    layout.label(text=text, icon=icon)
+    if node.render_state == "running":
+        layout.progress(factor=node.progress, type="BAR", text=f"{round(node.progress * 100)} %")
+    if full and node.status_message and node.render_state in ("failed", "needs_decision", "queued", "running",
+                                                               "cancelled", "stale"):
+        column = layout.column(align=True)
+        for line in wrap_lines(node.status_message):
+            column.label(text=line)
+    if full and node.estimate_usd > 0:
         layout.label(text=f"Estimate ${node.estimate_usd:.2f}")
 
 

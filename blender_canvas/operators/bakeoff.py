@@ -19,8 +19,10 @@ from ..engine.validation import load_canvas
 from ..nodes.bakeoff_props import reset_axes
 from ..nodes.convert import merge_into_tree, tree_to_data
 from ..providers.catalog import load_catalog
+from . import polls
 from .bridge import refresh_verdicts, session_for
 from .render import CanvasActionError, OperatorResult, active_tree, base_dir, tree_canvas
+from .wording import blender_words, problem_words
 
 MAX_AXES = 16
 
@@ -31,7 +33,7 @@ def _canvas_without_bakeoff(tree: Any) -> Canvas:
     data.pop("bakeoff", None)
     report = load_canvas(data, load_catalog(), base_dir=base_dir())
     if report.canvas is None or report.errors:
-        raise CanvasActionError("; ".join(str(p) for p in report.errors[:3]))
+        raise CanvasActionError("; ".join(problem_words(p) for p in report.errors[:3]))
     return report.canvas
 
 
@@ -40,11 +42,17 @@ class _TreeOperator(bpy.types.Operator):
 
     tree_name: bpy.props.StringProperty(name="Canvas", options={"SKIP_SAVE"})
 
+    @classmethod
+    def poll(cls, context: Any) -> bool:
+        return polls.poll_canvas(cls, context, cls.need)
+
+    need: polls.Need | None = None  # what the canvas must have for the button to be on
+
     def execute(self, context: Any) -> OperatorResult:
         try:
             return self.act(active_tree(context, self.tree_name))
         except (CanvasActionError, BakeOffError, LedgerError) as error:
-            self.report({"ERROR"}, str(error))
+            self.report({"ERROR"}, blender_words(str(error)))
             return {"CANCELLED"}
 
     def act(self, tree: Any) -> OperatorResult:
@@ -52,11 +60,12 @@ class _TreeOperator(bpy.types.Operator):
 
 
 class CANVAS_OT_bakeoff_build(_TreeOperator):
-    """Wire one video node per model / variant to the controlled image and shot: same image, prompt skeleton,
-    aspect ratio, seed and duration (the nearest allowed one, flagged, where a model cannot run it)"""
+    """Wire one video node per entrant to the same image and shot (same prompt, aspect ratio, seed and length)"""
+
+    # A model that cannot run the controlled length gets the nearest allowed one, and the panel flags it.
 
     bl_idname = "canvas.bakeoff_build"
-    bl_label = "Build Bake-off"
+    bl_label = "Build Bake-off"  # on any canvas: building it is what turns the bake-off on
 
     def act(self, tree: Any) -> OperatorResult:
         settings = tree.canvas_bakeoff
@@ -153,17 +162,19 @@ def _tray_entry(tree: Any, node_name: str, take_id: str) -> tuple[Any, Any]:
     node = tree.nodes.get(node_name)
     entry = next((e for e in getattr(node, "tray", ()) if e.take_id == take_id), None)
     if node is None or entry is None:
-        raise CanvasActionError(f"No take '{take_id}' on node '{node_name}'")
+        raise CanvasActionError(f"'{node_name}' no longer has that take (it was removed)")
     return node, entry
 
 
 class CANVAS_OT_score_take(_TreeOperator):
-    """Score a take on each axis of the bake-off (1 poor to 5 best, 0 = not scored) and leave a note; stored in
-    the ledger with the take, never re-rendering anything"""
+    """Score this take on each judging axis, 1 (poor) to 5 (best), and leave a note; nothing is re-rendered"""
+
+    # Stored in the ledger with the take; 0 on an axis means "not scored".
 
     bl_idname = "canvas.score_take"
     bl_label = "Score Take"
-    bl_options = {"REGISTER"}  # the ledger is not part of Blender's undo
+    bl_options = {"REGISTER"}  # the ledger is not part of Blender's undo (every undo re-syncs from it)
+    need = staticmethod(polls.has_bakeoff)
 
     node_name: bpy.props.StringProperty(options={"SKIP_SAVE"})
     take_id: bpy.props.StringProperty(options={"SKIP_SAVE"})
@@ -212,7 +223,8 @@ class CANVAS_OT_pin_take(_TreeOperator):
 
     bl_idname = "canvas.pin_take"
     bl_label = "Pin Best Take"
-    bl_options = {"REGISTER"}
+    bl_options = {"REGISTER"}  # the ledger's: no undo step (every undo re-syncs from it)
+    need = staticmethod(polls.has_takes)
 
     node_name: bpy.props.StringProperty(options={"SKIP_SAVE"})
     take_id: bpy.props.StringProperty(options={"SKIP_SAVE"})
@@ -240,12 +252,15 @@ def _write_report(canvas: Canvas, session: Session, folder: Path) -> Path:
 
 
 class CANVAS_OT_bakeoff_report(_TreeOperator):
-    """Write the comparison report (report.html, its JSON and text twins) beside the takes and open it; the contact
-    sheets are decoded on a worker thread, so the window stays live"""
+    """Write the bake-off's comparison report beside the takes and open it in the browser"""
+
+    # report.html with its JSON and text twins; the contact sheets are decoded on a worker thread, so the window
+    # stays live while it is written.
 
     bl_idname = "canvas.bakeoff_report"
     bl_label = "Bake-off Report"
-    bl_options = {"REGISTER"}
+    bl_options = {"REGISTER"}  # writes files only
+    need = staticmethod(polls.has_built_bakeoff)
 
     open_browser: bpy.props.BoolProperty(name="Open", default=True, options={"SKIP_SAVE"})
 
@@ -292,8 +307,12 @@ class CANVAS_OT_bakeoff_report(_TreeOperator):
         try:
             path = self._future.result()
             self._done(active_tree(context, self.tree_name), path)
-        except Exception as error:  # a failed report says why on the status bar, not as a traceback
-            self.report({"ERROR"}, f"Bake-off report not written: {error}")
+        except OSError as error:  # a failed report says why on the status bar, not as a traceback
+            self.report({"ERROR"}, f"Bake-off report not written: {error.strerror or 'the system refused'} "
+                                   f"({error.filename or 'the report folder'})")
+            return {"CANCELLED"}
+        except Exception as error:  # any other failure: in words, never a traceback
+            self.report({"ERROR"}, f"Bake-off report not written: {blender_words(str(error))}")
             return {"CANCELLED"}
         return {"FINISHED"}
 

@@ -6,9 +6,11 @@ Interactive Blender calls :func:`drain_all` from a ``bpy.app.timers`` timer; hea
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import shutil
+import sqlite3
 import time
 from collections import defaultdict
 from collections.abc import Iterable
@@ -20,7 +22,9 @@ import bpy
 from ..engine.ledger import LedgerError, TakeRecord
 from ..engine.runner import Event
 from ..engine.session import LEDGER_NAME, Session, keys_from_environment
+from ..nodes.base import TREE_ID
 from ..providers.catalog import load_catalog
+from .wording import CanvasActionError, blender_words, write_error
 
 TIMER_INTERVAL_S = 0.1
 MODEL_NODE_TYPES = ("CanvasImageNode", "CanvasVideoNode", "CanvasAudioNode")
@@ -51,11 +55,22 @@ def _safe(name: str) -> str:
 
 
 def session_for(tree: Any, keys: dict[str, str] | None = None) -> Session:
+    """The engine session of the tree's project, with the keys as they are now (read on every call, so a key typed
+    into the preferences works at the next render, not after the file is reopened)."""
     folder = project_dir_for(tree)
     key = str(folder)
+    fresh = keys if keys is not None else current_keys()
     if key not in _sessions:
-        _sessions[key] = Session(folder, keys=keys if keys is not None else current_keys())
-        _sessions[key].resume()
+        try:
+            session = Session(folder, keys=fresh)
+        except (OSError, sqlite3.Error) as error:  # the project folder cannot be made or written
+            reason = error if isinstance(error, OSError) else OSError(errno.EACCES, str(error))
+            raise CanvasActionError(write_error(folder / LEDGER_NAME, reason, "the project's ledger")
+                                    + " (Canvas panel ▸ Project Folder)") from error
+        _sessions[key] = session
+        session.resume()
+    else:
+        _sessions[key].set_keys(fresh)
     _trees[key] = tree.name
     return _sessions[key]
 
@@ -74,6 +89,12 @@ def current_keys() -> dict[str, str]:
             if value:
                 keys[name] = value
     return keys
+
+
+def running_trees() -> set[str]:
+    """Names of the canvases whose runner has jobs in flight (or events not yet applied)."""
+    return {_trees.get(folder, "") for folder, session in _sessions.items()
+            if session.runner.busy or not session.runner.events.empty()}
 
 
 def close_sessions() -> None:
@@ -112,6 +133,17 @@ def add_take_to_tray(node: Any, session: Session, take: TakeRecord) -> None:
     entry.prompt = take.prompt
     entry.created = take.created_at
     entry.number = session.ledger.take_number(take.take_id)
+    _keep_in_take_order(node, len(node.tray) - 1)
+
+
+def _keep_in_take_order(node: Any, index: int) -> None:
+    """Move the entry at `index` to its place by take number (#1, #2, #3), whatever order the takes landed in."""
+    number = node.tray[index].number
+    target = next((i for i, other in enumerate(node.tray) if i != index and other.number > number), None)
+    if target is not None and target < index:
+        node.tray.move(index, target)
+        if node.tray_index >= target and node.tray_index < index:
+            node.tray_index += 1
 
 
 def refresh_verdicts(tree: Any, session: Session) -> None:
@@ -152,10 +184,10 @@ def apply_events(tree: Any, session: Session, events: Iterable[Event]) -> int:
         if node is None or node.bl_idname not in MODEL_NODE_TYPES:
             continue
         if event.kind == "queued":
-            node.render_state, node.progress, node.status_message = "queued", 0.0, "Queued"
+            node.render_state, node.progress, node.status_message = "queued", 0.0, ""
         elif event.kind == "submitted":
             node.render_state, node.progress = "queued", 0.0
-            node.status_message = event.message[:500]  # the adapter's notes on inputs it had to fit, if any
+            node.status_message = blender_words(event.message)  # the adapter's notes on inputs it had to fit
         elif event.kind == "progress":
             node.render_state = "running" if event.state == "running" else "queued"
             node.progress = event.progress or 0.0
@@ -165,34 +197,71 @@ def apply_events(tree: Any, session: Session, events: Iterable[Event]) -> int:
             add_take_to_tray(node, session, event.take)
             if event.kind == "landed" or not node.chosen_take:
                 node.chosen_take = event.take.take_id
+                session.ledger.choose(node.name, event.take.take_id)  # the ledger agrees (and an undo keeps it)
             if open_jobs[event.node_id] == 0:
                 node.render_state, node.progress, node.status_message = "done", 1.0, ""
-        elif event.kind in ("failed", "unknown"):
-            node.render_state, node.status_message = "failed", event.message[:500]
+        elif event.kind == "unknown":  # cut off mid-submit: the vendor may have it; the user decides
+            node.render_state, node.status_message = "needs_decision", blender_words(event.message)
+        elif event.kind == "failed" and node.render_state != "needs_decision":
+            node.render_state, node.status_message = "failed", blender_words(event.message)
         elif event.kind == "cancelled" and open_jobs[event.node_id] == 0:
-            node.render_state, node.status_message = "cancelled", event.message[:500]
+            node.render_state, node.status_message = "cancelled", blender_words(event.message)
         elif event.kind == "stale":
-            node.render_state, node.status_message = "stale", event.message
+            node.render_state, node.status_message = "stale", blender_words(event.message)
     return count
 
 
 def sync_trays(tree: Any, session: Session) -> None:
-    """Fill every model node's tray from the ledger (after a reopen, or a headless run)."""
+    """Make every model node's tray say what the ledger says (after a reopen, an undo, or a headless run): the
+    ledger's takes in take order, none it removed, and its chosen take. The ledger is the truth for takes, picks,
+    scores and removals; Blender's undo restores only Blender data, so this runs after every undo and redo."""
     for node in tree.nodes:
         if node.bl_idname not in MODEL_NODE_TYPES:
             continue
-        for take in session.ledger.takes(node.name):
+        takes = session.ledger.takes(node.name)
+        live = {t.take_id for t in takes}
+        for index in reversed(range(len(node.tray))):
+            if node.tray[index].take_id not in live:  # removed (or never landed) in the ledger
+                node.tray.remove(index)
+        for take in takes:
             add_take_to_tray(node, session, take)
+        node.tray_index = min(node.tray_index, max(0, len(node.tray) - 1))
         chosen = session.ledger.chosen(node.name)
-        if chosen is not None:
-            node.chosen_take = chosen.take_id
-            if node.render_state == "idle":
-                node.render_state = "done"
+        node.chosen_take = chosen.take_id if chosen is not None else ""
+        if chosen is not None and node.render_state == "idle":
+            node.render_state = "done"
+    sync_axes(tree, session)
     refresh_verdicts(tree, session)
 
 
+def sync_axes(tree: Any, session: Session) -> None:
+    """An axis the ledger scores on but the tree no longer lists (an undone rename) comes back, taking the place
+    of a listed axis nothing is scored on, so no score is orphaned."""
+    settings = getattr(tree, "canvas_bakeoff", None)
+    if settings is None:
+        return
+    scored = {axis for verdict in session.ledger.verdicts() for axis in verdict.scores}
+    scored |= set(session.ledger.pins("axis"))
+    listed = [a.name for a in settings.axes]
+    orphans = sorted(scored - set(listed))
+    unscored = [a for a in settings.axes if a.name not in scored]
+    for axis in orphans:
+        if unscored:
+            unscored.pop(0).name = axis
+        else:
+            settings.axes.add().name = axis
+
+
+def resync_open_trees(*_args: Any) -> None:
+    """After an undo or redo: every canvas with an open session shows the ledger's takes, picks and scores."""
+    for folder, session in list(_sessions.items()):
+        tree = bpy.data.node_groups.get(_trees.get(folder, ""))
+        if tree is not None and getattr(tree, "bl_idname", "") == TREE_ID:
+            sync_trays(tree, session)  # the session is open: its folder was readable a moment ago
+
+
 def canvas_trees() -> list[Any]:
-    return [tree for tree in bpy.data.node_groups if tree.bl_idname == "BlenderCanvasTree"]
+    return [tree for tree in bpy.data.node_groups if tree.bl_idname == TREE_ID]
 
 
 def resume_saved_jobs(*_args: Any) -> None:
@@ -206,8 +275,12 @@ def resume_saved_jobs(*_args: Any) -> None:
             try:
                 session = session_for(tree)
             except LedgerError as error:  # a ledger from a newer release, or held by another process: say so
-                print(f"Blender Canvas: {tree.name}: {error}")
+                print(f"Blender Canvas: '{tree.name}': {blender_words(str(error))}")
                 continue
+            except CanvasActionError as error:  # a handler has no report: say it on the console, in words
+                print(f"Blender Canvas: '{tree.name}': {error}")
+                continue
+            sync_trays(tree, session)  # the ledger may hold takes the file never saw (Blender died after they landed)
             if session.runner.busy:
                 ensure_timer()
 

@@ -13,6 +13,8 @@ from ..engine.validation import CanvasFileError, Report, load_canvas, read_json_
 from ..nodes.base import TREE_ID
 from ..nodes.convert import canvas_to_tree, new_canvas_tree, tree_to_data
 from ..providers.catalog import load_catalog
+from . import polls
+from .wording import CanvasActionError, blender_words, problem_words, write_error
 
 OperatorResult = set[Literal["RUNNING_MODAL", "CANCELLED", "FINISHED", "PASS_THROUGH", "INTERFACE"]]
 
@@ -52,7 +54,10 @@ def export_canvas_file(tree: Any, path: Path) -> Report:
 
         canvas = export_verdicts(canvas, session_for(tree).ledger)  # verdicts travel with the canvas
     document = canvas.to_json_data() if canvas is not None else data
-    path.write_text(json.dumps(document, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    try:
+        path.write_text(json.dumps(document, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    except OSError as error:
+        raise CanvasActionError(write_error(path, error, path.name)) from error
     return report
 
 
@@ -83,11 +88,18 @@ class CANVAS_OT_import(bpy.types.Operator, ImportHelper):  # type: ignore[misc]
         try:
             tree, report = import_canvas_file(_chosen_path(self))
         except CanvasFileError as error:
-            for line in str(error).splitlines():
-                self.report({"ERROR"}, line)
+            problems = getattr(error, "report", None)
+            lines = ([problem_words(p) for p in problems.errors] if problems is not None and problems.errors
+                     else str(error).splitlines())
+            self.report({"ERROR"}, f"{_chosen_path(self).name}: nothing was imported")
+            for line in lines:
+                self.report({"ERROR"}, blender_words(line))
+            return {"CANCELLED"}
+        except CanvasActionError as error:
+            self.report({"ERROR"}, str(error))
             return {"CANCELLED"}
         for warning in report.warnings:
-            self.report({"WARNING"}, str(warning))
+            self.report({"WARNING"}, problem_words(warning))
         space = getattr(context, "space_data", None)
         if space is not None and getattr(space, "type", "") == "NODE_EDITOR":
             space.tree_type = TREE_ID
@@ -106,14 +118,22 @@ class CANVAS_OT_export(bpy.types.Operator, ExportHelper):  # type: ignore[misc]
     filter_glob: bpy.props.StringProperty(default="*.json", options={"HIDDEN"})
     tree_name: bpy.props.StringProperty(name="Canvas", description="Node tree to export (blank = the active one)")
 
+    @classmethod
+    def poll(cls, context: Any) -> bool:
+        return polls.poll_canvas(cls, context)
+
     def execute(self, context: Any) -> OperatorResult:
         tree = _target_tree(context, self.tree_name)
         if tree is None:
             self.report({"ERROR"}, "No Generation Canvas to export: open one in the node editor or name it")
             return {"CANCELLED"}
-        report = export_canvas_file(tree, _chosen_path(self))
+        try:
+            report = export_canvas_file(tree, _chosen_path(self))
+        except CanvasActionError as error:
+            self.report({"ERROR"}, str(error))
+            return {"CANCELLED"}
         for problem in report.problems:
-            self.report({"WARNING"}, str(problem))
+            self.report({"WARNING"}, problem_words(problem))
         self.report({"INFO"}, f"Exported '{tree.name}' to {_chosen_path(self)}")
         return {"FINISHED"}
 
@@ -125,17 +145,29 @@ class CANVAS_OT_add_input_slot(bpy.types.Operator):
     bl_label = "Add Input"
     bl_options = {"REGISTER", "UNDO", "INTERNAL"}
 
+    tree_name: bpy.props.StringProperty(options={"SKIP_SAVE"})
     node_name: bpy.props.StringProperty()
     prefix: bpy.props.StringProperty()
+
+    @classmethod
+    def poll(cls, context: Any) -> bool:
+        return polls.poll_canvas(cls, context)
 
     def execute(self, context: Any) -> OperatorResult:
         from ..nodes.base import ensure_list_sockets, list_sockets
         from ..nodes.sockets import SOCKET_FOR_KIND
 
-        tree = _target_tree(context, "")
+        tree = _target_tree(context, self.tree_name)
         node = tree.nodes.get(self.node_name) if tree else None
         kinds = {"images": ("image", "Reference"), "shots": ("video", "Shot"), "audio": ("audio", "Sound")}
-        if node is None or self.prefix not in kinds:
+        if tree is None:
+            self.report({"ERROR"}, polls.NO_CANVAS)
+            return {"CANCELLED"}
+        if node is None:
+            self.report({"ERROR"}, f"No node named '{self.node_name}' in '{tree.name}'")
+            return {"CANCELLED"}
+        if self.prefix not in kinds or not list_sockets(node, self.prefix):
+            self.report({"ERROR"}, f"'{node.name}' takes no more inputs of that kind")
             return {"CANCELLED"}
         kind, label = kinds[self.prefix]
         ensure_list_sockets(node, self.prefix, SOCKET_FOR_KIND[kind], label, len(list_sockets(node, self.prefix)) + 1)

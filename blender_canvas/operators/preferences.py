@@ -29,9 +29,19 @@ _finished: dict[str, ConnectionReport] = {}  # reports the workers left for the 
 _lock = threading.Lock()
 
 
+SECRET_WORDS = ("KEY", "SECRET", "TOKEN", "PASSWORD")
+PLAIN_WORDS = frozenset({"KEY", "SECRET", "TOKEN", "PASSWORD", "PROJECT", "ACCESS", "CLOUD", "GOOGLE"})
+
+
 def _key_property(env_name: str, backend_label: str) -> Any:
-    return bpy.props.StringProperty(name=env_name, subtype="PASSWORD",
-                                    description=f"{backend_label} key (blank = the {env_name} environment variable)")
+    """A field per environment variable: a password field for a secret, a plain one for a setting such as
+    GOOGLE_CLOUD_PROJECT (a project id is not a secret, and the user needs to read it back)."""
+    secret = any(word in env_name.split("_") for word in SECRET_WORDS)
+    label = " ".join(word.capitalize() if word in PLAIN_WORDS else word for word in env_name.split("_"))
+    what = "key" if secret else "setting"
+    return bpy.props.StringProperty(name=label, subtype="PASSWORD" if secret else "NONE",
+                                    description=f"{backend_label} {what} (blank = the {env_name} environment "
+                                                "variable)")
 
 
 def _label(backend_id: str) -> str:
@@ -89,9 +99,17 @@ class CANVAS_OT_test_connection(bpy.types.Operator):
     bl_label = "Test Connection"
     bl_options = {"INTERNAL"}
 
-    backend: bpy.props.StringProperty(name="Backend", description="The backend id, e.g. runway")
+    backend: bpy.props.StringProperty(name="Backend", description="The service to test, such as runway")
 
     _timer: Any = None
+
+    @classmethod
+    def poll(cls, context: Any) -> bool:
+        # with online access off it still runs, to say so beside the key (the preferences are where it is fixed)
+        if getattr(context, "preferences", None) is not None:
+            return True
+        cls.poll_message_set("No preferences to test from")
+        return False
 
     def _refused(self, context: Any) -> bool:
         if bpy.app.online_access:

@@ -18,13 +18,12 @@ from ..engine.validation import load_canvas
 from ..nodes.base import TREE_ID
 from ..nodes.convert import tree_to_data
 from ..providers.catalog import load_catalog
+from . import polls
 from .bridge import MODEL_NODE_TYPES, ensure_timer, session_for
+from .wording import CanvasActionError, blender_words, problem_words, write_error
 
 OperatorResult = set[Literal["RUNNING_MODAL", "CANCELLED", "FINISHED", "PASS_THROUGH", "INTERFACE"]]
-
-
-class CanvasActionError(Exception):
-    """A user-facing reason an action cannot run; shown on the node / in the status bar, never a traceback."""
+__all__ = ["CanvasActionError", "OperatorResult", "active_tree", "base_dir", "tree_canvas"]
 
 
 def active_tree(context: Any, tree_name: str = "") -> Any:
@@ -41,6 +40,16 @@ def base_dir() -> Path:
     return Path(bpy.path.abspath("//")) if bpy.data.filepath else Path.cwd()
 
 
+def output_path(tree: Any, path: str) -> Path:
+    """An export's file: a '//' path is beside the .blend; for a file never saved, in the canvas's project folder
+    (never the process's working folder)."""
+    if path.startswith("//") and not bpy.data.filepath:
+        from .bridge import project_dir_for
+
+        return project_dir_for(tree) / path[2:]
+    return Path(bpy.path.abspath(path))
+
+
 def tree_canvas(tree: Any) -> Canvas:
     folder = base_dir()
     report = load_canvas(tree_to_data(tree, folder), load_catalog(), base_dir=folder)
@@ -48,8 +57,8 @@ def tree_canvas(tree: Any) -> Canvas:
         for problem in report.errors:
             node = tree.nodes.get(problem.node or "")
             if node is not None and node.bl_idname in MODEL_NODE_TYPES:
-                node.render_state, node.status_message = "failed", f"{problem.field}: {problem.message}"
-        raise CanvasActionError("; ".join(str(p) for p in report.errors[:3]) +
+                node.render_state, node.status_message = "failed", problem_words(problem, with_node=False)
+        raise CanvasActionError("; ".join(problem_words(p) for p in report.errors[:3]) +
                                 (f" (+{len(report.errors) - 3} more)" if len(report.errors) > 3 else ""))
     return report.canvas
 
@@ -70,7 +79,7 @@ def plan_for(tree: Any, mode: str, node_name: str, new_take: bool) -> tuple[Canv
     try:
         plan = session_for(tree).plan(canvas, base_dir(), selection=selection, draft=tree.draft, new_take=new_take)
     except PlanError as error:
-        raise CanvasActionError(str(error)) from error
+        raise CanvasActionError(blender_words(str(error))) from error
     return canvas, plan
 
 
@@ -82,7 +91,7 @@ def start_render(tree: Any, mode: str, node_name: str = "", new_take: bool = Fal
     try:
         session.check(plan, online=bpy.app.online_access, budget=budget)
     except (PlanError, BudgetExceeded) as error:
-        raise CanvasActionError(str(error)) from error
+        raise CanvasActionError(blender_words(str(error))) from error
     for node_id in plan.order:
         node = tree.nodes.get(node_id)
         if node is not None:
@@ -96,7 +105,12 @@ def start_render(tree: Any, mode: str, node_name: str = "", new_take: bool = Fal
             node.path = _relative_to(folder / node.path, session.project_dir)
         elif isinstance(node, SequenceNode) and node.end_card is not None and node.end_card.image:
             node.end_card.image = _relative_to(folder / node.end_card.image, session.project_dir)
-    atomic_write_text(session.project_dir / "canvas.json", json.dumps(snapshot.to_json_data(), indent=1))
+    target = session.project_dir / "canvas.json"
+    try:
+        atomic_write_text(target, json.dumps(snapshot.to_json_data(), indent=1))
+    except OSError as error:
+        raise CanvasActionError(write_error(target, error, "the canvas snapshot") + " (Canvas panel ▸ Project Folder)"
+                                ) from error
     session.start(plan, canvas, folder)
     ensure_timer()
     return plan
@@ -115,7 +129,9 @@ class CANVAS_OT_render(bpy.types.Operator):
 
     bl_idname = "canvas.render"
     bl_label = "Render"
-    bl_options = {"REGISTER"}
+    # an undo step of its own (the estimates it writes); the takes that land later come from the ledger, which
+    # every undo re-syncs the trays from (bridge.sync_trays), so undoing never empties a tray
+    bl_options = {"REGISTER", "UNDO"}
 
     mode: bpy.props.EnumProperty(items=(("NODE", "Node", "The active (or named) node"),
                                         ("SELECTED", "Selected", "Every selected model node"),
@@ -123,6 +139,10 @@ class CANVAS_OT_render(bpy.types.Operator):
     node_name: bpy.props.StringProperty(options={"SKIP_SAVE"})
     tree_name: bpy.props.StringProperty(options={"SKIP_SAVE"})
     new_take: bpy.props.BoolProperty(name="New Take", description="Always submit one more take", options={"SKIP_SAVE"})
+
+    @classmethod
+    def poll(cls, context: Any) -> bool:
+        return polls.poll_canvas(cls, context, polls.has_model_nodes)
 
     def invoke(self, context: Any, event: Any) -> OperatorResult:
         try:
@@ -150,9 +170,14 @@ class CANVAS_OT_cancel(bpy.types.Operator):
 
     bl_idname = "canvas.cancel"
     bl_label = "Cancel"
+    bl_options = {"REGISTER"}  # the runner is not Blender data: nothing to undo
 
     node_name: bpy.props.StringProperty(options={"SKIP_SAVE"})
     tree_name: bpy.props.StringProperty(options={"SKIP_SAVE"})
+
+    @classmethod
+    def poll(cls, context: Any) -> bool:
+        return polls.poll_canvas(cls, context, polls.is_rendering)
 
     def execute(self, context: Any) -> OperatorResult:
         try:
@@ -160,7 +185,12 @@ class CANVAS_OT_cancel(bpy.types.Operator):
         except CanvasActionError as error:
             self.report({"ERROR"}, str(error))
             return {"CANCELLED"}
-        session_for(tree).runner.cancel(node_id=self.node_name or None)
+        try:
+            session_for(tree).runner.cancel(node_id=self.node_name or None)
+        except CanvasActionError as error:
+            self.report({"ERROR"}, str(error))
+            return {"CANCELLED"}
+        self.report({"INFO"}, f"Cancelling '{self.node_name}'" if self.node_name else "Cancelling every render")
         return {"FINISHED"}
 
 
@@ -171,16 +201,22 @@ def _node_and_take(context: Any, tree_name: str, node_name: str, take_id: str) -
         raise CanvasActionError(f"No model node named '{node_name}'")
     entry = next((t for t in node.tray if t.take_id == take_id), None)
     if entry is None:
-        raise CanvasActionError(f"'{node_name}' has no take '{take_id}'")
+        raise CanvasActionError(f"'{node_name}' no longer has that take (it was removed)")
     return tree, node, entry
 
 
 class _TakeOperator(bpy.types.Operator):
-    bl_options = {"REGISTER", "UNDO", "INTERNAL"}
+    # Pick and Remove change the ledger, which Blender's undo cannot restore: they push no undo step, and every
+    # undo re-syncs the trays from the ledger (bridge.sync_trays), so the node, its tray and the ledger agree
+    bl_options = {"REGISTER", "INTERNAL"}
 
     tree_name: bpy.props.StringProperty(options={"SKIP_SAVE"})
     node_name: bpy.props.StringProperty()
     take_id: bpy.props.StringProperty()
+
+    @classmethod
+    def poll(cls, context: Any) -> bool:
+        return polls.poll_canvas(cls, context, polls.has_takes)
 
     def execute(self, context: Any) -> OperatorResult:
         try:
@@ -221,12 +257,16 @@ class CANVAS_OT_remove_take(_TakeOperator):
         session = session_for(tree)
         take = session.ledger.take(entry.take_id)
         if take is None:
-            raise CanvasActionError(f"take {entry.take_id} is not in the ledger")
+            raise CanvasActionError(f"'{node.name}': take {entry.number} is not in the project's ledger")
         source = session.project_dir / take.file
         trash = Path("trash") / take.file
-        (session.project_dir / trash).parent.mkdir(parents=True, exist_ok=True)
-        if source.exists():
-            shutil.move(str(source), session.project_dir / trash)
+        try:
+            (session.project_dir / trash).parent.mkdir(parents=True, exist_ok=True)
+            if source.exists():
+                shutil.move(str(source), session.project_dir / trash)
+        except OSError as error:
+            raise CanvasActionError(write_error(session.project_dir / trash, error, "the take to the trash")
+                                    ) from error
         session.ledger.mark_removed(take.take_id, trash.as_posix())
         index = next(i for i, t in enumerate(node.tray) if t.take_id == entry.take_id)
         node.tray.remove(index)
@@ -240,6 +280,7 @@ class CANVAS_OT_open_take(_TakeOperator):
 
     bl_idname = "canvas.open_take"
     bl_label = "Open Take"
+    bl_options = {"INTERNAL"}  # it only looks: no undo step
 
     reveal: bpy.props.BoolProperty(name="Reveal", description="Open the folder instead of the file")
 
@@ -247,7 +288,7 @@ class CANVAS_OT_open_take(_TakeOperator):
         path = Path(bpy.path.abspath(entry.file))
         target = path.parent if self.reveal else path
         if not target.exists():
-            raise CanvasActionError(f"{target} is missing")
+            raise CanvasActionError(f"'{node.name}' take {entry.number}: {target} is missing (moved or deleted)")
         bpy.ops.wm.path_open(filepath=str(target))
 
 
@@ -257,6 +298,15 @@ class CANVAS_OT_recover_unsaved(bpy.types.Operator):
     bl_idname = "canvas.recover_unsaved"
     bl_label = "Recover Unsaved Canvas"
     bl_options = {"REGISTER", "UNDO"}
+
+    @classmethod
+    def poll(cls, context: Any) -> bool:
+        from .bridge import unsaved_root
+
+        if any(unsaved_root().glob("*/canvas.json")):
+            return True
+        cls.poll_message_set("No canvas of a never-saved file to recover")
+        return False
 
     def execute(self, context: Any) -> OperatorResult:
         from .bridge import sync_trays, unsaved_root
@@ -270,10 +320,14 @@ class CANVAS_OT_recover_unsaved(bpy.types.Operator):
         try:
             tree, _ = import_canvas_file(source)
         except CanvasFileError as error:
-            self.report({"ERROR"}, str(error).splitlines()[0])
+            self.report({"ERROR"}, blender_words(str(error).splitlines()[0]))
             return {"CANCELLED"}
         tree.project_dir = str(source.parent)
-        sync_trays(tree, session_for(tree))
+        try:
+            sync_trays(tree, session_for(tree))
+        except CanvasActionError as error:
+            self.report({"ERROR"}, str(error))
+            return {"CANCELLED"}
         self.report({"INFO"}, f"Recovered '{tree.name}' from {source.parent}")
         return {"FINISHED"}
 

@@ -10,8 +10,10 @@ import bpy
 from ..engine.document import SequenceNode
 from ..engine.interchange import write_exports
 from ..engine.timeline import Timeline, TimelineError, bring_into_project, build_timeline
-from ..operators.bridge import session_for
-from ..operators.render import CanvasActionError, active_tree, base_dir, tree_canvas
+from ..operators import polls
+from ..operators.bridge import MODEL_NODE_TYPES, session_for
+from ..operators.render import CanvasActionError, active_tree, base_dir, output_path, tree_canvas
+from ..operators.wording import blender_words, write_error
 from .build import ROLE, SEQUENCE, send_to_vse, sequencer_scene
 from .render import configure_output, render_cut, render_frame
 
@@ -27,9 +29,28 @@ def timeline_for(tree: Any, node_name: str) -> Timeline:
                                 "Sequence node: add one (Shift+A ▸ Sequence) and wire the shots into it")
     session = session_for(tree)
     try:  # a logo or reference clip from beside the canvas is copied in, so the cut moves with the project
-        return bring_into_project(build_timeline(canvas, sequence, session.ledger, base_dir()), session.project_dir)
+        timeline = bring_into_project(build_timeline(canvas, sequence, session.ledger, base_dir()), session.project_dir)
     except TimelineError as error:
-        raise CanvasActionError(str(error)) from error
+        raise CanvasActionError(blender_words(str(error))) from error
+    refuse_missing_files(tree, timeline)
+    return timeline
+
+
+def refuse_missing_files(tree: Any, timeline: Timeline) -> None:
+    """A chosen take whose file was moved or deleted stops the cut, on its node and by name (a strip pointing at
+    nothing would otherwise be placed without a word)."""
+    missing = [(shot.node_id, shot.file) for shot in timeline.shots if not Path(shot.file).is_file()]
+    missing += [(sound.node_id, sound.file) for sound in timeline.sounds if not Path(sound.file).is_file()]
+    if not missing:
+        return
+    for node_id, file in missing:
+        node = tree.nodes.get(node_id)
+        if node is not None and node.bl_idname in MODEL_NODE_TYPES:
+            node.render_state = "failed"
+            node.status_message = f"The chosen take's file is missing: {file}"
+    names = ", ".join(f"'{node_id}'" for node_id, _file in missing)
+    raise CanvasActionError(f"Not sent: the chosen take of {names} is missing ({missing[0][1]}); "
+                            "put the file back, or pick or render another take")
 
 
 class _SequenceOperator(bpy.types.Operator):
@@ -38,13 +59,21 @@ class _SequenceOperator(bpy.types.Operator):
     tree_name: bpy.props.StringProperty(options={"SKIP_SAVE"})
     node_name: bpy.props.StringProperty(name="Sequence", options={"SKIP_SAVE"})
 
+    @classmethod
+    def poll(cls, context: Any) -> bool:
+        return polls.poll_canvas(cls, context, polls.has_sequence)
+
     def execute(self, context: Any) -> OperatorResult:
         try:
-            timeline = timeline_for(active_tree(context, self.tree_name), self.node_name)
+            tree = active_tree(context, self.tree_name)
+            timeline = timeline_for(tree, self.node_name)
+            self.tree = tree
             return self.act(context, timeline)
         except CanvasActionError as error:
             self.report({"ERROR"}, str(error))
             return {"CANCELLED"}
+
+    tree: Any = None
 
     def act(self, context: Any, timeline: Timeline) -> OperatorResult:
         raise NotImplementedError
@@ -73,14 +102,18 @@ class CANVAS_OT_render_cut(_SequenceOperator):
 
     def act(self, context: Any, timeline: Timeline) -> OperatorResult:
         scene = sequencer_scene(context)
+        target = output_path(self.tree, self.filepath)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise CanvasActionError(write_error(target, error, "the cut")) from error
         send_to_vse(scene, timeline)
-        path = Path(bpy.path.abspath(self.filepath))
         if bpy.app.background:  # scripts and headless: blocking, under a temporary name renamed over the film
-            render_cut(scene, path)
-            self.report({"INFO"}, f"Rendered {path.name} ({timeline.seconds:.1f} s)")
+            render_cut(scene, target)
+            self.report({"INFO"}, f"Rendered {target.name} ({timeline.seconds:.1f} s)")
             return {"FINISHED"}
         # a window: INVOKE_DEFAULT shows Blender's render window with its progress, writing the film in place
-        configure_output(scene, path)
+        configure_output(scene, target)
         bpy.ops.render.render("INVOKE_DEFAULT", animation=True, scene=scene.name)
         return {"FINISHED"}
 
@@ -91,16 +124,20 @@ class CANVAS_OT_export_timeline(_SequenceOperator):
 
     bl_idname = "canvas.export_timeline"
     bl_label = "Export Timeline (.otio, .xml, .edl)"
+    bl_options = {"REGISTER"}  # writes files, changes no Blender data
 
     filepath: bpy.props.StringProperty(subtype="FILE_PATH", default="//cut.otio")
 
     def act(self, context: Any, timeline: Timeline) -> OperatorResult:
-        path = Path(bpy.path.abspath(self.filepath))
+        path = output_path(self.tree, self.filepath)
         card, scene = None, sequencer_scene(context)
-        if timeline.end_card is not None and _card_in_place(scene, timeline):
-            # the card as the film shows it, for editors who have no Blender (else a described solid colour)
-            card = render_frame(scene, timeline.end_card.start, path.parent / "media" / f"{path.stem}-end-card.png")
-        exports = write_exports(timeline, path.parent, path.stem, timeline.sequence_id, card)
+        try:
+            if timeline.end_card is not None and _card_in_place(scene, timeline):
+                # the card as the film shows it, for editors who have no Blender (else a described solid colour)
+                card = render_frame(scene, timeline.end_card.start, path.parent / "media" / f"{path.stem}-end-card.png")
+            exports = write_exports(timeline, path.parent, path.stem, timeline.sequence_id, card)
+        except OSError as error:
+            raise CanvasActionError(write_error(path, error, "the timeline")) from error
         self.report({"INFO"}, f"Wrote {exports.otio.name}, {exports.fcp_xml.name} and {exports.edl.name} "
                               f"(the EDL carries {exports.edl_note})")
         return {"FINISHED"}

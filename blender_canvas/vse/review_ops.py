@@ -12,44 +12,15 @@ from typing import Any, Literal
 import bpy
 
 from ..engine.review_layout import TAKE_COUNTS, ReviewLayoutError, check_take_count
-from ..nodes.base import CanvasNodeTree
+from ..nodes.panel import take_words
+from ..nodes.review_props import LAYOUT_ITEMS
+from ..operators import polls
 from ..operators.render import CanvasActionError, active_tree
+from ..operators.wording import blender_words
 from .review import ReviewError, ReviewSource, build_review, find_review_scene, remove_review
 
 OperatorResult = set[Literal["RUNNING_MODAL", "CANCELLED", "FINISHED", "PASS_THROUGH", "INTERFACE"]]
-POINTER = "canvas_review"  # tree.canvas_review: the review set of that canvas
 MAX_TAKES = max(high for _low, high in TAKE_COUNTS.values())
-LAYOUT_ITEMS = [
-    ("side_by_side", "Side by Side", "2 to 4 takes in a row", "SPLIT_HORIZONTAL", 0),
-    ("grid", "Grid", "2 to 16 takes in a near-square grid", "MESH_GRID", 1),
-    ("wipe", "Wipe", "Exactly 2 takes, split down the middle", "SEQ_SPLITVIEW", 2),
-]
-
-
-class CanvasReviewTake(bpy.types.PropertyGroup):
-    """A take in the review: the node whose tray holds it, and its id"""
-
-    node_name: bpy.props.StringProperty(name="Node")
-    take_id: bpy.props.StringProperty(name="Take")
-
-
-class CanvasReviewState(bpy.types.PropertyGroup):
-    """The canvas's review set and how to lay it out"""
-
-    takes: bpy.props.CollectionProperty(type=CanvasReviewTake)
-    layout: bpy.props.EnumProperty(name="Layout", items=LAYOUT_ITEMS, default="side_by_side")
-    return_scene: bpy.props.StringProperty(description="The window's scene before the review was shown")
-    return_sequencer_scene: bpy.props.StringProperty(description="The workspace's sequencer scene before that")
-
-    @classmethod
-    def register(cls) -> None:
-        # Blender calls this once the class is registered; the tree class is registered by then (nodes come first)
-        setattr(CanvasNodeTree, POINTER, bpy.props.PointerProperty(type=cls))
-
-    @classmethod
-    def unregister(cls) -> None:
-        if hasattr(CanvasNodeTree, POINTER):
-            delattr(CanvasNodeTree, POINTER)
 
 
 def tray_entry(tree: Any, node_name: str, take_id: str) -> tuple[Any, Any, int]:
@@ -62,12 +33,13 @@ def tray_entry(tree: Any, node_name: str, take_id: str) -> tuple[Any, Any, int]:
 
 
 def take_label(tree: Any, node_name: str, take_id: str) -> str:
-    """'<node> · <model variant> · take N', N the take's own number (as the tray and the report say it)."""
+    """'<node> · <model variant> · take N', N the take's own number (as the tray and the report say it), the
+    model and variant as the catalog names them."""
     _node, entry, _index = tray_entry(tree, node_name, take_id)
     if entry is None:
-        return f"{node_name} · take {take_id[:8]} (no longer in its tray)"
-    model = f"{entry.model} {entry.variant}".strip() if entry.variant != entry.model else entry.model
-    return f"{node_name} · {model} · take {entry.number}"
+        return f"{node_name or 'A take'} (no longer in its tray)"
+    model, variant, _route = take_words(entry)
+    return f"{node_name} · {variant or model} · take {entry.number}"
 
 
 def is_reviewed(tree: Any, node_name: str, take_id: str) -> bool:
@@ -97,6 +69,12 @@ class _ReviewOperator(bpy.types.Operator):
 
     tree_name: bpy.props.StringProperty(options={"SKIP_SAVE"})
 
+    @classmethod
+    def poll(cls, context: Any) -> bool:
+        return polls.poll_canvas(cls, context, cls.need)
+
+    need: polls.Need | None = None
+
     def execute(self, context: Any) -> OperatorResult:
         try:
             return self.act(context, active_tree(context, self.tree_name))
@@ -113,6 +91,7 @@ class CANVAS_OT_review_toggle(_ReviewOperator):
 
     bl_idname = "canvas.review_toggle"
     bl_label = "Review Take"
+    need = staticmethod(polls.has_takes)
 
     node_name: bpy.props.StringProperty(options={"SKIP_SAVE"})
     take_id: bpy.props.StringProperty(options={"SKIP_SAVE"})
@@ -126,7 +105,7 @@ class CANVAS_OT_review_toggle(_ReviewOperator):
                 return {"FINISHED"}
         _node, entry, _index = tray_entry(tree, self.node_name, self.take_id)
         if entry is None:
-            raise CanvasActionError(f"No take {self.take_id[:8]} in the tray of '{self.node_name}'")
+            raise CanvasActionError(f"'{self.node_name}' no longer has that take (it was removed)")
         if entry.media == "audio":
             raise CanvasActionError("A voice or sound take has no picture to review side by side")
         if len(takes) >= MAX_TAKES:
@@ -142,6 +121,7 @@ class CANVAS_OT_review_build(_ReviewOperator):
 
     bl_idname = "canvas.review_build"
     bl_label = "Build Review"
+    need = staticmethod(polls.has_review)
 
     show: bpy.props.BoolProperty(name="Show", description="Switch the window to the review scene",
                                  options={"SKIP_SAVE"})
@@ -151,14 +131,17 @@ class CANVAS_OT_review_build(_ReviewOperator):
         sources, skipped = review_sources(tree)
         if skipped:
             self.report({"WARNING"}, "Skipped: " + "; ".join(skipped))
+        advice = count_advice(state.layout, len(sources))
+        if advice:
+            raise CanvasActionError(f"Review not built: {advice}" + (" (the others are missing)" if skipped else ""))
         try:
-            check_take_count(state.layout, len(sources))
             report = build_review(tree.name, sources, state.layout, tree.fps)
         except (ReviewError, ReviewLayoutError) as error:
-            raise CanvasActionError(f"Review not built: {error}") from error
+            raise CanvasActionError(f"Review not built: {blender_words(str(error))}") from error
         if self.show:
             show_scene(context, state, bpy.data.scenes[report.scene])
-        self.report({"INFO"}, f"Review: {len(sources)} takes, {report.layout.replace('_', ' ')}, "
+        name = next((item[1] for item in LAYOUT_ITEMS if item[0] == report.layout), report.layout)
+        self.report({"INFO"}, f"Review: {len(sources)} takes, {name}, "
                               f"{report.width}x{report.height}, {report.frame_end} frames; {report.sound_note}")
         return {"FINISHED"}
 
@@ -220,10 +203,8 @@ def draw_review_panel(layout: Any, tree: Any) -> None:
         op = row.operator(CANVAS_OT_review_toggle.bl_idname, text="", icon="X")
         op.tree_name, op.node_name, op.take_id = tree.name, item.node_name, item.take_id
     layout.prop(state, "layout", expand=True)
-    try:
-        check_take_count(state.layout, len(state.takes))
-    except ReviewLayoutError as error:
-        layout.label(text=str(error).removeprefix("takes: ").capitalize(), icon="ERROR")
+    if state.takes:  # nothing to say before a review is asked for
+        layout.label(text=count_advice(state.layout, len(state.takes)) or "Ready to build", icon="INFO")
     row = layout.row(align=True)
     op = row.operator(CANVAS_OT_review_build.bl_idname, text="Build Review", icon="SEQ_SPLITVIEW")
     op.tree_name = tree.name
@@ -231,6 +212,18 @@ def draw_review_panel(layout: Any, tree: Any) -> None:
     op.tree_name, op.show = tree.name, True
     op = row.operator(CANVAS_OT_review_clear.bl_idname, text="", icon="TRASH")
     op.tree_name = tree.name
+
+
+def count_advice(layout_id: str, count: int) -> str:
+    """'' when `count` takes suit the layout, else what it shows, in words ("Side by Side shows 2 to 4 takes")."""
+    try:
+        check_take_count(layout_id, count)
+    except ReviewLayoutError:
+        low, high = TAKE_COUNTS[layout_id]
+        name = next(item[1] for item in LAYOUT_ITEMS if item[0] == layout_id)
+        shows = f"exactly {low}" if low == high else f"{low} to {high}"
+        return f"{name} shows {shows} takes; {count} picked"
+    return ""
 
 
 class NODE_PT_canvas_review(bpy.types.Panel):
@@ -250,5 +243,5 @@ class NODE_PT_canvas_review(bpy.types.Panel):
         draw_review_panel(self.layout, context.space_data.edit_tree)
 
 
-CLASSES: tuple[type, ...] = (CanvasReviewTake, CanvasReviewState, CANVAS_OT_review_toggle, CANVAS_OT_review_build,
+CLASSES: tuple[type, ...] = (CANVAS_OT_review_toggle, CANVAS_OT_review_build,
                              CANVAS_OT_review_clear, NODE_PT_canvas_review)

@@ -60,6 +60,9 @@ class RecordingLayout:
     def separator(self, **kwargs: Any) -> None:
         self._record("separator")
 
+    def progress(self, **kwargs: Any) -> None:
+        self._record("progress", kwargs.get("text", ""), **kwargs)
+
     def of(self, kind: str) -> list[Any]:
         return [arg for k, arg, _ in self.calls if k == kind]
 
@@ -163,8 +166,12 @@ def test_draw_buttons_show_the_model_and_its_status() -> None:
     video = tree.nodes.new("CanvasVideoNode")
     video.model = "sora-2"
     video.use_seed = True
+    body = RecordingLayout()
+    video.draw_buttons(bpy.context, body)
+    assert body.of("prop") == ["model", "variant", "takes"]  # the body: what you change while wiring
+    assert "Retired 2026-09-24: draft only" in body.of("label")
     layout = RecordingLayout()
-    video.draw_buttons(bpy.context, layout)
+    video.draw_buttons_ext(bpy.context, layout)  # the sidebar's Node tab: everything
     props = layout.of("prop")
     assert {"model", "variant", "route", "takes", "seed", "duration", "aspect", "subject", "camera"} <= set(props)
     labels = layout.of("label")
@@ -188,7 +195,7 @@ def test_every_node_draws_without_error() -> None:
             socket.draw(bpy.context, RecordingLayout(), node, socket.name)
     sequence = tree.nodes["Sequence"]
     layout = RecordingLayout()
-    sequence.draw_buttons(bpy.context, layout)
+    sequence.draw_buttons_ext(bpy.context, layout)
     assert {"lift", "gamma", "gain", "saturation", "contrast", "end_card_text", "end_card_image"} <= set(
         layout.of("prop"))
 
@@ -240,7 +247,9 @@ def test_preferences_hold_every_vendor_key_as_a_password_field() -> None:
     names = {name.lower() for b in load_catalog().backends for name in b.env_keys}
     properties = CanvasPreferences.bl_rna.properties
     assert names <= {p.identifier for p in properties}
-    assert {properties[name].subtype for name in names} == {"PASSWORD"}
+    secrets = names - {"google_cloud_project"}  # a project id is a setting, not a secret: the user reads it back
+    assert {properties[name].subtype for name in secrets} == {"PASSWORD"}
+    assert properties["google_cloud_project"].subtype == "NONE"
     layout = RecordingLayout()
     layout.box = lambda: layout  # type: ignore[attr-defined]
     CanvasPreferences.draw(SimpleNamespace(layout=layout), bpy.context)  # type: ignore[arg-type]

@@ -62,5 +62,5 @@ def test_register_unregister_register_leaves_blender_clean() -> None:
         step = steps[name]
         assert len(step["registered"]) == count, name
         assert step["menu_draws"] == {"NODE_MT_add": 1, "TOPBAR_MT_file_import": 1, "TOPBAR_MT_file_export": 1}
-        assert step["handlers"] == 2
+        assert step["handlers"] == 4  # save_pre, load_post, undo_post, redo_post
         assert step["tree_type"] is True

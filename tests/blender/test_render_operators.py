@@ -83,9 +83,10 @@ def test_remove_take_moves_the_file_to_trash(draft_tree: Any) -> None:
 def test_a_bad_node_is_reported_on_the_node_not_as_a_traceback(draft_tree: Any) -> None:
     plate = draft_tree.nodes["plate"]
     plate.duration_s = 7  # Sora allows 4, 8 or 12
-    with pytest.raises(RuntimeError, match=r"node 'plate', duration_s: Sora 2 does not allow 7 s"):
+    with pytest.raises(RuntimeError, match=r"'plate': Duration: Sora 2 does not allow 7 s \(allowed: 4, 8 or 12 s\)"):
         bpy.ops.canvas.render(mode="NODE", node_name="plate", tree_name=draft_tree.name)
-    assert plate.render_state == "failed" and "duration_s" in plate.status_message
+    assert plate.render_state == "failed" and plate.status_message.startswith("Duration: Sora 2 does not allow 7 s")
+    assert "_" not in plate.status_message
 
 
 def test_paid_render_needs_a_key_and_online_access(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -110,13 +111,14 @@ def test_the_tray_panel_draws_takes_and_actions(draft_tree: Any) -> None:
     draw_tray(layout, draft_tree.nodes["line"])
     operators = [arg for kind, arg, _ in layout.calls if kind == "operator"]
     assert {"canvas.render", "canvas.cancel", "canvas.open_take", "canvas.remove_take"} <= set(operators)
-    assert any(kind == "label" and "1 take(s)" in str(arg) for kind, arg, _ in layout.calls)
+    assert any(kind == "label" and arg == "1 take" for kind, arg, _ in layout.calls)
     assert ("template_list", "CANVAS_UL_tray") in [(kind, arg) for kind, arg, _ in layout.calls]
     line = draft_tree.nodes["line"]
     row = RecordingLayout()
     CANVAS_UL_tray.draw_item(None, bpy.context, row, line, line.tray[0], 0, line, "tray_index")
     labels = row.of("label")
-    assert labels and "multilingual-v2" in labels[0] and "$0.00" in labels[0]
+    assert labels and labels[0].startswith("#1 ") and "$0.00" in labels[0]
+    assert "multilingual-v2" not in labels[0]  # the variant's label, never its id
     pick = next(kwargs["op"] for kind, _, kwargs in row.calls if kind == "operator")
     assert (pick.node_name, pick.take_id) == ("line", line.chosen_take)
 
@@ -259,7 +261,10 @@ def test_the_node_shows_what_the_adapter_changed_in_its_inputs(tmp_path: Path) -
                                         Event(kind="submitted", node_id=node.name, message=note),
                                         Event(kind="progress", node_id=node.name, state="running", progress=0.4)])
     assert (node.render_state, node.status_message, round(node.progress, 2)) == ("running", note, 0.4)
-    layout = RecordingLayout()
-    node.draw_buttons(bpy.context, layout)
-    assert "Running 40 %" in layout.of("label") and note in layout.of("label")
+    body = RecordingLayout()
+    node.draw_buttons(bpy.context, body)
+    assert body.of("progress") == ["40 %"] and body.of("label")[-1].startswith("Running: first frame upscaled")
+    sidebar = RecordingLayout()
+    node.draw_buttons_ext(bpy.context, sidebar)
+    assert note in " ".join(sidebar.of("label"))  # the whole note, wrapped
     session.close()

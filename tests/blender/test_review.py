@@ -148,7 +148,7 @@ def test_side_by_side_puts_two_takes_left_and_right_in_a_scene_of_their_own(tree
     assert left == (0, 36, 640, 396) and right == (640, 36, 1280, 396)  # the labels' band below
     labels = by_role(scene, "label")
     assert [s.type for s in labels] == ["TEXT", "TEXT"]
-    assert [s.text for s in labels] == ["wide · kling-3 3.0 · take 1", "close · veo-3.1 standard · take 1"]
+    assert [s.text for s in labels] == ["wide · Kling 3.0 (std) · take 1", "close · Veo 3.1 · take 1"]
     assert labels[0].location[0] == pytest.approx(0.25) and labels[1].location[0] == pytest.approx(0.75)
     assert [s.type for s in by_role(scene, "background")] == ["COLOR"]
     assert not by_role(scene, "wipe") and not by_role(scene, "sound")  # preview takes carry no sound
@@ -191,7 +191,7 @@ def test_wipe_splits_two_takes_and_refuses_a_third(tree: Any) -> None:
     assert (scene.render.resolution_x, scene.render.resolution_y) == (640, 396)
     assert a.transform.offset_x == b.transform.offset_x == 0 and a.transform.offset_y == b.transform.offset_y
     bpy.ops.canvas.review_toggle(tree_name=tree.name, node_name="tall", take_id=take_id(tree, "tall"))
-    with pytest.raises(RuntimeError, match=r"Review not built: takes: a wipe compares exactly 2 takes, got 3"):
+    with pytest.raises(RuntimeError, match=r"Review not built: Wipe shows exactly 2 takes; 3 picked"):
         bpy.ops.canvas.review_build(tree_name=tree.name)
     assert len(by_role(scene, "take")) == 2  # the last good review stays
 
@@ -252,14 +252,14 @@ def test_missing_files_are_named_and_skipped_and_too_few_takes_is_a_clear_error(
         bpy.ops.canvas.review_toggle(tree_name=tree.name, node_name=node, take_id=take_id(tree, node, index))
     take_file(tree, "wide", 1).unlink()
     sources, skipped = review_sources(tree)
-    assert [s.label for s in sources] == ["wide · kling-3 3.0 · take 1", "close · veo-3.1 standard · take 1"]
-    assert skipped == ["wide · kling-3 3.0 · take 2: file missing"]
+    assert [s.label for s in sources] == ["wide · Kling 3.0 (std) · take 1", "close · Veo 3.1 · take 1"]
+    assert skipped == ["wide · Kling 3.0 (std) · take 2: file missing"]
     assert bpy.ops.canvas.review_build(tree_name=tree.name) == {"FINISHED"}  # with a warning
     assert len(by_role(find_review_scene(tree.name), "take")) == 2
     take_file(tree, "close").unlink()
-    with pytest.raises(RuntimeError, match=r"side_by_side shows 2 to 4 takes, got 1"):
+    with pytest.raises(RuntimeError, match=r"Side by Side shows 2 to 4 takes; 1 picked \(the others are missing\)"):
         bpy.ops.canvas.review_build(tree_name=tree.name)
-    with pytest.raises(RuntimeError, match="No take nope in the tray of 'wide'"):
+    with pytest.raises(RuntimeError, match="'wide' no longer has that take"):
         bpy.ops.canvas.review_toggle(tree_name=tree.name, node_name="wide", take_id="nope")
     with pytest.raises(RuntimeError, match="no picture to review"):
         bpy.ops.canvas.review_toggle(tree_name=tree.name, node_name="line", take_id=take_id(tree, "line"))
@@ -318,25 +318,27 @@ def test_draw_helpers_show_the_toggle_state_and_the_panel(tree: Any) -> None:
         assert (kwargs["op"].node_name, kwargs["op"].take_id) == ("wide", take_id(tree, "wide", index))
     panel = RecordingLayout()
     draw_review_panel(panel, tree)
-    assert "wide · kling-3 3.0 · take 1" in panel.of("label")
+    assert "wide · Kling 3.0 (std) · take 1" in panel.of("label")
     assert ("prop", "layout") in [(kind, arg) for kind, arg, _ in panel.calls]
     assert {"canvas.review_toggle", "canvas.review_build", "canvas.review_clear"} <= set(panel.of("operator"))
     tree.canvas_review.layout = "wipe"
     tree.canvas_review.takes.add()
     warning = RecordingLayout()
     draw_review_panel(warning, tree)
-    assert "A wipe compares exactly 2 takes, got 3" in warning.of("label")
+    assert "Wipe shows exactly 2 takes; 3 picked" in warning.of("label")
 
 
 REGISTER_SCRIPT = """
 import json
 import bpy
 import blender_canvas
-from blender_canvas.nodes.base import CanvasNodeTree
+from blender_canvas.nodes import review_props
+from blender_canvas.nodes.tree import CanvasNodeTree
 from blender_canvas.vse import review_ops
 def state():
-    return {"property": hasattr(CanvasNodeTree, "canvas_review"),
-            "classes": [c.__name__ for c in review_ops.CLASSES if c.is_registered],
+    # the pointer is a class annotation of the tree: it exists exactly while the tree class is registered
+    return {"property": bool(CanvasNodeTree.is_registered and "canvas_review" in CanvasNodeTree.bl_rna.properties),
+            "classes": [c.__name__ for c in (*review_props.CLASSES, *review_ops.CLASSES) if c.is_registered],
             "operator": hasattr(bpy.types, "CANVAS_OT_review_build")}
 steps = {"fresh": state()}
 blender_canvas.register()
