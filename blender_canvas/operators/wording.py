@@ -83,7 +83,8 @@ def write_error(path: Path, error: OSError, what: str = "the file") -> str:
     folder = path.parent
     if isinstance(error, FileNotFoundError) or error.errno == errno.ENOENT:
         return f"Cannot write {what}: the folder {folder} does not exist"
-    if isinstance(error, NotADirectoryError) or error.errno == errno.ENOTDIR:
+    # ENOTDIR: writing below a file; EEXIST: making a folder where a file stands
+    if isinstance(error, NotADirectoryError | FileExistsError) or error.errno in (errno.ENOTDIR, errno.EEXIST):
         blocker = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), folder)
         return f"Cannot write {what} in {folder}: {blocker} is a file, not a folder"
     if isinstance(error, PermissionError) or error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):

@@ -119,8 +119,7 @@ class CANVAS_OT_render_cut(_SequenceOperator):
 
 
 class CANVAS_OT_export_timeline(_SequenceOperator):
-    """Write the cut as OpenTimelineIO (.otio), FCP 7 XML (.xml) and a CMX 3600 EDL (.edl) beside each other, to
-    conform in Resolve or Premiere; media paths are relative to the files' folder"""
+    """Write the cut as OpenTimelineIO, FCP 7 XML and a CMX 3600 EDL, to conform it in Resolve or Premiere"""
 
     bl_idname = "canvas.export_timeline"
     bl_label = "Export Timeline (.otio, .xml, .edl)"
