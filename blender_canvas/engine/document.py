@@ -385,6 +385,9 @@ class Canvas(_Strict):
     # send every node to the offline preview backend
     draft: bool = Field(default=False, description="true: every node renders on the free offline preview (no key, "
                                                    "no network)")
+    draft_resolution: Literal["360p", "720p"] = Field(
+        default="360p", description="short side of draft (preview) video takes: 360p (the default, quick) or 720p "
+                                    "for a draft cut to show a client; paid renders ignore it")
     budget_usd: Annotated[float, Field(ge=0, le=1_000_000)] | None = Field(
         default=None, description="the project's spending cap in US dollars (0 to 1,000,000): a run whose estimate "
                                   "would pass it is refused before any submit")

@@ -130,6 +130,8 @@ def _params(canvas: Canvas, node: ModelNode, model: Model, variant: Variant, bac
         params["seed"] = seed
     if isinstance(node, VideoNode):
         params["camera"] = merged_prompt(wired_shot(canvas, node), node.prompt).camera
+        if backend == PREVIEW and canvas.draft_resolution != "360p":  # 360p drafts keep the keys they always had
+            params["preview_resolution"] = canvas.draft_resolution
     return params
 
 

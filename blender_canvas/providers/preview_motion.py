@@ -333,7 +333,7 @@ def label_strength(index: int, frames: int, fps: float) -> float:
     guard = min(round(LABEL_GUARD_S * fps), frames // 4)
     if guard <= 0:
         return 1.0
-    fade = max(1, min(4, guard))
+    fade = max(1, min(3, guard // 2))
     edge = min(index, frames - 1 - index)
     if edge < guard:
         return 0.0
