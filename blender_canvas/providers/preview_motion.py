@@ -244,9 +244,9 @@ def _world_from_image(image: Image.Image, size: Size) -> _World:
     arr = np.asarray(small)
     pad = ((max(1, my // 4), max(1, my // 4)), (max(1, mx // 4), max(1, mx // 4)), (0, 0))
     mirrored = np.pad(arr, pad, mode="symmetric")
-    blurred = Image.fromarray(mirrored).filter(ImageFilter.GaussianBlur(radius=max(0.5, min(hw, hh) / 240)))
-    ext = blurred.resize((hw + 2 * mx, hh + 2 * my), Image.Resampling.BILINEAR)  # blurred small: 16x less work
-    ext = Image.blend(ext, Image.new("RGB", ext.size, (18, 18, 22)), 0.45)
+    small_ext = Image.fromarray(mirrored).filter(ImageFilter.GaussianBlur(radius=max(0.5, min(hw, hh) / 240)))
+    small_ext = Image.blend(small_ext, Image.new("RGB", small_ext.size, (18, 18, 22)), 0.45)
+    ext = small_ext.resize((hw + 2 * mx, hh + 2 * my), Image.Resampling.BILINEAR)  # blurred and darkened small
     ext.paste(home_img, (mx, my))
     home = (mx, my, mx + hw, my + hh)
     return _World(ext, home)
