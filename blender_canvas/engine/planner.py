@@ -25,7 +25,7 @@ from ..providers.catalog import WIRE_FIELDS, Catalog, Model, Route, Variant, des
 from .cache_keys import cache_key, legacy_cache_key, wire_params, wire_prompt
 from .cost import estimate_usd, spoken_seconds
 from .document import AudioNode, Canvas, ImageNode, ModelNode, ReferenceNode, VideoNode
-from .ledger import PENDING_STATES, Ledger, TakeRecord, dumps
+from .ledger import Ledger, TakeRecord, dumps
 from .media_check import media_problem
 from .plan_graph import downstream_of, resolve_sources, sha256_file, sources_of, topological
 from .plan_graph import ledger_path as ledger_path
@@ -171,6 +171,28 @@ class _Planning:
     submitting: set[str] = field(default_factory=set)  # nodes of this run with at least one take to make
     needs: dict[str, list[str]] = field(default_factory=dict)  # backend -> nodes planned there without a key
     alternatives: dict[str, list[str]] = field(default_factory=dict)  # node -> backends that could serve it
+    sources: dict[str, tuple[Path, str] | None] = field(default_factory=dict)  # source id -> file, hash (once)
+    resolved: dict[str, tuple[dict[str, list[Path]], dict[str, list[str]]] | None] = field(default_factory=dict)
+    _takes: dict[str, TakeRecord] | None = None  # cache key -> newest live take: the ledger read once per plan
+    _pending: dict[str, str] | None = None  # cache key -> oldest job in flight
+
+    def take_for_key(self, key: str) -> TakeRecord | None:
+        if self._takes is None:
+            self._takes = {take.cache_key: take for take in self.ledger.takes()}  # oldest first: newest wins
+        return self._takes.get(key)
+
+    def pending_for_key(self, key: str) -> str | None:
+        if self._pending is None:
+            self._pending = {}
+            for job in self.ledger.unfinished_jobs():  # oldest first, as the per-key query read them
+                self._pending.setdefault(job.cache_key, job.job_id)
+        return self._pending.get(key)
+
+    def rekeyed(self, take_id: str, key: str) -> None:
+        if self._takes is not None:
+            moved = next((t for t in self._takes.values() if t.take_id == take_id), None)
+            if moved is not None:
+                self._takes[key] = moved.model_copy(update={"cache_key": key})
 
 
 def _node_jobs(ctx: _Planning, node: ModelNode, model: Model, variant: Variant, route: Route | None,
@@ -225,26 +247,27 @@ def _cached(ctx: _Planning, job: TakeJob) -> tuple[TakeRecord | None, tuple[str,
     without a take, the id of a job of an earlier run still in flight with this key (the run follows it)."""
     if ctx.new_take or set(_upstream(job)) & ctx.submitting:
         return None, None, None
-    resolved = resolve_inputs(job, ctx.canvas, ctx.ledger, ctx.base_dir)
+    if job.node_id not in ctx.resolved:  # every take (and route) of a node has the same inputs: resolved once
+        ctx.resolved[job.node_id] = resolve_sources(job.inputs, ctx.canvas, ctx.ledger, ctx.base_dir, ctx.sources)
+    resolved = ctx.resolved[job.node_id]
     if resolved is None:
         return None, None, None
     key = job.cache_key(resolved[1])
-    take = ctx.ledger.take_for_key(key)
+    take = ctx.take_for_key(key)
     if take is not None:
         return take, None, None
     old = job.legacy_key(resolved[1])
-    take = ctx.ledger.take_for_key(old) if old else None
+    take = ctx.take_for_key(old) if old else None
     if take is not None:
         return take, (take.take_id, key), None
-    marks = ", ".join("?" * len(PENDING_STATES))
-    running = ctx.ledger.jobs(f"cache_key = ? AND state IN ({marks})", (key, *PENDING_STATES))
-    return None, None, running[0].job_id if running else None
+    return None, None, ctx.pending_for_key(key)
 
 
 def _move_old_keys(ctx: _Planning, rekeys: list[tuple[str, str]]) -> None:
     """Takes found under an earlier release's key move to today's, so the runner finds them too."""
     for take_id, key in rekeys:
         ctx.ledger.rekey_take(take_id, key)
+        ctx.rekeyed(take_id, key)
 
 
 def _plan_node(ctx: _Planning, node: ModelNode, model: Model, variant: Variant, draft: bool) -> list[TakeJob]:
