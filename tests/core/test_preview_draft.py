@@ -7,6 +7,7 @@ from pathlib import Path
 
 import av
 import numpy as np
+import pytest
 from PIL import Image
 
 from blender_canvas.providers.backend import JobRequest
@@ -134,3 +135,24 @@ def test_a_720p_draft(tmp_path: Path) -> None:
     with av.open(str(out)) as container:
         assert (container.streams.video[0].width, container.streams.video[0].height) == (1280, 720)
     assert Image.open(still).size == (640, 360)
+
+
+def test_probe_is_remembered_by_path_size_and_mtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from blender_canvas.providers import media_probe
+
+    clip = make_animatic(None, "a", "static", 0.5, 12.0, (64, 36), 1, 0, ["PREVIEW"], tmp_path / "c.mp4")
+    opened: list[Path] = []
+    real = media_probe._probe
+
+    def counted(path: Path) -> media_probe.MediaInfo:
+        opened.append(path)
+        return real(path)
+
+    monkeypatch.setattr(media_probe, "_probe", counted)
+    first = media_probe.probe(clip)
+    assert media_probe.probe(clip) == first and len(opened) == 1  # the second probe opens nothing
+    make_animatic(None, "a", "static", 1.0, 12.0, (64, 36), 1, 0, ["PREVIEW"], tmp_path / "c.mp4")
+    again = media_probe.probe(clip)  # rewritten: new size and mtime, probed again
+    assert len(opened) == 2 and again.frames == 12 and first.frames == 6
+    with pytest.raises(ValueError):
+        media_probe.probe(tmp_path / "gone.mp4")
