@@ -216,10 +216,20 @@ def send_to_vse(scene: Any, timeline: Timeline) -> SendReport:
     return report
 
 
+def _shot_index(editor: Any, sequence_id: str) -> dict[int, list[Any]]:
+    """Our shot and shot-sound strips by shot index, from one pass over the strips (a swap then touches only its
+    own shot's entries, so the index stays true for every other shot)."""
+    index: dict[int, list[Any]] = {}
+    for strip in _ours(editor, sequence_id):
+        if strip.get(ROLE) in ("shot", "shot_sound"):
+            index.setdefault(strip.get(INDEX), []).append(strip)
+    return index
+
+
 def _swap_changed(editor: Any, timeline: Timeline, report: SendReport) -> None:
+    by_index = _shot_index(editor, timeline.sequence_id)
     for shot in timeline.shots:
-        strips = _ours(editor, timeline.sequence_id)  # fresh each time: a swap removes strips
-        olds = [s for s in strips if s.get(ROLE) in ("shot", "shot_sound") and s.get(INDEX) == shot.index]
+        olds = by_index.get(shot.index, [])
         movie = next((s for s in olds if s.get(ROLE) == "shot"), None)
         if movie is not None and movie.get(TAKE) == shot.take_id:
             report.kept += len(olds)
