@@ -105,11 +105,14 @@ def _shot_strips(editor: Any, timeline: Timeline, shot: ShotPlacement, frame_sta
                  offsets: tuple[int, int] | None = None) -> list[Any]:
     name = f"{shot.node_id}·{shot.take_id[:8]}"
     channel = SHOT_CHANNELS[shot.track]
-    movie = editor.strips.new_movie(name=name, filepath=blend_path(shot.file), channel=channel, frame_start=FIRST_FRAME)
+    # made where it will sit, not at the first frame and moved: 200 strips piled on one frame cost Blender an
+    # overlap check against every one before them
+    at = shot.start - shot.trim_in if frame_start is None else round(frame_start)
+    movie = editor.strips.new_movie(name=name, filepath=blend_path(shot.file), channel=channel, frame_start=at)
     strips = [movie]
     if shot.has_audio:
         strips.append(editor.strips.new_sound(name=f"{name} sound", filepath=blend_path(shot.file),
-                                              channel=SHOT_SOUND_CHANNELS[shot.track], frame_start=FIRST_FRAME))
+                                              channel=SHOT_SOUND_CHANNELS[shot.track], frame_start=at))
     for strip in strips:
         if frame_start is None or offsets is None:
             _place(strip, shot)
