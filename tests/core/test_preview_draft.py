@@ -156,3 +156,24 @@ def test_probe_is_remembered_by_path_size_and_mtime(tmp_path: Path, monkeypatch:
     assert len(opened) == 2 and again.frames == 12 and first.frames == 6
     with pytest.raises(ValueError):
         media_probe.probe(tmp_path / "gone.mp4")
+
+
+def test_the_canvas_draft_resolution_reaches_the_preview(tmp_path: Path) -> None:
+    from blender_canvas.engine.document import Canvas
+    from blender_canvas.engine.ledger import Ledger
+    from blender_canvas.engine.planner import plan_run
+    from blender_canvas.engine.session import IMPLEMENTED
+    from blender_canvas.providers.catalog import load_catalog
+
+    doc = {"version": 1, "draft": True, "nodes": [
+        {"id": "v", "kind": "video", "model": "kling-3", "variant": "3.0", "prompt": {"subject": "x"}}]}
+    ledger = Ledger(tmp_path / "p" / "ledger.sqlite")
+    plans = {}
+    for resolution in (None, "360p", "720p"):
+        canvas = Canvas.model_validate({**doc, **({"draft_resolution": resolution} if resolution else {})})
+        plans[resolution] = plan_run(canvas, load_catalog(), ledger, base_dir=tmp_path, implemented=IMPLEMENTED)
+    ledger.close()
+    default, low, high = (plans[k].jobs[0] for k in (None, "360p", "720p"))
+    assert "preview_resolution" not in default.params and default.params == low.params  # 360p keeps its keys
+    assert high.params["preview_resolution"] == "720p" and high.backend == "preview"
+    assert high.cache_key({}) != low.cache_key({})  # a 720p draft is a take of its own
