@@ -403,12 +403,14 @@ class Canvas(_Strict):
         """The node with this id: one dict lookup (validation and planning ask once per wire), checked against the
         list so a replaced list or a renamed node is never answered from a stale index."""
         nodes = self.nodes
-        if self._indexed != (id(nodes), len(nodes)):
-            self._index = {}
+        private = self.__pydantic_private__  # read directly: pydantic's __getattr__ cost more than the lookup
+        assert private is not None
+        if private["_indexed"] != (id(nodes), len(nodes)):
+            index: dict[str, int] = {}
             for at, candidate in enumerate(nodes):
-                self._index.setdefault(candidate.id, at)
-            self._indexed = (id(nodes), len(nodes))
-        position = self._index.get(node_id)
+                index.setdefault(candidate.id, at)
+            private["_index"], private["_indexed"] = index, (id(nodes), len(nodes))
+        position = private["_index"].get(node_id)
         if position is not None and nodes[position].id == node_id:
             return nodes[position]
         return next((n for n in nodes if n.id == node_id), None)

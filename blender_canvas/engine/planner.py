@@ -172,6 +172,7 @@ class _Planning:
     needs: dict[str, list[str]] = field(default_factory=dict)  # backend -> nodes planned there without a key
     alternatives: dict[str, list[str]] = field(default_factory=dict)  # node -> backends that could serve it
     sources: dict[str, tuple[Path, str] | None] = field(default_factory=dict)  # source id -> file, hash (once)
+    prompts: dict[str, str] = field(default_factory=dict)  # node id -> its composed prompt
     resolved: dict[str, tuple[dict[str, list[Path]], dict[str, list[str]]] | None] = field(default_factory=dict)
     _takes: dict[str, TakeRecord] | None = None  # cache key -> newest live take: the ledger read once per plan
     _pending: dict[str, str] | None = None  # cache key -> oldest job in flight
@@ -211,8 +212,10 @@ def _node_jobs(ctx: _Planning, node: ModelNode, model: Model, variant: Variant, 
         served_by = ctx.catalog.backend(backend)
         fields = variant.wire_fields(route, served_by, with_image=with_image) if served_by else frozenset()
     params = _params(ctx.canvas, node, model, variant, backend)
-    prompt = "" if isinstance(node, AudioNode) else compose(merged_prompt(wired_shot(ctx.canvas, node), node.prompt),
-                                                                model.prompt_style)
+    if node.id not in ctx.prompts:  # the same words on every route a node is priced on
+        ctx.prompts[node.id] = "" if isinstance(node, AudioNode) else compose(
+            merged_prompt(wired_shot(ctx.canvas, node), node.prompt), model.prompt_style)
+    prompt = ctx.prompts[node.id]
     price = 0.0 if route is None else _estimate(ctx.canvas, node, variant, route, params, ctx.ledger)
     inputs: dict[str, list[str]] = {}
     for name, source in sources_of(node):
