@@ -220,27 +220,6 @@ def _fit_line(draw: ImageDraw.ImageDraw, text: str, font: Font, max_width: float
     return text
 
 
-def _overlay_parts(overlay: Image.Image) -> list[tuple[tuple[int, int], Image.Image]]:
-    """The overlay cut into the bands of rows that have any pixels, each cropped to its columns: pasting only these
-    parts onto every frame costs a fraction of pasting the whole layer."""
-    alpha = np.asarray(overlay.getchannel("A")) > 0
-    rows = alpha.any(axis=1)
-    parts: list[tuple[tuple[int, int], Image.Image]] = []
-    y = 0
-    height = len(rows)
-    while y < height:
-        if not rows[y]:
-            y += 1
-            continue
-        start = y
-        while y < height and rows[y]:
-            y += 1
-        cols = np.nonzero(alpha[start:y].any(axis=0))[0]
-        box = (int(cols[0]), start, int(cols[-1]) + 1, y)
-        parts.append(((box[0], box[1]), overlay.crop(box)))
-    return parts
-
-
 def stamp(image: Image.Image, label_lines: Sequence[str]) -> Image.Image:
     """``image`` with the PREVIEW stamp, badge and caption composited on top (a new RGB image)."""
     out = image.convert("RGB").copy()
