@@ -385,6 +385,9 @@ class Canvas(_Strict):
     # send every node to the offline preview backend
     draft: bool = Field(default=False, description="true: every node renders on the free offline preview (no key, "
                                                    "no network)")
+    draft_resolution: Literal["360p", "720p"] = Field(
+        default="360p", description="short side of draft (preview) video takes: 360p (the default, quick) or 720p "
+                                    "for a draft cut to show a client; paid renders ignore it")
     budget_usd: Annotated[float, Field(ge=0, le=1_000_000)] | None = Field(
         default=None, description="the project's spending cap in US dollars (0 to 1,000,000): a run whose estimate "
                                   "would pass it is refused before any submit")
@@ -400,12 +403,14 @@ class Canvas(_Strict):
         """The node with this id: one dict lookup (validation and planning ask once per wire), checked against the
         list so a replaced list or a renamed node is never answered from a stale index."""
         nodes = self.nodes
-        if self._indexed != (id(nodes), len(nodes)):
-            self._index = {}
+        private = self.__pydantic_private__  # read directly: pydantic's __getattr__ cost more than the lookup
+        assert private is not None
+        if private["_indexed"] != (id(nodes), len(nodes)):
+            index: dict[str, int] = {}
             for at, candidate in enumerate(nodes):
-                self._index.setdefault(candidate.id, at)
-            self._indexed = (id(nodes), len(nodes))
-        position = self._index.get(node_id)
+                index.setdefault(candidate.id, at)
+            private["_index"], private["_indexed"] = index, (id(nodes), len(nodes))
+        position = private["_index"].get(node_id)
         if position is not None and nodes[position].id == node_id:
             return nodes[position]
         return next((n for n in nodes if n.id == node_id), None)

@@ -60,28 +60,37 @@ def downstream_of(canvas: Canvas, roots: Collection[str]) -> set[str]:
     return result
 
 
-def resolve_sources(inputs: Mapping[str, list[str]], canvas: Canvas, ledger: Ledger,
-                    base_dir: Path) -> tuple[dict[str, list[Path]], dict[str, list[str]]] | None:
+def resolve_sources(inputs: Mapping[str, list[str]], canvas: Canvas, ledger: Ledger, base_dir: Path,
+                    memo: dict[str, tuple[Path, str] | None] | None = None,
+                    ) -> tuple[dict[str, list[Path]], dict[str, list[str]]] | None:
+    """The files and content hashes of ``inputs``, or None while one is missing. ``memo`` (source id -> file and
+    hash) lets one planning pass resolve, stat and hash each source once, however many nodes and takes it feeds."""
     files: dict[str, list[Path]] = {}
     hashes: dict[str, list[str]] = {}
     for name, sources in inputs.items():
         if name == "shot":
             continue  # a shot feeds words, already in the prompt
         for source_id in sources:
-            source = canvas.node(source_id)
-            if isinstance(source, ReferenceNode):
-                path = (base_dir / source.path).resolve()
-                if not path.is_file():
-                    return None
-                digest = sha256_file(path)
+            if memo is not None and source_id in memo:
+                found = memo[source_id]
             else:
-                take = ledger.chosen(source_id)
-                if take is None:
-                    return None
-                path, digest = ledger_path(ledger, take.file), take.sha256
-            files.setdefault(name, []).append(path)
-            hashes.setdefault(name, []).append(digest)
+                found = _resolve_source(source_id, canvas, ledger, base_dir)
+                if memo is not None:
+                    memo[source_id] = found
+            if found is None:
+                return None
+            files.setdefault(name, []).append(found[0])
+            hashes.setdefault(name, []).append(found[1])
     return files, hashes
+
+
+def _resolve_source(source_id: str, canvas: Canvas, ledger: Ledger, base_dir: Path) -> tuple[Path, str] | None:
+    source = canvas.node(source_id)
+    if isinstance(source, ReferenceNode):
+        path = (base_dir / source.path).resolve()
+        return (path, sha256_file(path)) if path.is_file() else None
+    take = ledger.chosen(source_id)
+    return (ledger_path(ledger, take.file), take.sha256) if take is not None else None
 
 
 def ledger_path(ledger: Ledger, relative: str) -> Path:

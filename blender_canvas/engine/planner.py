@@ -130,6 +130,8 @@ def _params(canvas: Canvas, node: ModelNode, model: Model, variant: Variant, bac
         params["seed"] = seed
     if isinstance(node, VideoNode):
         params["camera"] = merged_prompt(wired_shot(canvas, node), node.prompt).camera
+        if backend == PREVIEW and canvas.draft_resolution != "360p":  # 360p drafts keep the keys they always had
+            params["preview_resolution"] = canvas.draft_resolution
     return params
 
 
@@ -169,6 +171,29 @@ class _Planning:
     submitting: set[str] = field(default_factory=set)  # nodes of this run with at least one take to make
     needs: dict[str, list[str]] = field(default_factory=dict)  # backend -> nodes planned there without a key
     alternatives: dict[str, list[str]] = field(default_factory=dict)  # node -> backends that could serve it
+    sources: dict[str, tuple[Path, str] | None] = field(default_factory=dict)  # source id -> file, hash (once)
+    prompts: dict[str, str] = field(default_factory=dict)  # node id -> its composed prompt
+    resolved: dict[str, tuple[dict[str, list[Path]], dict[str, list[str]]] | None] = field(default_factory=dict)
+    _takes: dict[str, TakeRecord] | None = None  # cache key -> newest live take: the ledger read once per plan
+    _held: dict[str, JobRecord] | None = None  # cache key -> oldest job holding it (in flight, journalled, unknown)
+
+    def take_for_key(self, key: str) -> TakeRecord | None:
+        if self._takes is None:
+            self._takes = {take.cache_key: take for take in self.ledger.takes()}  # oldest first: newest wins
+        return self._takes.get(key)
+
+    def held_for_key(self, key: str) -> JobRecord | None:
+        if self._held is None:
+            self._held = {}
+            for job in self.ledger.unresolved_jobs():  # oldest first, as the per-key query read them
+                self._held.setdefault(job.cache_key, job)
+        return self._held.get(key)
+
+    def rekeyed(self, take_id: str, key: str) -> None:
+        if self._takes is not None:
+            moved = next((t for t in self._takes.values() if t.take_id == take_id), None)
+            if moved is not None:
+                self._takes[key] = moved.model_copy(update={"cache_key": key})
 
 
 def _node_jobs(ctx: _Planning, node: ModelNode, model: Model, variant: Variant, route: Route | None,
@@ -187,8 +212,10 @@ def _node_jobs(ctx: _Planning, node: ModelNode, model: Model, variant: Variant, 
         served_by = ctx.catalog.backend(backend)
         fields = variant.wire_fields(route, served_by, with_image=with_image) if served_by else frozenset()
     params = _params(ctx.canvas, node, model, variant, backend)
-    prompt = "" if isinstance(node, AudioNode) else compose(merged_prompt(wired_shot(ctx.canvas, node), node.prompt),
-                                                                model.prompt_style)
+    if node.id not in ctx.prompts:  # the same words on every route a node is priced on
+        ctx.prompts[node.id] = "" if isinstance(node, AudioNode) else compose(
+            merged_prompt(wired_shot(ctx.canvas, node), node.prompt), model.prompt_style)
+    prompt = ctx.prompts[node.id]
     price = 0.0 if route is None else _estimate(ctx.canvas, node, variant, route, params, ctx.ledger)
     inputs: dict[str, list[str]] = {}
     for name, source in sources_of(node):
@@ -225,27 +252,30 @@ def _cached(ctx: _Planning, job: TakeJob) -> tuple[TakeRecord | None, tuple[str,
     without a take, the job of an earlier run that holds this key (in flight, journalled or unknown)."""
     if ctx.new_take or set(_upstream(job)) & ctx.submitting:
         return None, None, None
-    resolved = resolve_inputs(job, ctx.canvas, ctx.ledger, ctx.base_dir)
+    if job.node_id not in ctx.resolved:  # every take (and route) of a node has the same inputs: resolved once
+        ctx.resolved[job.node_id] = resolve_sources(job.inputs, ctx.canvas, ctx.ledger, ctx.base_dir, ctx.sources)
+    resolved = ctx.resolved[job.node_id]
     if resolved is None:
         return None, None, None
     key = job.cache_key(resolved[1])
-    take = ctx.ledger.take_for_key(key)
+    take = ctx.take_for_key(key)
     if take is not None:
         return take, None, None
     old = job.legacy_key(resolved[1])
-    take = ctx.ledger.take_for_key(old) if old else None
+    take = ctx.take_for_key(old) if old else None
     if take is not None:
         return take, (take.take_id, key), None
     # a job of an earlier run with this key still in flight, journalled or unknown holds the take: the run follows
     # it (or reports it as needing a decision) and never plans it again, which could pay twice; an unknown job is
     # released only by the user's Resubmit, which marks it superseded
-    return None, None, ctx.ledger.unresolved_for_key(key)
+    return None, None, ctx.held_for_key(key)
 
 
 def _move_old_keys(ctx: _Planning, rekeys: list[tuple[str, str]]) -> None:
     """Takes found under an earlier release's key move to today's, so the runner finds them too."""
     for take_id, key in rekeys:
         ctx.ledger.rekey_take(take_id, key)
+        ctx.rekeyed(take_id, key)
 
 
 def _plan_node(ctx: _Planning, node: ModelNode, model: Model, variant: Variant, draft: bool) -> list[TakeJob]:

@@ -49,9 +49,9 @@ LIST_INPUTS = frozenset({InputName.IMAGES})
 # the planner hands the adapter only those, and a take's cache key hashes only those, so a field the vendor never
 # sees (the canvas frame rate, a resolution the endpoint ignores) never makes a new paid take.
 WireField = Literal["prompt", "aspect_ratio", "resolution", "duration_s", "seed", "audio", "text", "voice", "fps",
-                    "camera"]
+                    "camera", "preview_resolution"]
 WIRE_FIELDS: tuple[WireField, ...] = ("prompt", "aspect_ratio", "resolution", "duration_s", "seed", "audio", "text",
-                                      "voice", "fps", "camera")
+                                      "voice", "fps", "camera", "preview_resolution")
 
 
 class _Frozen(BaseModel):

@@ -5,6 +5,7 @@ Used by the offline preview backend and by the engine to describe inputs and res
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Literal
 
@@ -40,9 +41,35 @@ def _stream_seconds(stream: av.stream.Stream, fallback: float | None) -> float |
     return fallback
 
 
+_PROBED: dict[tuple[str, int, int], MediaInfo] = {}
+_PROBED_LOCK = threading.Lock()
+_PROBED_MAX = 4096
+
+
 def probe(path: Path) -> MediaInfo:
-    """Describe a still (with Pillow) or a video or audio file (with PyAV); ValueError when it is neither."""
+    """Describe a still (with Pillow) or a video or audio file (with PyAV); ValueError when it is neither.
+
+    Results are remembered by (path, size, mtime), as file hashes are: sending a 200-shot cut again after one swap
+    opens only the new take's file. A file rewritten in place gets a new mtime (or size) and is probed again."""
     path = Path(path)
+    try:
+        stat = path.stat()
+    except OSError as exc:  # a missing file: the same ValueError the readers gave
+        raise ValueError(f"{path.name} is not a still, video or audio file PyAV or Pillow can read: {exc}") from exc
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    with _PROBED_LOCK:
+        known = _PROBED.get(key)
+    if known is not None:
+        return known
+    info = _probe(path)
+    with _PROBED_LOCK:
+        if len(_PROBED) >= _PROBED_MAX:
+            _PROBED.clear()
+        _PROBED[key] = info
+    return info
+
+
+def _probe(path: Path) -> MediaInfo:
     try:
         with Image.open(path) as img:
             frames = int(getattr(img, "n_frames", 1))

@@ -31,7 +31,7 @@ from .backend import (
 )
 from .media_probe import probe
 from .preview_frames import frame_size, nearest_aspect_ratio
-from .preview_motion import make_animatic, read_first_frame
+from .preview_motion import make_animatic, model_family, read_first_frame
 from .preview_sound import make_voice
 from .preview_stills import make_still, render_plate
 
@@ -119,7 +119,7 @@ def _render_video(request: JobRequest, seed: int, labels: list[str], out_path: P
     camera = str(params.get("camera") or "") or _camera_from_prompt(request.prompt)
     return make_animatic(first, request.prompt, camera, _number(duration, DEFAULT_DURATION_S),
                          _number(params.get("fps"), DEFAULT_FPS), size, seed, request.take_index, labels,
-                         out_path, audio=audio)
+                         out_path, audio=audio, family=model_family(request.model))
 
 
 def _camera_from_prompt(prompt: str) -> str:

@@ -150,8 +150,9 @@ def _wrap(draw: ImageDraw.ImageDraw, text: str, font: Font, max_width: float, ma
 
 # --- stamps --------------------------------------------------------------------------------------------------------
 
-def _stamp_overlay(size: Size, label_lines: Sequence[str]) -> Image.Image:
-    """An RGBA layer: a big semi-transparent PREVIEW across the middle, a red badge and the caption."""
+def _stamp_overlay(size: Size, label_lines: Sequence[str], caption: bool = True) -> Image.Image:
+    """An RGBA layer: a big semi-transparent PREVIEW across the middle, a red badge and (unless ``caption`` is
+    False: an animatic burns its caption into a band of its own) the caption."""
     w, h = size
     layer = Image.new("RGBA", size, (0, 0, 0, 0))
     draw = ImageDraw.Draw(layer)
@@ -167,11 +168,11 @@ def _stamp_overlay(size: Size, label_lines: Sequence[str]) -> Image.Image:
     bw, bh = _text_size(draw, badge_text, badge_font)
     draw.rounded_rectangle((pad, pad, pad * 3 + bw, pad * 3 + bh), radius=pad, fill=(210, 25, 35, 230))
     draw.text((pad * 2, pad * 2), badge_text, font=badge_font, fill=(255, 255, 255, 255), anchor="lt")
-    caption = [line for line in lines[1:] if line]
-    if caption:
+    caption_lines = [line for line in lines[1:] if line] if caption else []
+    if caption_lines:
         font = _font(max(9, round(short * 0.045)))
         line_h = _text_size(draw, "Ag", font)[1] + pad
-        fitted = [_fit_line(draw, line, font, w * 0.9) for line in caption]
+        fitted = [_fit_line(draw, line, font, w * 0.9) for line in caption_lines]
         width = max(_text_size(draw, line, font)[0] for line in fitted)
         top = h - pad * 3 - line_h * len(fitted)
         draw.rounded_rectangle((pad, top, pad * 3 + width, h - pad), radius=pad, fill=(0, 0, 0, 170))
@@ -180,31 +181,43 @@ def _stamp_overlay(size: Size, label_lines: Sequence[str]) -> Image.Image:
     return layer
 
 
+BAND_RGB = (16, 16, 20)
+"""The caption band's colour: an opaque strip, so it is copied into frames whole and nothing moves under it."""
+
+
+def caption_band(size: Size, label_lines: Sequence[str], prompt: str) -> tuple[Image.Image, int]:
+    """The caption band of an animatic: an opaque dark strip along the bottom edge with the model, variant and take
+    on one line and the take's own prompt (wrapped to two lines, ellipsized) below it; returns the RGBA layer and the
+    band's top row. It is composited after the camera move, so no move slides it off frame."""
+    w, h = size
+    short = min(w, h)
+    pad = max(3, round(short * 0.018))
+    layer = Image.new("RGBA", size, (0, 0, 0, 0))
+    draw = ImageDraw.Draw(layer)
+    head = "  ·  ".join(line for line in label_lines[1:] if line)
+    head_font = _font(max(9, round(short * 0.042)))
+    body_font = _font(max(8, round(short * 0.036)), bold=False)
+    head = _fit_line(draw, head, head_font, w - pad * 4) if head else ""
+    body = _wrap(draw, prompt, body_font, w - pad * 4, max_lines=2) if prompt.strip() else []
+    head_h = _text_size(draw, "Ag", head_font)[1] + pad if head else 0
+    body_h = _text_size(draw, "Ag", body_font)[1] + pad // 2
+    top = h - pad * 2 - head_h - body_h * len(body)
+    top -= top % 2
+    draw.rectangle((0, top, w, h), fill=(*BAND_RGB, 255))
+    y = top + pad
+    if head:
+        draw.text((pad * 2, y), head, font=head_font, fill=(255, 255, 255, 255), anchor="lt")
+        y += head_h
+    for line in body:
+        draw.text((pad * 2, y), line, font=body_font, fill=(225, 225, 225, 255), anchor="lt")
+        y += body_h
+    return layer, top
+
+
 def _fit_line(draw: ImageDraw.ImageDraw, text: str, font: Font, max_width: float) -> str:
     while len(text) > 4 and _text_size(draw, text, font)[0] > max_width:
         text = text[:-2].rstrip() + "…"
     return text
-
-
-def _overlay_parts(overlay: Image.Image) -> list[tuple[tuple[int, int], Image.Image]]:
-    """The overlay cut into the bands of rows that have any pixels, each cropped to its columns: pasting only these
-    parts onto every frame costs a fraction of pasting the whole layer."""
-    alpha = np.asarray(overlay.getchannel("A")) > 0
-    rows = alpha.any(axis=1)
-    parts: list[tuple[tuple[int, int], Image.Image]] = []
-    y = 0
-    height = len(rows)
-    while y < height:
-        if not rows[y]:
-            y += 1
-            continue
-        start = y
-        while y < height and rows[y]:
-            y += 1
-        cols = np.nonzero(alpha[start:y].any(axis=0))[0]
-        box = (int(cols[0]), start, int(cols[-1]) + 1, y)
-        parts.append(((box[0], box[1]), overlay.crop(box)))
-    return parts
 
 
 def stamp(image: Image.Image, label_lines: Sequence[str]) -> Image.Image:

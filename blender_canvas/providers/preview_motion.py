@@ -12,16 +12,19 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
 import av
 import numpy as np
-from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageOps
+from av.video.reformatter import VideoReformatter
+from PIL import Image, ImageDraw, ImageFilter, ImageOps
 
-from .preview_frames import Size, _font, _overlay_parts, _rng, _stamp_overlay, _text_size
+from .preview_frames import BAND_RGB, Size, _font, _rng, _stamp_overlay, _text_size, caption_band
 from .preview_sound import AUDIO_RATE, _audio_frames, _levels, read_audio
 from .preview_stills import _cover, _plate, _preview_recipe
+from .preview_yuv import Band, Overlay, Planes, YuvPlate, blend_patch, frame_planes, mix_bands
 
 X264_OPTIONS = {"preset": "ultrafast", "crf": "23"}
 
@@ -126,12 +129,23 @@ class _TakeStyle:
     offset_u: float
     offset_v: float
     shake_phase: tuple[float, ...]
+    drift_u: float = 0.0  # a model family's own secondary drift over the move, in home-frame units
+    drift_v: float = 0.0
+    zoom_bias: float = 0.0  # and its own reframing: extra zoom reached by the end
 
 
-def _take_style(seed: int, take: int) -> _TakeStyle:
-    rng = _rng("take", seed, take)
+def model_family(model: str) -> str:
+    """The family a catalog model id belongs to ("kling-3" and "kling-o3" -> "kling", "veo-3.1-fast" -> "veo")."""
+    head = model.strip().lower().split("/")[-1]
+    return head.split("-")[0] if head else ""
+
+
+def _take_style(seed: int, take: int, family: str = "") -> _TakeStyle:
+    """How one take moves: the seed and take vary speed, easing, start and framing; a model family (when given)
+    adds its own drift, reframing and timing, so previews of one still differ by model as well as by take."""
+    rng = _rng("take", seed, family, take) if family else _rng("take", seed, take)
     offset_scale = 0.0 if take == 0 else 0.04
-    return _TakeStyle(
+    style = _TakeStyle(
         amplitude=float(rng.uniform(0.75, 1.3)),
         ease=_ease(int(rng.integers(0, 4))),
         delay=float(rng.uniform(0.0, 0.18)),
@@ -139,6 +153,16 @@ def _take_style(seed: int, take: int) -> _TakeStyle:
         offset_v=float(rng.uniform(-1, 1)) * offset_scale,
         shake_phase=tuple(float(x) for x in rng.uniform(0, 2 * math.pi, 9)),
     )
+    if not family:
+        return style
+    look = _rng("family", family)
+    angle = float(look.uniform(0, 2 * math.pi))
+    reach = float(look.uniform(0.06, 0.12))
+    return _TakeStyle(amplitude=style.amplitude * float(look.uniform(0.8, 1.25)),
+                      ease=_ease(int(look.integers(0, 4)) + take), delay=float(look.uniform(0.0, 0.3)),
+                      offset_u=style.offset_u, offset_v=style.offset_v, shake_phase=style.shake_phase,
+                      drift_u=reach * math.cos(angle), drift_v=reach * math.sin(angle) * 0.6,
+                      zoom_bias=float(look.uniform(0.0, 0.18)))
 
 
 def _shake(style: _TakeStyle, seconds: float) -> tuple[float, float, float]:
@@ -172,6 +196,9 @@ def _views(move: CameraMove, style: _TakeStyle, t: float, seconds: float) -> tup
         fg = _View(u0 - swing * 0.5, v0, zoom=1.1 + wobble)
     else:  # static and handheld: the camera stays on the home frame
         view = _View(0.5, 0.5, zoom=1.06 if move.kind == "handheld" else 1.0)
+    if style.drift_u or style.drift_v or style.zoom_bias:
+        view = _View(view.u + style.drift_u * progress, view.v + style.drift_v * progress,
+                     view.zoom * (1.0 + style.zoom_bias * progress))
     if move.shake or move.kind == "handheld":
         du, dv, dz = _shake(style, seconds)
         view = _View(view.u + du, view.v + dv, view.zoom * (1.03 + dz))
@@ -184,7 +211,11 @@ def _views(move: CameraMove, style: _TakeStyle, t: float, seconds: float) -> tup
 class _World:
     image: Image.Image  # the plate the camera moves over
     home: tuple[int, int, int, int]  # the box of the first frame inside it
-    subject_mask: Image.Image  # L: the central subject region (for the orbit's foreground layer)
+
+    @cached_property
+    def subject_mask(self) -> Image.Image:
+        """L: the central subject region (the orbit's foreground layer), made only for an orbit."""
+        return _subject_mask(self.image.size, self.home)
 
     def without_subject(self) -> _World:
         """The plate with the subject region smeared out: the far layer of an orbit's parallax, so the subject
@@ -193,14 +224,14 @@ class _World:
         smeared = self.image.filter(ImageFilter.BoxBlur(radius=max(4, hw // 14)))
         far = self.image.copy()
         far.paste(smeared, (0, 0), self.subject_mask)
-        return _World(far, self.home, self.subject_mask)
+        return _World(far, self.home)
 
     @property
     def subject_bbox(self) -> tuple[int, int, int, int]:
         return self.subject_mask.getbbox() or (0, 0, *self.subject_mask.size)
 
 
-PLATE_DETAIL = 1.2  # plate pixels per output pixel: pushes in up to ~1.2x stay sharp
+PLATE_DETAIL = 1.0  # plate pixels per output pixel: a frame at zoom 1 is the plate itself, pushes in upsample softly
 PLATE_MARGIN = 0.42  # extra plate around the home frame on each side, in home-frame units
 
 
@@ -213,22 +244,24 @@ def _world_from_image(image: Image.Image, size: Size) -> _World:
     arr = np.asarray(small)
     pad = ((max(1, my // 4), max(1, my // 4)), (max(1, mx // 4), max(1, mx // 4)), (0, 0))
     mirrored = np.pad(arr, pad, mode="symmetric")
-    ext = Image.fromarray(mirrored).resize((hw + 2 * mx, hh + 2 * my), Image.Resampling.BILINEAR)
-    ext = ext.filter(ImageFilter.GaussianBlur(radius=max(2, min(hw, hh) / 60)))
-    ext = Image.blend(ext, Image.new("RGB", ext.size, (18, 18, 22)), 0.45)
+    small_ext = Image.fromarray(mirrored).filter(ImageFilter.GaussianBlur(radius=max(0.5, min(hw, hh) / 240)))
+    small_ext = Image.blend(small_ext, Image.new("RGB", small_ext.size, (18, 18, 22)), 0.45)
+    ext = small_ext.resize((hw + 2 * mx, hh + 2 * my), Image.Resampling.BILINEAR)  # blurred and darkened small
     ext.paste(home_img, (mx, my))
     home = (mx, my, mx + hw, my + hh)
-    return _World(ext, home, _subject_mask(ext.size, home))
+    return _World(ext, home)
 
 
 def _world_from_prompt(prompt: str, seed: int, size: Size, references: Sequence[Path]) -> _World:
+    """The plate a prompt (or a preview still's recipe) draws, without its prompt panel: the take's own prompt is
+    burnt into the fixed caption band instead, where no camera move slides it off frame."""
     if references:
-        return _world_from_image(_plate(prompt, seed, size, (0, 0, *size), references), size)
+        return _world_from_image(_plate(prompt, seed, size, (0, 0, *size), references, panel=False), size)
     hw, hh = round(size[0] * PLATE_DETAIL), round(size[1] * PLATE_DETAIL)
     mx, my = round(hw * PLATE_MARGIN), round(hh * PLATE_MARGIN)
     world_size = (hw + 2 * mx, hh + 2 * my)
     home = (mx, my, mx + hw, my + hh)
-    return _World(_plate(prompt, seed, world_size, home), home, _subject_mask(world_size, home))
+    return _World(_plate(prompt, seed, world_size, home, panel=False), home)
 
 
 def _subject_mask(size: Size, home: tuple[int, int, int, int]) -> Image.Image:
@@ -251,49 +284,37 @@ def _box(world: _World, view: _View) -> tuple[float, float, float, float]:
     return (cx - half_w, cy - half_h, cx + half_w, cy + half_h)
 
 
-def _render_view(world: _World, view: _View, size: Size, fg: _View | None,
-                 far: _World | None = None) -> Image.Image:
-    """One frame of the move: a box of the plate resampled to the frame (plus the orbit's foreground layer)."""
-    frame = (far or world).image.resize(size, Image.Resampling.BILINEAR, box=_box(world, view))
-    if fg is not None:  # only the part of the frame the subject mask covers is resampled twice
-        bx0, by0, bx1, by1 = _box(world, fg)
-        sx, sy = size[0] / (bx1 - bx0), size[1] / (by1 - by0)
-        mx0, my0, mx1, my1 = world.subject_bbox
-        ox0, oy0 = max(0, math.floor((mx0 - bx0) * sx)), max(0, math.floor((my0 - by0) * sy))
-        ox1, oy1 = min(size[0], math.ceil((mx1 - bx0) * sx)), min(size[1], math.ceil((my1 - by0) * sy))
-        if ox1 - ox0 >= 2 and oy1 - oy0 >= 2:
-            sub = (bx0 + ox0 / sx, by0 + oy0 / sy, bx0 + ox1 / sx, by0 + oy1 / sy)
-            part = (ox1 - ox0, oy1 - oy0)
-            layer = world.image.resize(part, Image.Resampling.BILINEAR, box=sub)
-            mask = world.subject_mask.resize(part, Image.Resampling.BILINEAR, box=sub)
-            frame.paste(layer, (ox0, oy0), mask)
-    return frame
-
-
 # --- animatics -----------------------------------------------------------------------------------------------------
 
-def _draw_talking(draw: ImageDraw.ImageDraw, size: Size, level: float) -> None:
-    """A mouth that opens with the loudness, and a level meter beside it, in a badge above the caption."""
-    w, h = size
-    short = min(w, h)
+LABEL_GUARD_S = 0.75
+"""The caption band and timecode stay off for this long at each end of an animatic (at most a quarter of it) and
+fade in and out over a few frames: a crossfade up to this long blends two pictures, never two labels."""
+
+
+def _talking_patch(size: Size, level: float) -> Image.Image:
+    """A mouth that opens with the loudness and a level meter beside it, as a small RGBA badge."""
+    short = min(size)
     bw, bh = short * 0.42, short * 0.17
-    x0, y0 = w - bw - short * 0.03, h - bh - short * 0.03
-    draw.rounded_rectangle((x0, y0, x0 + bw, y0 + bh), radius=bh * 0.25, fill=(0, 0, 0, 170))
-    mx, my = x0 + bh * 0.75, y0 + bh / 2
+    patch = Image.new("RGBA", (math.ceil(bw) + 2, math.ceil(bh) + 2), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(patch)
+    draw.rounded_rectangle((0, 0, bw, bh), radius=bh * 0.25, fill=(0, 0, 0, 170))
+    mx, my = bh * 0.75, bh / 2
     mw = bh * 0.5
     opening = 0.05 + 0.4 * level
     draw.ellipse((mx - mw, my - bh * opening, mx + mw, my + bh * opening), fill=(90, 10, 20, 255),
                  outline=(235, 90, 100, 255), width=max(2, round(bh / 18)))
     bars = 7
     gap = bw * 0.02
-    left = x0 + bh * 1.5
-    bar_w = (x0 + bw - bh * 0.25 - left - gap * (bars - 1)) / bars
+    left = bh * 1.5
+    bar_w = (bw - bh * 0.25 - left - gap * (bars - 1)) / bars
     for k in range(bars):
         lit = level * bars > k + 0.15
         colour = (90, 220, 120, 255) if k < 5 else (240, 200, 60, 255)
-        top = y0 + bh * (0.8 - 0.6 * (k + 1) / bars)
+        top = bh * (0.8 - 0.6 * (k + 1) / bars)
         bx = left + k * (bar_w + gap)
-        draw.rectangle((bx, top, bx + bar_w, y0 + bh * 0.8), fill=colour if lit else (70, 70, 70, 255))
+        draw.rectangle((bx, top, bx + bar_w, bh * 0.8), fill=colour if lit else (70, 70, 70, 255))
+    return patch
+
 
 def _timecode(index: int, fps: float) -> str:
     whole = max(1, round(fps))
@@ -307,16 +328,94 @@ def _rate(fps: float) -> Fraction:
     return Fraction(fps).limit_denominator(1001)
 
 
+def label_strength(index: int, frames: int, fps: float) -> float:
+    """How strongly frame ``index`` of ``frames`` shows its caption band and timecode (0 off, 1 full)."""
+    guard = min(round(LABEL_GUARD_S * fps), frames // 4)
+    if guard <= 0:
+        return 1.0
+    fade = max(1, min(3, guard // 2))
+    edge = min(index, frames - 1 - index)
+    if edge < guard:
+        return 0.0
+    return min(1.0, (edge - guard + 1) / (fade + 1)) if edge < guard + fade else 1.0
+
+
+def _load_world(first_frame: Path | Image.Image | None, prompt: str, seed: int, size: Size) -> _World:
+    if isinstance(first_frame, Image.Image):
+        return _world_from_image(first_frame, size)
+    if first_frame is None:
+        return _world_from_prompt(prompt, seed, size, ())
+    with Image.open(Path(first_frame)) as opened:
+        recipe = _preview_recipe(opened)
+        if recipe is not None:  # a preview still is redrawn: no stamp in the moving picture, content off-frame
+            return _world_from_prompt(recipe[0], recipe[1], size, recipe[2])
+        return _world_from_image(ImageOps.exif_transpose(opened).convert("RGB"), size)
+
+
+class _Camera:
+    """The plate (and an orbit's far layer) in yuv420p, and how one view of it becomes an encoder frame."""
+
+    def __init__(self, world: _World, orbit: bool, size: Size) -> None:
+        self.world, self.size = world, size
+        self.near = YuvPlate(world.image)
+        self.far = YuvPlate(world.without_subject().image) if orbit else self.near
+        self.scaler = VideoReformatter()
+
+    def frame(self, view: _View, fg: _View | None) -> av.VideoFrame:
+        frame = self.far.view(_box(self.world, view), self.size, self.scaler)
+        if fg is None:
+            return frame
+        bx0, by0, bx1, by1 = _box(self.world, fg)  # only the part of the frame the subject mask covers
+        sx, sy = self.size[0] / (bx1 - bx0), self.size[1] / (by1 - by0)
+        mx0, my0, mx1, my1 = self.world.subject_bbox
+        ox0, oy0 = max(0, math.floor((mx0 - bx0) * sx)), max(0, math.floor((my0 - by0) * sy))
+        ox0, oy0 = ox0 - ox0 % 2, oy0 - oy0 % 2
+        ox1, oy1 = min(self.size[0], math.ceil((mx1 - bx0) * sx)), min(self.size[1], math.ceil((my1 - by0) * sy))
+        if ox1 - ox0 >= 2 and oy1 - oy0 >= 2:
+            sub = (bx0 + ox0 / sx, by0 + oy0 / sy, bx0 + ox1 / sx, by0 + oy1 / sy)
+            part = (ox1 - ox0, oy1 - oy0)
+            mask = self.world.subject_mask.resize(part, Image.Resampling.BILINEAR, box=sub)
+            self.near.paste(sub, part, (ox0, oy0), mask, frame_planes(frame))
+        return frame
+
+
+class _Timecode:
+    """The running timecode at the right end of the caption band: white luma on the band's own, so only the Y
+    plane changes (the band is neutral grey, its chroma is the same under the digits)."""
+
+    def __init__(self, size: Size, band_top: int) -> None:
+        w, h = size
+        short = min(w, h)
+        self.font = _font(max(8, round(short * 0.036)))
+        self.pad = max(3, round(short * 0.018))
+        measure = ImageDraw.Draw(Image.new("L", (1, 1)))
+        tw, th = _text_size(measure, "00:00:00:00", self.font)
+        self.box = (w - tw - self.pad * 2, band_top + self.pad, w - self.pad, band_top + self.pad + th + 4)
+        self.luma = round(16 + 0.257 * BAND_RGB[0] + 0.504 * BAND_RGB[1] + 0.098 * BAND_RGB[2])
+
+    def draw(self, planes: Planes, code: str, strength: float) -> None:
+        x0, y0, x1, y1 = self.box
+        patch = Image.new("L", (x1 - x0, y1 - y0), self.luma)
+        ImageDraw.Draw(patch).text((0, 0), code, font=self.font, anchor="lt",
+                                   fill=round(self.luma + (235 - self.luma) * strength))
+        planes[0][y0:y1, x0:x1] = np.asarray(patch)
+
+
 def make_animatic(first_frame: Path | Image.Image | None, prompt: str, camera: str, duration_s: float, fps: float,
                   size: Size, seed: int, take: int, label_lines: Sequence[str], out_path: Path,
-                  audio: Path | None = None) -> Path:
+                  audio: Path | None = None, family: str = "") -> Path:
     """An H.264 (yuv420p) MP4 animatic whose camera move follows ``camera``.
 
     It has exactly ``round(duration_s * fps)`` frames at ``size`` and ``fps``; with ``audio`` the clip is as long as
     the audio instead (to the nearest frame), the audio is muxed as AAC and a mouth / level badge moves with its
     loudness. The first frame is ``first_frame`` cover-cropped to ``size`` (or a still generated from the prompt);
-    the seed and take vary the speed, easing and start of the move. Every frame carries "PREVIEW", the label lines
-    and a running timecode.
+    the seed, take and model ``family`` vary the speed, easing, drift, reframing and start of the move. Every frame
+    carries "PREVIEW" and its badge; a fixed opaque caption band (label lines and ``prompt``, this take's own, and a
+    running timecode) is composited after the move, its text off for ``LABEL_GUARD_S`` at each end so a crossfade
+    never overlaps two captions.
+
+    Each frame is one swscale pass from a crop of a yuv420p plate into a new encoder frame; overlays are written
+    into that frame only where they have pixels.
     """
     width, height = size
     if width % 2 or height % 2 or width < 16 or height < 16:
@@ -328,32 +427,23 @@ def make_animatic(first_frame: Path | Image.Image | None, prompt: str, camera: s
         samples = read_audio(Path(audio))
         duration_s = len(samples) / AUDIO_RATE
     frames = max(1, round(duration_s * fps))
-    if isinstance(first_frame, Image.Image):
-        world = _world_from_image(first_frame, size)
-    elif first_frame is not None:
-        with Image.open(Path(first_frame)) as opened:
-            recipe = _preview_recipe(opened)
-            if recipe is not None:  # a preview still is redrawn: no stamp in the moving picture, content off-frame
-                world = _world_from_prompt(recipe[0], recipe[1], size, recipe[2])
-            else:
-                world = _world_from_image(ImageOps.exif_transpose(opened).convert("RGB"), size)
-    else:
-        world = _world_from_prompt(prompt, seed, size, ())
+    world = _load_world(first_frame, prompt, seed, size)
     move = parse_camera(camera or prompt)
-    far = world.without_subject() if move.kind == "orbit" else None
-    style = _take_style(seed, take)
-    overlay = _overlay_parts(_stamp_overlay(size, label_lines))
+    rig = _Camera(world, move.kind == "orbit", size)
+    style = _take_style(seed, take, family)
+    stamp_layer = Overlay.from_rgba(_stamp_overlay(size, label_lines, caption=False))
+    band_image, band_top = caption_band(size, label_lines, prompt)
+    band = Band(band_image, band_top)
+    empty = Band(Image.new("RGB", size, BAND_RGB), band_top)
+    fades: dict[float, Band] = {}
+    timecode = _Timecode(size, band.top)
     levels = _levels(samples, AUDIO_RATE, frames, fps) if samples is not None else None
-    grain: list[Image.Image] = []
+    grain: list[np.ndarray] = []
     if move.kind == "static" and not move.shake:
         rng = _rng("grain", seed, take)
-        for _ in range(4):
-            noise = np.clip(rng.normal(128, 6, (height, width, 1)), 0, 255).astype(np.uint8)
-            grain.append(Image.fromarray(np.repeat(noise, 3, axis=2), "RGB"))
-    last: tuple[_View, _View | None, Image.Image] | None = None
+        grain = [np.rint(rng.normal(0, 6, (band.top, width))).astype(np.int16) for _ in range(4)]
     short = min(width, height)
-    tc_font = _font(max(9, round(short * 0.045)))
-    pad = max(3, round(short * 0.018))
+    talk_corner = (round(width - short * 0.45), round(band.top - short * 0.2))
 
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
@@ -366,25 +456,26 @@ def make_animatic(first_frame: Path | Image.Image | None, prompt: str, camera: s
         for index in range(frames):
             t = index / (frames - 1) if frames > 1 else 0.0
             view, fg = _views(move, style, t, index / fps)
-            if last is not None and last[0] == view and last[1] == fg:
-                image = last[2].copy()
+            frame = rig.frame(view, fg)
+            planes = frame_planes(frame)
+            if grain:  # a locked-off shot: film grain and a faint exposure flicker above the band
+                flicker = round(4.0 * math.sin(index * 2.1 + seed % 7) + 3.0 * math.sin(index * 0.77))
+                luma = planes[0][:band.top]
+                np.clip(luma + (grain[index % len(grain)] + flicker), 0, 255, out=luma, casting="unsafe")
+            stamp_layer.blend(planes)
+            strength = label_strength(index, frames, fps)
+            if strength >= 1.0:
+                band.copy_into(planes)
+            elif strength <= 0.0:
+                empty.copy_into(planes)
             else:
-                image = _render_view(world, view, size, fg, far)
-                last = (view, fg, image.copy())
-            if grain:  # a locked-off shot: film grain and a faint exposure flicker
-                flicker = 4.0 * math.sin(index * 2.1 + seed % 7) + 3.0 * math.sin(index * 0.77)
-                image = ImageChops.add(image, grain[index % len(grain)], scale=1.0, offset=round(flicker) - 128)
-            for corner, part in overlay:
-                image.paste(part, corner, part)
-            draw = ImageDraw.Draw(image, "RGBA")
-            code = _timecode(index, fps)
-            tw, th = _text_size(draw, "00:00:00:00", tc_font)
-            draw.rounded_rectangle((width - tw - pad * 3, pad, width - pad, pad * 3 + th), radius=pad,
-                                   fill=(0, 0, 0, 170))
-            draw.text((width - tw - pad * 2, pad * 2), code, font=tc_font, fill=(255, 255, 255, 255), anchor="lt")
+                if strength not in fades:
+                    fades[strength] = mix_bands(empty, band, strength)
+                fades[strength].copy_into(planes)
+            if strength > 0.0:
+                timecode.draw(planes, _timecode(index, fps), strength)
             if levels is not None:
-                _draw_talking(draw, size, float(levels[index]))
-            frame = av.VideoFrame.from_ndarray(np.asarray(image), format="rgb24")
+                blend_patch(planes, _talking_patch(size, float(levels[index])), talk_corner)
             frame.pts = index
             frame.time_base = 1 / rate
             container.mux(stream.encode(frame))

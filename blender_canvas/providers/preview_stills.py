@@ -184,12 +184,13 @@ def render_plate(prompt: str, seed: int, size: Size, reference_images: Sequence[
 
 
 def _plate(prompt: str, seed: int, size: Size, home: tuple[int, int, int, int],
-           reference_images: Sequence[Path] = ()) -> Image.Image:
+           reference_images: Sequence[Path] = (), panel: bool = True) -> Image.Image:
     img = _draw_scene(size, prompt, seed, home)
     if reference_images:
         collage = _reference_collage(reference_images, size)
         img = Image.blend(img, collage, 0.8)
-    _draw_prompt_panel(img, prompt, home)
+    if panel:
+        _draw_prompt_panel(img, prompt, home)
     return img
 
 

@@ -105,11 +105,14 @@ def _shot_strips(editor: Any, timeline: Timeline, shot: ShotPlacement, frame_sta
                  offsets: tuple[int, int] | None = None) -> list[Any]:
     name = f"{shot.node_id}·{shot.take_id[:8]}"
     channel = SHOT_CHANNELS[shot.track]
-    movie = editor.strips.new_movie(name=name, filepath=blend_path(shot.file), channel=channel, frame_start=FIRST_FRAME)
+    # made where it will sit, not at the first frame and moved: 200 strips piled on one frame cost Blender an
+    # overlap check against every one before them
+    at = shot.start - shot.trim_in if frame_start is None else round(frame_start)
+    movie = editor.strips.new_movie(name=name, filepath=blend_path(shot.file), channel=channel, frame_start=at)
     strips = [movie]
     if shot.has_audio:
         strips.append(editor.strips.new_sound(name=f"{name} sound", filepath=blend_path(shot.file),
-                                              channel=SHOT_SOUND_CHANNELS[shot.track], frame_start=FIRST_FRAME))
+                                              channel=SHOT_SOUND_CHANNELS[shot.track], frame_start=at))
     for strip in strips:
         if frame_start is None or offsets is None:
             _place(strip, shot)
@@ -216,10 +219,20 @@ def send_to_vse(scene: Any, timeline: Timeline) -> SendReport:
     return report
 
 
+def _shot_index(editor: Any, sequence_id: str) -> dict[int, list[Any]]:
+    """Our shot and shot-sound strips by shot index, from one pass over the strips (a swap then touches only its
+    own shot's entries, so the index stays true for every other shot)."""
+    index: dict[int, list[Any]] = {}
+    for strip in _ours(editor, sequence_id):
+        if strip.get(ROLE) in ("shot", "shot_sound"):
+            index.setdefault(strip.get(INDEX), []).append(strip)
+    return index
+
+
 def _swap_changed(editor: Any, timeline: Timeline, report: SendReport) -> None:
+    by_index = _shot_index(editor, timeline.sequence_id)
     for shot in timeline.shots:
-        strips = _ours(editor, timeline.sequence_id)  # fresh each time: a swap removes strips
-        olds = [s for s in strips if s.get(ROLE) in ("shot", "shot_sound") and s.get(INDEX) == shot.index]
+        olds = by_index.get(shot.index, [])
         movie = next((s for s in olds if s.get(ROLE) == "shot"), None)
         if movie is not None and movie.get(TAKE) == shot.take_id:
             report.kept += len(olds)

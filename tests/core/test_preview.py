@@ -192,8 +192,8 @@ def test_every_frame_is_stamped(tmp_path: Path) -> None:
         assert (centre.sum(axis=2) > 200).sum() > 2000  # the big PREVIEW over a black picture
         badge = frame[0:40, 0:130].astype(int)
         assert ((badge[..., 0] > 170) & (badge[..., 1] < 90)).sum() > 200  # the red PREVIEW badge
-    timecode = (slice(0, 40), slice(500, 640))
-    assert mean_diff(frames[0][timecode], frames[-1][timecode]) > 3  # the timecode runs
+    timecode = (slice(320, 360), slice(500, 640))  # at the right end of the caption band, shown mid-clip
+    assert mean_diff(frames[8][timecode], frames[-9][timecode]) > 3  # the timecode runs
     plain = render_plate(PROMPT, 3, (640, 360))
     still = make_still(PROMPT, 3, (640, 360), LABELS, tmp_path / "s.png")
     with Image.open(still) as img:
