@@ -121,3 +121,29 @@ def test_the_command_line_refuses_in_one_line_without_a_traceback(
     assert err.startswith("error: Blender's extension build refused it:")
     assert "key \"version\" invalid: to be a semantic-version, found '0.2'" in err
     assert "Traceback" not in err
+
+
+def test_repo_writes_every_platform_and_blenders_index_replacing_an_older_release(
+    builder: ModuleType, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import hashlib
+    import json
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "blender_canvas-0.0.9-linux-x64.zip").write_bytes(b"an older release")
+    (repo / "notes.txt").write_text("not ours")
+    monkeypatch.setattr(builder, "resolve_wheels", lambda *_args: [])
+    assert builder.main(["--repo", str(repo)]) == 0
+    version = _manifest()["version"]
+    zips = sorted(p.name for p in repo.glob("*.zip"))
+    assert zips == sorted(f"blender_canvas-{version}-{plat}.zip" for plat in builder.PLATFORM_TAGS)
+    assert (repo / "notes.txt").is_file()
+    index = repo / "index.json"
+    assert builder.blender_ext().repo_json_is_valid_or_error(str(index)) is None
+    data = json.loads(index.read_text(encoding="utf-8"))["data"]
+    assert sorted(tuple(item["platforms"]) for item in data) == sorted((plat,) for plat in builder.PLATFORM_TAGS)
+    for item in data:
+        archive = repo / item["archive_url"].removeprefix("./")
+        assert item["archive_hash"] == "sha256:" + hashlib.sha256(archive.read_bytes()).hexdigest()
+        assert item["version"] == version and item["maintainer"] == "Blender Canvas developers"
