@@ -130,10 +130,13 @@ def run_blender_ext(command: str, **kwargs: Any) -> list[str]:
 
     group, name = command.split(".")
     ok = getattr(getattr(be, group), name)(be.MessageLogger(collect), **kwargs)
-    problems = [text for kind, text in messages if kind in ("WARN", "ERROR", "FATAL_ERROR")]
-    if not ok or any(kind != "STATUS" and kind != "WARN" for kind, _ in messages):
+    problems = [text for kind, text in messages if kind in ("ERROR", "FATAL_ERROR")]
+    if not ok or problems:
         texts = problems or [text for _, text in messages]
         raise BuildError(f"Blender's extension {name} refused it:\n  " + "\n  ".join(texts))
+    for kind, text in messages:
+        if kind == "WARN":
+            print(f"warning: Blender's extension {name}: {text}", file=sys.stderr)
     return [text for _, text in messages]
 
 
@@ -277,15 +280,18 @@ def build(plat: str, wheels: list[Path], out_dir: Path, manifest: dict[str, Any]
                 shutil.copy2(wheel, stage / "wheels" / wheel.name)
         (stage / "blender_manifest.toml").write_text(text, encoding="utf-8")
         tags = str(blender_tags_path())
-        run_blender_ext(
-            "subcmd_author.build",
-            pkg_source_dir=str(stage),
-            pkg_output_dir=".",
-            pkg_output_filepath=str(zip_path),
-            split_platforms=False,
-            valid_tags_filepath=tags,
-            verbose=False,
-        )
+        try:
+            run_blender_ext(
+                "subcmd_author.build",
+                pkg_source_dir=str(stage),
+                pkg_output_dir=".",
+                pkg_output_filepath=str(zip_path),
+                split_platforms=False,
+                valid_tags_filepath=tags,
+                verbose=False,
+            )
+        except BuildError as error:  # Blender names the staged copy: name the source manifest instead.
+            raise BuildError(str(error).replace(str(stage), "blender_canvas")) from None
     run_blender_ext("subcmd_author.validate", source_path=str(zip_path), valid_tags_filepath=tags)
     return zip_path
 

@@ -8,6 +8,7 @@ rule (one version of every wheel on every platform) is the builder's own: Blende
 from __future__ import annotations
 
 import importlib.util
+import tempfile
 import tomllib
 from pathlib import Path
 from types import ModuleType
@@ -62,7 +63,8 @@ def test_a_bad_field_fails_with_blenders_message(
     assert blender_message, f"Blender's {blender_check} accepts {value!r}: the case tests nothing"
     with pytest.raises(builder.BuildError) as refused:
         builder.build("linux-x64", [], tmp_path, _manifest(**{field: value}))
-    assert f'key "{field}" invalid: {blender_message}' in str(refused.value)
+    assert f'"blender_canvas/blender_manifest.toml" key "{field}" invalid: {blender_message}' in str(refused.value)
+    assert tempfile.gettempdir() not in str(refused.value), "the message names the staged copy, not the source"
     assert not list(tmp_path.glob("*.zip")), "a zip was written for a refused manifest"
 
 
