@@ -8,6 +8,7 @@ from typing import Any
 import bpy
 import bpy.utils.previews
 
+from ..keys import current_keys
 from ..providers.catalog import load_catalog
 from .bakeoff_props import current_entrants
 from .base import TREE_ID
@@ -266,10 +267,20 @@ class NODE_PT_canvas_render(bpy.types.Panel):
             op: Any = row.operator("canvas.render", text=text)
             op.mode = mode
         layout.operator("canvas.cancel", text="Cancel All", icon="CANCEL")
-        if not bpy.app.online_access and not tree.draft:
-            column = layout.column(align=True)
-            column.label(text="Online access is off: paid nodes will not run", icon="INFO")
-            column.label(text="Turn on Allow Online Access (Preferences ▸ System), or Draft")
+        draw_offline_note(layout)
+
+
+def draw_offline_note(layout: Any) -> None:
+    """Said once, here, rather than on every node: what works with no key and no network, and what paid nodes need."""
+    offline, keyless = not bpy.app.online_access, not current_keys()
+    if not (offline or keyless):
+        return
+    column = layout.column(align=True)
+    column.label(text="Offline: Draft renders, the VSE cut, exports and review all work", icon="INFO")
+    if offline:
+        column.label(text="Paid nodes need Allow Online Access (Preferences ▸ System)")
+    if keyless:
+        column.label(text="Paid nodes need an API key (the add-on's preferences)")
 
 
 class NODE_PT_canvas_settings(bpy.types.Panel):

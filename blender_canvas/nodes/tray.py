@@ -92,6 +92,9 @@ def draw_render_state(node: Any, layout: Any, full: bool = False) -> None:
         column = layout.column(align=True)
         for line in wrap_lines(node.status_message):
             column.label(text=line)
+    if full and node.render_state == "needs_decision":  # the user's decision, never the program's
+        button: Any = layout.operator("canvas.resubmit", text="Resubmit (may bill twice)", icon="FILE_REFRESH")
+        button.node_name, button.tree_name = node.name, node.id_data.name
     if full and node.estimate_usd > 0:
         layout.label(text=f"Estimate ${node.estimate_usd:.2f}")
 

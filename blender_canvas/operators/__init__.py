@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import bpy
 
-from . import bakeoff, bridge, canvas_io, preferences, render
+from . import bakeoff, bridge, canvas_io, preferences, render, resubmit
 
-_CLASSES: tuple[type, ...] = (*preferences.CLASSES, *canvas_io.CLASSES, *render.CLASSES, *bakeoff.CLASSES)
+_CLASSES: tuple[type, ...] = (*preferences.CLASSES, *canvas_io.CLASSES, *render.CLASSES, *resubmit.CLASSES,
+                             *bakeoff.CLASSES)
 _MENU_APPENDS = canvas_io.MENU_APPENDS
 
 

@@ -21,9 +21,9 @@ import bpy
 
 from ..engine.ledger import LedgerError, TakeRecord
 from ..engine.runner import Event
-from ..engine.session import LEDGER_NAME, Session, keys_from_environment
+from ..engine.session import LEDGER_NAME, Session
+from ..keys import current_keys
 from ..nodes.base import TREE_ID
-from ..providers.catalog import load_catalog
 from .wording import CanvasActionError, blender_words, write_error
 
 TIMER_INTERVAL_S = 0.1
@@ -73,22 +73,6 @@ def session_for(tree: Any, keys: dict[str, str] | None = None) -> Session:
         _sessions[key].set_keys(fresh)
     _trees[key] = tree.name
     return _sessions[key]
-
-
-def current_keys() -> dict[str, str]:
-    """Keys from the environment, overridden by the add-on preferences; never stored in Blender data."""
-    catalog = load_catalog()
-    keys = keys_from_environment(catalog)
-    top_package = (__package__ or "").rsplit(".", 1)[0]
-    preferences: Any = bpy.context.preferences
-    addon = preferences.addons.get(top_package) if preferences is not None else None
-    prefs = getattr(addon, "preferences", None)
-    for backend in catalog.backends:
-        for name in backend.env_keys:
-            value = getattr(prefs, name.lower(), "") if prefs is not None else ""
-            if value:
-                keys[name] = value
-    return keys
 
 
 def running_trees() -> set[str]:

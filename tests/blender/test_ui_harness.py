@@ -189,12 +189,13 @@ def test_model_nodes_draw_in_every_state_and_tray_size(node_type: str, media: Pa
                     for drawing in (ext, panels):
                         assert "It was not resubmitted." in " ".join(drawing.texts), where
                     assert "Needs a decision: see the sidebar" in body.labels()
+                    assert [c["operator"] for c in ext.of("operator")].count("canvas.resubmit") == 1, where
                 if state == "failed":
                     assert "could not reach the service (connection refused)" in " ".join(ext.texts)
                 if state == "running":
                     assert [c["text"] for c in body.of("progress")] == ["40 %"]
                 if not online and count == 0 and state == "idle":
-                    assert "Online access is off: paid nodes will not run" in panels.labels()
+                    assert "Paid nodes need Allow Online Access (Preferences ▸ System)" in panels.labels()
                 bpy.data.node_groups.remove(tree)
     finally:
         session.close()
@@ -343,3 +344,32 @@ def test_a_tray_lists_takes_in_take_order_whatever_order_they_land_in(tmp_path: 
         bridge.add_take_to_tray(node, session, take)  # type: ignore[arg-type]
     assert [t.number for t in node.tray] == [1, 2, 3, 4]
     assert node.tray[node.tray_index].take_id == "a" * 16  # the selected row follows its take
+
+
+def test_the_canvas_panel_says_once_what_works_offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With no key or online access off, one note in the Canvas panel (not one per node) says that everything but
+    paid nodes works, and what paid nodes need; online with a key, no note."""
+    tree = new_canvas_tree("offline note")
+    context = editor_context(tree)
+    system = bpy.context.preferences.system
+    before = system.use_online_access
+    for backend in load_catalog().backends:
+        for name in backend.env_keys:
+            monkeypatch.delenv(name, raising=False)
+
+    def notes() -> list[str]:
+        return [t for t in draw_panels(tree, context).labels() if t.startswith("Offline:") or "Paid nodes" in t]
+
+    try:
+        system.use_online_access = True
+        assert notes() == ["Offline: Draft renders, the VSE cut, exports and review all work",
+                           "Paid nodes need an API key (the add-on's preferences)"]
+        system.use_online_access = False
+        assert notes()[1:] == ["Paid nodes need Allow Online Access (Preferences ▸ System)",
+                               "Paid nodes need an API key (the add-on's preferences)"]
+        monkeypatch.setenv("FAL_KEY", "a-key")
+        assert notes()[1:] == ["Paid nodes need Allow Online Access (Preferences ▸ System)"]
+        system.use_online_access = True
+        assert notes() == []
+    finally:
+        system.use_online_access = before
