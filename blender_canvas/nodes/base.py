@@ -139,3 +139,12 @@ def linked_node_name(socket: Any) -> str | None:
         return None
     name: str = socket.links[0].from_node.name
     return name
+
+
+def draw_toggled(column: Any, data: Any, toggle: str, value: str, heading: str) -> None:
+    """A value with its on/off checkbox in one row, the value greyed out while off (Blender's own idiom)."""
+    row = column.row(heading=heading)
+    row.prop(data, toggle, text="")
+    sub = row.row()
+    sub.active = getattr(data, toggle)
+    sub.prop(data, value, text="")

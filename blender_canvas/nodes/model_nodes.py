@@ -8,7 +8,7 @@ import bpy
 
 from ..engine.document import PROMPT_FIELDS
 from ..providers.catalog import InputName, Model, Variant, describe_seconds, load_catalog
-from .base import CanvasNode, ensure_list_sockets, input_socket, list_sockets, stored_enum, tree_of
+from .base import CanvasNode, draw_toggled, ensure_list_sockets, input_socket, list_sockets, stored_enum, tree_of
 from .sockets import SOCKET_FOR_KIND, describe
 from .tray import RENDER_STATES, CanvasTake, draw_render_state
 
@@ -201,11 +201,7 @@ class _ModelNodeBase(CanvasNode):
         column.prop(self, "variant")
         column.prop(self, "route")
         column.prop(self, "takes")
-        row = column.row(heading="Seed")
-        row.prop(self, "use_seed", text="")
-        sub = row.row()
-        sub.active = self.use_seed
-        sub.prop(self, "seed", text="")
+        draw_toggled(column, self, "use_seed", "seed", "Seed")
         variant = node_variant(self)
         if self.use_seed and variant is not None and not any(variant.seed_on(r.backend) for r in variant.routes):
             column.label(text="This model ignores the seed", icon="INFO")

@@ -11,7 +11,7 @@ import bpy.utils.previews
 from ..keys import current_keys
 from ..providers.catalog import load_catalog
 from .bakeoff_props import current_entrants
-from .base import TREE_ID
+from .base import TREE_ID, draw_toggled
 from .tray import draw_render_state, wrap_lines
 
 MODEL_NODE_TYPES = ("CanvasImageNode", "CanvasVideoNode", "CanvasAudioNode")
@@ -308,11 +308,7 @@ def draw_canvas_settings(layout: Any, tree: Any) -> None:
     column.prop(tree, "canvas_title")
     column.prop(tree, "default_aspect_ratio")
     column.prop(tree, "default_duration_s")
-    row = column.row(heading="Seed")
-    row.prop(tree, "use_default_seed", text="")
-    sub = row.row()
-    sub.active = tree.use_default_seed
-    sub.prop(tree, "default_seed", text="")
+    draw_toggled(column, tree, "use_default_seed", "default_seed", "Seed")
     column.prop(tree, "default_resolution", placeholder="Each model's own")
     column.prop(tree, "fps")
     column.prop(tree, "project_dir", placeholder="Beside the .blend")
