@@ -29,6 +29,7 @@ from ..providers.backend import (
     SubmitLookup,
     submit_recovery,
 )
+from ..providers.downloads import streamed_sha256
 from ..providers.http import QUEUE_WAIT_MAX_S, QUEUE_WAIT_STEP_S
 from .document import Canvas
 from .housekeeping import share_like_umask
@@ -453,13 +454,14 @@ class Runner:
             self._fail(record, error)
             return
         share_like_umask(dest)  # a colleague or a farm account on a shared volume reads takes like any other file
+        digest = streamed_sha256(dest) or sha256_file(dest)  # hashed while it streamed: the file is read once
         info = describe_file(dest, request.media)
         thumbnail = write_thumbnail(dest, request.media, dest.with_suffix(".thumb.png"))
         now = time.time()
         fresh = self.ledger.job(record.job_id) or record
         take = TakeRecord(
             take_id=record.job_id, node_id=record.node_id, cache_key=record.cache_key, file=relative.as_posix(),
-            sha256=sha256_file(dest), media=request.media, duration_s=info.duration_s, width=info.width,
+            sha256=digest, media=request.media, duration_s=info.duration_s, width=info.width,
             height=info.height, size_bytes=dest.stat().st_size, model=record.model, variant=record.variant,
             backend=record.backend, remote_id=remote.remote_id, seed=request.params.get("seed"),
             prompt=request.prompt, estimated_usd=record.estimated_usd, actual_usd=reported_cost(remote),
