@@ -19,6 +19,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Literal
 
+import httpcore
 import httpx
 
 from .backend import BackendError, ErrorKind
@@ -27,6 +28,7 @@ from .redaction import get_logger
 
 MAX_REDIRECTS = 5
 CHUNK = 1 << 16  # the read size for a content-encoded body (decoded by httpx)
+READ_SIZE = 1 << 20  # one read off the connection for a plain body of known length
 WRITE_GROUP = 1 << 20  # bytes gathered from the transport's reads before one write and one hash hand-off
 HASH_QUEUE = 8  # groups waiting for the hasher at most: the memory a download holds stays ~8 MiB
 _REMEMBERED = 256  # digests of finished downloads kept for streamed_sha256
@@ -152,6 +154,7 @@ def _stream_to(response: httpx.Response, dest: Path, *, media: MediaKind, max_by
     fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
     tmp = Path(tmp_name)
     hasher = _Hasher()
+    encoded = response.headers.get("content-encoding", "identity").strip().lower() not in ("", "identity")
     in_memory = response.is_stream_consumed  # a body already read (a test transport): nothing left to be cut
     try:
         size = 0
@@ -159,7 +162,7 @@ def _stream_to(response: httpx.Response, dest: Path, *, media: MediaKind, max_by
         try:
             group: list[bytes] = []
             grouped = 0
-            for chunk in _body(response):
+            for chunk in _body(response, encoded=encoded or in_memory, declared=declared):
                 size += len(chunk)
                 if size > max_bytes:
                     raise BackendError(ErrorKind.INVALID_REQUEST,
@@ -180,7 +183,7 @@ def _stream_to(response: httpx.Response, dest: Path, *, media: MediaKind, max_by
             os.close(fd)
         digest = hasher.hexdigest()
         # as sent: Content-Length counts a content-encoded body encoded
-        received = size if in_memory else response.num_bytes_downloaded
+        received = response.num_bytes_downloaded if encoded and not in_memory else size
         if declared and declared.isdigit() and received != int(declared):
             raise _Retry(BackendError(ErrorKind.NETWORK, f"{label}: the download ended after {received} of "
                                       f"{declared} bytes"))
@@ -199,12 +202,42 @@ def _stream_to(response: httpx.Response, dest: Path, *, media: MediaKind, max_by
         raise
 
 
-def _body(response: httpx.Response) -> Iterator[bytes]:
-    """The body as the transport read it, or decoded by httpx when the server content-encoded it."""
-    encoding = response.headers.get("content-encoding", "identity").strip().lower()
-    if encoding in ("", "identity") and not response.is_stream_consumed:  # a body already read is in memory
-        return response.iter_raw()
-    return response.iter_bytes(CHUNK)
+def _body(response: httpx.Response, *, encoded: bool, declared: str | None) -> Iterator[bytes]:
+    """The body in big reads straight off the connection where that is sound, else as httpx gives it.
+
+    A plain HTTP/1.1 body of known length is read from the connection's own stream (httpcore's public
+    ``network_stream`` extension) in reads of up to :data:`READ_SIZE`, after the first piece h11 hands out (which
+    empties what h11 had buffered past the headers); the connection is then closed, not reused, as h11 never saw
+    the body end. A content-encoded body is decoded by httpx; a chunked one is taken in the transport's own reads.
+    """
+    if encoded:
+        yield from response.iter_bytes(CHUNK)
+        return
+    stream = response.extensions.get("network_stream")
+    length = int(declared) if declared and declared.isdigit() else None
+    if stream is None or length is None or response.http_version != "HTTP/1.1" \
+            or not callable(getattr(stream, "read", None)):
+        yield from response.iter_raw()
+        return
+    # kept open while the body is read: closing this generator would close the connection under the reads below
+    pieces = response.iter_raw()
+    first = next(pieces, b"")
+    got = len(first)
+    if first:
+        yield first
+    timeout = (response.request.extensions.get("timeout") or {}).get("read")
+    while got < length:
+        try:
+            block = stream.read(min(READ_SIZE, length - got), timeout)
+        except httpcore.TimeoutException as exc:
+            raise httpx.ReadTimeout(str(exc) or "timed out reading the body", request=response.request) from None
+        except httpcore.NetworkError as exc:
+            raise httpx.ReadError(str(exc) or "the connection failed", request=response.request) from None
+        if not block:
+            raise httpx.RemoteProtocolError(f"peer closed connection after {got} of {length} bytes of the body",
+                                            request=response.request)
+        got += len(block)
+        yield block
 
 
 def _write_all(fd: int, blocks: list[bytes]) -> None:

@@ -9,7 +9,9 @@ import gzip
 import hashlib
 import os
 import random
+import threading
 from collections.abc import Iterator
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -20,6 +22,7 @@ from blender_canvas.providers import downloads, http
 from blender_canvas.providers.backend import BackendError, ErrorKind
 from tests.core.conftest import Sleeps
 from tests.core.test_engine_fal import KEYS, fan_out_canvas, run
+from tests.fakes.base import FakeHandler
 from tests.fakes.fal_server import FakeFal
 
 MP4_HEAD = b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2"
@@ -109,3 +112,68 @@ def test_a_cut_on_every_attempt_leaves_no_partial_take(tmp_path: Path, monkeypat
         left = [p.name for p in (session.project_dir / "takes").rglob("*") if p.is_file()]
         assert left == [], left  # no .part, no half file under the take's name
         session.close()
+
+
+class _Cdn(FakeHandler):
+    """A CDN on a real socket: the body in uneven writes, or cut after ``cut_at`` bytes on the first ``cuts``."""
+
+    data = b""
+    cut_at: int | None = None
+    cuts = 0
+    gets = 0
+
+    def do_GET(self) -> None:
+        type(self).gets += 1
+        self.send_response(200)
+        self.send_header("Content-Type", "video/mp4")
+        self.send_header("Content-Length", str(len(self.data)))
+        self.end_headers()
+        limit = self.cut_at if self.cut_at is not None and type(self).gets <= self.cuts else len(self.data)
+        for piece in pieces(self.data[:limit], seed=type(self).gets):
+            self.wfile.write(piece)
+        if limit < len(self.data):
+            self._drop()
+
+
+@pytest.fixture
+def cdn() -> Iterator[tuple[type[_Cdn], str]]:
+    handler = type("Cdn", (_Cdn,), {"data": body(6 * (1 << 20) + 777), "gets": 0})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
+    thread.start()
+    yield handler, f"http://127.0.0.1:{server.server_address[1]}/take.mp4"
+    server.shutdown()
+    server.server_close()
+
+
+def test_big_reads_off_a_real_connection_hash_what_was_written(tmp_path: Path, cdn: tuple[type[_Cdn], str]) -> None:
+    handler, url = cdn
+    dest = tmp_path / "take.mp4"
+    with httpx.Client() as client:
+        downloads.download(client, url, dest, media="video", max_bytes=1 << 30)
+        downloads.download(client, url, tmp_path / "again.mp4", media="video", max_bytes=1 << 30)  # a fresh socket
+    assert dest.read_bytes() == handler.data == (tmp_path / "again.mp4").read_bytes()
+    assert downloads.streamed_sha256(dest) == hashlib.sha256(handler.data).hexdigest()
+    assert handler.gets == 2
+
+
+@pytest.mark.parametrize("cuts", [1, http.MAX_SENDS_PER_REQUEST])
+def test_a_cut_mid_body_on_a_real_connection(tmp_path: Path, cdn: tuple[type[_Cdn], str], sleeps: Sleeps,
+                                             cuts: int) -> None:
+    handler, url = cdn
+    handler.cut_at, handler.cuts = 3 * (1 << 20) + 5, cuts
+    dest = tmp_path / "take.mp4"
+    policy = http.RetryPolicy(sleep=sleeps)
+    with httpx.Client() as client:
+        if cuts < http.MAX_SENDS_PER_REQUEST:
+            downloads.download(client, url, dest, media="video", max_bytes=1 << 30, policy=policy)
+            assert dest.read_bytes() == handler.data
+            assert downloads.streamed_sha256(dest) == hashlib.sha256(handler.data).hexdigest()
+        else:
+            with pytest.raises(BackendError) as err:
+                downloads.download(client, url, dest, media="video", max_bytes=1 << 30, policy=policy)
+            assert err.value.kind == ErrorKind.NETWORK
+            assert not dest.exists() and downloads.streamed_sha256(dest) is None
+    assert handler.gets == cuts + (1 if cuts < http.MAX_SENDS_PER_REQUEST else 0)
+    assert [p.name for p in tmp_path.iterdir()] == (["take.mp4"] if dest.exists() else [])  # never a .part
