@@ -36,12 +36,12 @@ from .housekeeping import share_like_umask
 from .ledger import PENDING_STATES, SUBMITTING, UNKNOWN, JobRecord, Ledger, TakeRecord, dumps
 from .media import describe_file, write_thumbnail
 from .planner import Plan, PlanError, TakeJob, resolve_inputs, sha256_file
+from .poll_schedule import MAX_POLL_INTERVAL_S, limits_for, next_poll_s
 
 # "unknown": a job cut off mid-submit needs the user's decision; "held": a journalled job waits for something the
 # user must provide (a key) and resumes on the next start without a resubmit
 EventKind = Literal["queued", "submitted", "progress", "landed", "cached", "failed", "cancelled", "stale", "unknown",
                     "held"]
-MAX_POLL_INTERVAL_S = 30.0
 MAX_OUTAGE_S = 30 * 60.0  # polling failures this long leave the job journalled for a later resume
 EXTENSIONS = {"image": ".png", "video": ".mp4", "audio": ".wav"}
 WAITING = "waiting"  # journalled, not yet submitted (waiting for a slot)
@@ -383,7 +383,10 @@ class Runner:
     def _after_submit(self, record: JobRecord, request: JobRequest, remote: RemoteJob,
                       hashes: Mapping[str, list[str]], started: float) -> None:
         backend = self.backends[record.backend]
-        interval = backend.poll_interval_s
+        interval = backend.poll_interval_s  # failed polls back off from here
+        limits = limits_for(record.backend, backend.poll_interval_s)
+        running_since: float | None = None  # when a poll first said the job runs: the schedule's clock
+        queued_polls = 0
         outage_since: float | None = None
         last_state = ""
         while True:
@@ -417,8 +420,12 @@ class Runner:
                                  take_index=record.take_index, state=status.state.value, progress=status.progress,
                                  queue_position=status.queue_position, submitted_at=record.submitted_at,
                                  message=status.message))
-                self._sleep(status.poll_after_s or interval)
-                interval = min(interval * 1.5, MAX_POLL_INTERVAL_S)
+                if status.state == JobState.QUEUED:
+                    queued_polls += 1
+                elif running_since is None:
+                    running_since = time.monotonic()
+                running_for = 0.0 if running_since is None else time.monotonic() - running_since
+                self._sleep(next_poll_s(status, limits, running_for_s=running_for, queued_polls=queued_polls - 1))
                 continue
             if status.state != JobState.SUCCEEDED:
                 kind = status.error_kind or {JobState.MODERATED: ErrorKind.MODERATED_OUTPUT,

@@ -1,0 +1,92 @@
+"""The poll schedule, on injected statuses: tighter as the vendor says the job nears its end, looser while it is
+queued, never outside the vendor's bounds."""
+
+from __future__ import annotations
+
+from itertools import pairwise
+
+import pytest
+
+from blender_canvas.engine.poll_schedule import FLOORS, MAX_POLL_INTERVAL_S, PollLimits, limits_for, next_poll_s
+from blender_canvas.providers.backend import JobState, JobStatus
+from blender_canvas.providers.bfl import BflBackend
+from blender_canvas.providers.byteplus import BytePlusBackend
+from blender_canvas.providers.fal import FalBackend
+from blender_canvas.providers.kling import KlingBackend
+from blender_canvas.providers.openai_api import OpenAIBackend
+from blender_canvas.providers.replicate import ReplicateBackend
+from blender_canvas.providers.runway import RunwayBackend
+from blender_canvas.providers.vertex import VertexBackend
+
+ADAPTERS = {c.id: c.poll_interval_s for c in (BflBackend, BytePlusBackend, FalBackend, KlingBackend, OpenAIBackend,
+                                              ReplicateBackend, RunwayBackend, VertexBackend)}
+
+FAL = limits_for("fal", 1.0)
+
+
+def queued(position: int | None = None, **kw: object) -> JobStatus:
+    return JobStatus(state=JobState.QUEUED, queue_position=position, **kw)  # type: ignore[arg-type]
+
+
+def running(progress: float | None = None, **kw: object) -> JobStatus:
+    return JobStatus(state=JobState.RUNNING, progress=progress, **kw)  # type: ignore[arg-type]
+
+
+def test_a_long_queue_is_asked_less_often_than_a_short_one() -> None:
+    waits = [next_poll_s(queued(p), FAL) for p in (0, 1, 4, 10, 1000)]
+    assert waits == sorted(waits) and waits[0] < waits[1] < waits[2] < waits[3]
+    assert waits[0] == pytest.approx(0.5) and waits[-1] == MAX_POLL_INTERVAL_S
+
+
+def test_a_queue_without_positions_relaxes_poll_by_poll_up_to_the_ceiling() -> None:
+    waits = [next_poll_s(queued(), FAL, queued_polls=n) for n in range(20)]
+    assert waits[0] == FAL.interval_s and all(a < b for a, b in pairwise(waits[:8]))
+    assert max(waits) == MAX_POLL_INTERVAL_S
+
+
+def test_progress_tightens_the_schedule_as_the_end_nears() -> None:
+    limits = limits_for("replicate", 1.0)  # its SDK polls every 0.5 s: the floor
+    waits = [next_poll_s(running(p), limits, running_for_s=20.0) for p in (0.05, 0.5, 0.8, 0.95)]
+    assert waits == sorted(waits, reverse=True) and waits[0] > waits[-1]
+    assert waits[0] == limits.interval_s  # far from done: never slower than the adapter's interval while running
+    assert waits[-1] == limits.floor_s == 0.5
+
+
+def test_running_without_progress_tightens_early_and_relaxes_for_a_long_job() -> None:
+    early, late = (next_poll_s(running(), FAL, running_for_s=t) for t in (0.0, 600.0))
+    assert early == FAL.floor_s == 0.1  # fal-client's own cadence, never faster
+    assert late == FAL.interval_s
+    assert next_poll_s(running(), FAL, running_for_s=3.0) == pytest.approx(0.3)
+
+
+@pytest.mark.parametrize("backend", sorted(ADAPTERS))
+@pytest.mark.parametrize("status", [queued(0), queued(50), queued(), running(), running(0.01), running(0.5),
+                                    running(0.99), running(1.0), running(0.5, poll_after_s=0.001),
+                                    queued(3, poll_after_s=90.0)], ids=repr)
+def test_never_outside_the_vendors_bounds(backend: str, status: JobStatus) -> None:
+    interval = ADAPTERS[backend]
+    limits = limits_for(backend, interval)
+    assert limits.floor_s == min(interval, FLOORS.get(backend, interval))
+    for running_for in (0.0, 0.2, 5.0, 3600.0):
+        for polls in (0, 3, 40):
+            wait = next_poll_s(status, limits, running_for_s=running_for, queued_polls=polls)
+            assert limits.floor_s <= wait <= limits.ceiling_s
+            if status.poll_after_s is not None:
+                assert wait >= min(status.poll_after_s, limits.ceiling_s)  # never sooner than the vendor asked
+
+
+def test_a_vendor_without_a_documented_faster_cadence_is_never_polled_faster_than_its_interval() -> None:
+    kling = limits_for("kling", KlingBackend.poll_interval_s)
+    assert kling.floor_s == 5.0 == KlingBackend.poll_interval_s
+    assert next_poll_s(running(0.99), kling, running_for_s=100.0) == 5.0
+    assert next_poll_s(running(), kling) == 5.0
+
+
+def test_a_vendor_hint_is_a_minimum_even_when_the_job_looks_nearly_done() -> None:
+    assert next_poll_s(running(0.99, poll_after_s=2.0), FAL, running_for_s=50.0) == 2.0
+    assert next_poll_s(running(0.99, poll_after_s=0.01), FAL, running_for_s=50.0) == FAL.floor_s
+
+
+def test_limits_clamp() -> None:
+    limits = PollLimits(interval_s=1.0, floor_s=0.25, ceiling_s=4.0)
+    assert [limits.clamp(x) for x in (0.0, 0.3, 9.0)] == [0.25, 0.3, 4.0]
