@@ -4,11 +4,16 @@ queued, never outside the vendor's bounds."""
 from __future__ import annotations
 
 from itertools import pairwise
+from pathlib import Path
 
 import pytest
+from PIL import Image
 
+from blender_canvas.engine.cost import Budget
+from blender_canvas.engine.document import Canvas
 from blender_canvas.engine.poll_schedule import FLOORS, MAX_POLL_INTERVAL_S, PollLimits, limits_for, next_poll_s
-from blender_canvas.providers.backend import JobState, JobStatus
+from blender_canvas.engine.session import Session
+from blender_canvas.providers.backend import Artifact, JobRequest, JobState, JobStatus, RemoteJob
 from blender_canvas.providers.bfl import BflBackend
 from blender_canvas.providers.byteplus import BytePlusBackend
 from blender_canvas.providers.fal import FalBackend
@@ -90,3 +95,49 @@ def test_a_vendor_hint_is_a_minimum_even_when_the_job_looks_nearly_done() -> Non
 def test_limits_clamp() -> None:
     limits = PollLimits(interval_s=1.0, floor_s=0.25, ceiling_s=4.0)
     assert [limits.clamp(x) for x in (0.0, 0.3, 9.0)] == [0.25, 0.3, 4.0]
+
+
+class StatusScript:
+    """A fal-like backend that answers each poll with the next status of a script, then succeeds."""
+
+    id = "fal"
+    poll_interval_s = 1.0
+
+    def __init__(self, script: list[JobStatus]) -> None:
+        self.script = list(script)
+
+    def submit(self, request: JobRequest) -> RemoteJob:
+        return RemoteJob(backend=self.id, remote_id=f"r-{request.job_id}")
+
+    def poll(self, job: RemoteJob) -> JobStatus:
+        if self.script:
+            return self.script.pop(0)
+        return JobStatus(state=JobState.SUCCEEDED, artifacts=[Artifact(media="image", url="mem://x")])
+
+    def fetch(self, job: RemoteJob, artifact: Artifact, dest: Path) -> Path:
+        Image.new("RGB", (8, 8), (1, 2, 3)).save(dest, format="PNG")
+        return dest
+
+    def cancel(self, job: RemoteJob) -> bool:
+        return False
+
+
+def test_the_runner_sleeps_as_the_schedule_says_for_each_status(tmp_path: Path) -> None:
+    script = [queued(3), queued(1), queued(0), running(), running(0.5), running(0.95, poll_after_s=2.0)]
+    backend = StatusScript(script)
+    session = Session(tmp_path / "project", keys={"FAL_KEY": "k"})
+    session._backends["fal"] = backend
+    sleeps: list[float] = []
+    session.runner._sleep = sleeps.append
+    doc = Canvas.model_validate({"version": 1, "nodes": [
+        {"id": "a", "kind": "image", "model": "nano-banana-2", "route": "fal", "prompt": {"subject": "a bicycle"}}]})
+    plan = session.plan(doc, tmp_path)
+    session.check(plan, online=True, budget=Budget())
+    session.start(plan, doc, tmp_path)
+    assert session.runner.wait(timeout=30)
+    assert len(session.ledger.takes()) == 1
+    assert sleeps[:3] == [3.5, 1.5, 0.5]  # the queue shortens: polled more often as the job nears the front
+    assert sleeps[3:5] == [0.1, 0.1]  # just started running (no clock passes here): fal-client's own 0.1 s
+    assert sleeps[5] == 2.0  # nearly done, but the vendor asked for 2 s: never sooner
+    assert len(sleeps) == len(script)
+    session.close()
