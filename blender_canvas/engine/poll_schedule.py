@@ -11,9 +11,11 @@ injected statuses and no clock. Each backend's bounds are in :data:`LIMITS`, wit
 
 The shape, for a job that is not done:
 
-* queued: the adapter's interval times (position + 1/2) where the vendor gives a queue position (next in line:
-  half the interval, it may start and finish any moment), else growing 1.5x per queued poll: a long queue is asked
-  less often;
+* queued: the adapter's interval, 1.5x longer per queued poll (a job that stays queued is asked less often), but
+  never longer than the queue position suggests (interval x (position + 1/2)): next in line is asked every half
+  interval, as it may start and finish any moment. A position is not a time (the vendor may run many jobs at once:
+  twelve submitted together all start together on a scaled app), so the first queued poll never waits past the
+  interval however long the queue looks;
 * running with a progress fraction: half the remaining time that progress projects from the running time so far
   (so the poll lands near the end, then close on it), bounded by floor and interval;
 * running with no progress (fal says only IN_PROGRESS): a tenth of the running time seen so far, so a job that
@@ -69,9 +71,10 @@ def next_poll_s(status: JobStatus, limits: PollLimits, *, running_for_s: float =
 
 def _by_state(status: JobStatus, limits: PollLimits, *, running_for_s: float, queued_polls: int) -> float:
     if status.state == JobState.QUEUED:
+        grown = QUEUED_GROWTH ** max(0, queued_polls)
         if status.queue_position is not None and status.queue_position >= 0:
-            return limits.clamp(limits.interval_s * (NEXT_IN_LINE + status.queue_position))
-        return limits.clamp(limits.interval_s * QUEUED_GROWTH ** max(0, queued_polls))
+            grown = min(grown, NEXT_IN_LINE + status.queue_position)
+        return limits.clamp(limits.interval_s * grown)
     progress = status.progress
     running_for_s = max(0.0, running_for_s)
     if progress is not None and 0.0 < progress < 1.0:

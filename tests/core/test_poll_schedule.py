@@ -38,9 +38,17 @@ def running(progress: float | None = None, **kw: object) -> JobStatus:
 
 
 def test_a_long_queue_is_asked_less_often_than_a_short_one() -> None:
-    waits = [next_poll_s(queued(p), FAL) for p in (0, 1, 4, 10, 1000)]
+    waits = [next_poll_s(queued(p), FAL, queued_polls=6) for p in (0, 1, 4, 10, 1000)]
     assert waits == sorted(waits) and waits[0] < waits[1] < waits[2] < waits[3]
-    assert waits[0] == pytest.approx(0.5) and waits[-1] == MAX_POLL_INTERVAL_S
+    assert waits[0] == pytest.approx(0.5) and waits[-1] == pytest.approx(1.5 ** 6)
+    assert next_poll_s(queued(1000), FAL, queued_polls=40) == MAX_POLL_INTERVAL_S
+
+
+def test_a_long_queue_first_seen_is_polled_again_within_the_interval() -> None:
+    # a position is not a time: twelve jobs submitted together see positions 0..11 and may all run at once
+    assert [next_poll_s(queued(p), FAL) for p in (0, 1, 11, 500)] == [0.5, 1.0, 1.0, 1.0]
+    waits = [next_poll_s(queued(11), FAL, queued_polls=n) for n in range(12)]
+    assert waits == sorted(waits) and waits[-1] == 11.5  # relaxes the longer it stays queued, up to its position
 
 
 def test_a_queue_without_positions_relaxes_poll_by_poll_up_to_the_ceiling() -> None:
@@ -123,7 +131,8 @@ class StatusScript:
 
 
 def test_the_runner_sleeps_as_the_schedule_says_for_each_status(tmp_path: Path) -> None:
-    script = [queued(3), queued(1), queued(0), running(), running(0.5), running(0.95, poll_after_s=2.0)]
+    script = [queued(3), queued(3), queued(3), queued(0), running(), running(0.5),
+              running(0.95, poll_after_s=2.0)]
     backend = StatusScript(script)
     session = Session(tmp_path / "project", keys={"FAL_KEY": "k"})
     session._backends["fal"] = backend
@@ -136,8 +145,8 @@ def test_the_runner_sleeps_as_the_schedule_says_for_each_status(tmp_path: Path) 
     session.start(plan, doc, tmp_path)
     assert session.runner.wait(timeout=30)
     assert len(session.ledger.takes()) == 1
-    assert sleeps[:3] == [3.5, 1.5, 0.5]  # the queue shortens: polled more often as the job nears the front
-    assert sleeps[3:5] == [0.1, 0.1]  # just started running (no clock passes here): fal-client's own 0.1 s
-    assert sleeps[5] == 2.0  # nearly done, but the vendor asked for 2 s: never sooner
+    assert sleeps[:4] == [1.0, 1.5, 2.25, 0.5]  # relaxes while it stays queued; next in line: tighter
+    assert sleeps[4:6] == [0.1, 0.1]  # just started running (no clock passes here): fal-client's own 0.1 s
+    assert sleeps[6] == 2.0  # nearly done, but the vendor asked for 2 s: never sooner
     assert len(sleeps) == len(script)
     session.close()
