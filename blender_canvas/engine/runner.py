@@ -42,6 +42,7 @@ from .poll_schedule import MAX_POLL_INTERVAL_S, limits_for, next_poll_s
 # user must provide (a key) and resumes on the next start without a resubmit
 EventKind = Literal["queued", "submitted", "progress", "landed", "cached", "failed", "cancelled", "stale", "unknown",
                     "held"]
+PROGRESS_EVERY_S = 1.0  # an unchanged status still reaches the main thread this often (elapsed-time display)
 MAX_OUTAGE_S = 30 * 60.0  # polling failures this long leave the job journalled for a later resume
 EXTENSIONS = {"image": ".png", "video": ".mp4", "audio": ".wav"}
 WAITING = "waiting"  # journalled, not yet submitted (waiting for a slot)
@@ -389,6 +390,8 @@ class Runner:
         queued_polls = 0
         outage_since: float | None = None
         last_state = ""
+        last_said: tuple[object, ...] = ()
+        last_said_at = 0.0
         while True:
             if self._is_cancelled(record.node_id, record.job_id):
                 cancelled_remotely = self._safe_cancel(backend, remote)
@@ -416,10 +419,14 @@ class Runner:
                 self.ledger.set_state(record.job_id, status.state.value, status.message, durable=False)
                 last_state = status.state.value
             if not status.state.terminal:
-                self._emit(Event(kind="progress", node_id=record.node_id, job_id=record.job_id,
-                                 take_index=record.take_index, state=status.state.value, progress=status.progress,
-                                 queue_position=status.queue_position, submitted_at=record.submitted_at,
-                                 message=status.message))
+                said = (status.state.value, status.progress, status.queue_position, status.message)
+                if said != last_said or time.monotonic() - last_said_at >= PROGRESS_EVERY_S:
+                    # a tight schedule polls often: the main thread hears of a change, or a heartbeat, not each poll
+                    last_said, last_said_at = said, time.monotonic()
+                    self._emit(Event(kind="progress", node_id=record.node_id, job_id=record.job_id,
+                                     take_index=record.take_index, state=status.state.value,
+                                     progress=status.progress, queue_position=status.queue_position,
+                                     submitted_at=record.submitted_at, message=status.message))
                 if status.state == JobState.QUEUED:
                     queued_polls += 1
                 elif running_since is None:

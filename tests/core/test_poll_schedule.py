@@ -150,3 +150,20 @@ def test_the_runner_sleeps_as_the_schedule_says_for_each_status(tmp_path: Path) 
     assert sleeps[6] == 2.0  # nearly done, but the vendor asked for 2 s: never sooner
     assert len(sleeps) == len(script)
     session.close()
+
+
+def test_polls_that_say_nothing_new_reach_the_main_thread_once(tmp_path: Path) -> None:
+    script = [queued(2), queued(2), *[running() for _ in range(30)], running(0.5), running(0.5)]
+    session = Session(tmp_path / "project", keys={"FAL_KEY": "k"})
+    session._backends["fal"] = StatusScript(script)
+    session.runner._sleep = lambda seconds: None  # no clock passes: no heartbeat is due
+    doc = Canvas.model_validate({"version": 1, "nodes": [
+        {"id": "a", "kind": "image", "model": "nano-banana-2", "route": "fal", "prompt": {"subject": "a bicycle"}}]})
+    plan = session.plan(doc, tmp_path)
+    session.check(plan, online=True, budget=Budget())
+    session.start(plan, doc, tmp_path)
+    assert session.runner.wait(timeout=30)
+    said = [(e.state, e.progress, e.queue_position) for e in session.runner.drain() if e.kind == "progress"]
+    assert said == [("queued", None, 2), ("running", None, None), ("running", 0.5, None)]
+    assert len(session.ledger.takes()) == 1
+    session.close()
