@@ -29,18 +29,20 @@ from ..providers.backend import (
     SubmitLookup,
     submit_recovery,
 )
+from ..providers.downloads import streamed_sha256
 from ..providers.http import QUEUE_WAIT_MAX_S, QUEUE_WAIT_STEP_S
 from .document import Canvas
 from .housekeeping import share_like_umask
 from .ledger import PENDING_STATES, SUBMITTING, UNKNOWN, JobRecord, Ledger, TakeRecord, dumps
 from .media import describe_file, write_thumbnail
 from .planner import Plan, PlanError, TakeJob, resolve_inputs, sha256_file
+from .poll_schedule import MAX_POLL_INTERVAL_S, limits_for, next_poll_s
 
 # "unknown": a job cut off mid-submit needs the user's decision; "held": a journalled job waits for something the
 # user must provide (a key) and resumes on the next start without a resubmit
 EventKind = Literal["queued", "submitted", "progress", "landed", "cached", "failed", "cancelled", "stale", "unknown",
                     "held"]
-MAX_POLL_INTERVAL_S = 30.0
+PROGRESS_EVERY_S = 1.0  # an unchanged status still reaches the main thread this often (elapsed-time display)
 MAX_OUTAGE_S = 30 * 60.0  # polling failures this long leave the job journalled for a later resume
 EXTENSIONS = {"image": ".png", "video": ".mp4", "audio": ".wav"}
 WAITING = "waiting"  # journalled, not yet submitted (waiting for a slot)
@@ -382,9 +384,14 @@ class Runner:
     def _after_submit(self, record: JobRecord, request: JobRequest, remote: RemoteJob,
                       hashes: Mapping[str, list[str]], started: float) -> None:
         backend = self.backends[record.backend]
-        interval = backend.poll_interval_s
+        interval = backend.poll_interval_s  # failed polls back off from here
+        limits = limits_for(record.backend, backend.poll_interval_s)
+        running_since: float | None = None  # when a poll first said the job runs: the schedule's clock
+        queued_polls = 0
         outage_since: float | None = None
         last_state = ""
+        last_said: tuple[object, ...] = ()
+        last_said_at = 0.0
         while True:
             if self._is_cancelled(record.node_id, record.job_id):
                 cancelled_remotely = self._safe_cancel(backend, remote)
@@ -412,12 +419,20 @@ class Runner:
                 self.ledger.set_state(record.job_id, status.state.value, status.message, durable=False)
                 last_state = status.state.value
             if not status.state.terminal:
-                self._emit(Event(kind="progress", node_id=record.node_id, job_id=record.job_id,
-                                 take_index=record.take_index, state=status.state.value, progress=status.progress,
-                                 queue_position=status.queue_position, submitted_at=record.submitted_at,
-                                 message=status.message))
-                self._sleep(status.poll_after_s or interval)
-                interval = min(interval * 1.5, MAX_POLL_INTERVAL_S)
+                said = (status.state.value, status.progress, status.queue_position, status.message)
+                if said != last_said or time.monotonic() - last_said_at >= PROGRESS_EVERY_S:
+                    # a tight schedule polls often: the main thread hears of a change, or a heartbeat, not each poll
+                    last_said, last_said_at = said, time.monotonic()
+                    self._emit(Event(kind="progress", node_id=record.node_id, job_id=record.job_id,
+                                     take_index=record.take_index, state=status.state.value,
+                                     progress=status.progress, queue_position=status.queue_position,
+                                     submitted_at=record.submitted_at, message=status.message))
+                if status.state == JobState.QUEUED:
+                    queued_polls += 1
+                elif running_since is None:
+                    running_since = time.monotonic()
+                running_for = 0.0 if running_since is None else time.monotonic() - running_since
+                self._sleep(next_poll_s(status, limits, running_for_s=running_for, queued_polls=queued_polls - 1))
                 continue
             if status.state != JobState.SUCCEEDED:
                 kind = status.error_kind or {JobState.MODERATED: ErrorKind.MODERATED_OUTPUT,
@@ -453,13 +468,14 @@ class Runner:
             self._fail(record, error)
             return
         share_like_umask(dest)  # a colleague or a farm account on a shared volume reads takes like any other file
+        digest = streamed_sha256(dest) or sha256_file(dest)  # hashed while it streamed: the file is read once
         info = describe_file(dest, request.media)
         thumbnail = write_thumbnail(dest, request.media, dest.with_suffix(".thumb.png"))
         now = time.time()
         fresh = self.ledger.job(record.job_id) or record
         take = TakeRecord(
             take_id=record.job_id, node_id=record.node_id, cache_key=record.cache_key, file=relative.as_posix(),
-            sha256=sha256_file(dest), media=request.media, duration_s=info.duration_s, width=info.width,
+            sha256=digest, media=request.media, duration_s=info.duration_s, width=info.width,
             height=info.height, size_bytes=dest.stat().st_size, model=record.model, variant=record.variant,
             backend=record.backend, remote_id=remote.remote_id, seed=request.params.get("seed"),
             prompt=request.prompt, estimated_usd=record.estimated_usd, actual_usd=reported_cost(remote),
