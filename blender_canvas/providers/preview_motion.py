@@ -26,7 +26,7 @@ from .preview_frames import BAND_RGB, Size, _rng, _stamp_overlay, caption_band
 from .preview_sound import AUDIO_RATE, _audio_frames, _levels, read_audio
 from .preview_stills import _cover, _plate, _preview_recipe
 from .preview_timecode import Timecode, timecode_text
-from .preview_yuv import Band, Overlay, YuvPlate, blend_patch, frame_planes, mix_bands
+from .preview_yuv import Band, Overlay, YuvPlate, blend_patch, frame_planes, mix_bands, rgb_to_planes
 from .preview_zoom import plate_frame, zoompan_frames
 
 X264_OPTIONS = {"preset": "ultrafast", "crf": "23"}
@@ -212,13 +212,43 @@ def _views(move: CameraMove, style: _TakeStyle, t: float, seconds: float) -> tup
 
 @dataclass(frozen=True)
 class _World:
-    image: Image.Image  # the plate the camera moves over
-    home: tuple[int, int, int, int]  # the box of the first frame inside it
+    """The plate the camera moves over: drawn whole (a prompt's), or a picture laid over a small blurred surround
+    that is scaled up to the plate (in one swscale pass with the conversion to yuv420p, for the camera)."""
+
+    size: Size  # the plate's
+    home: tuple[int, int, int, int]  # the box of the first frame inside it (even corners)
+    drawn: Image.Image | None = None  # RGB: the whole plate, or
+    surround: Image.Image | None = None  # RGB, small: the margin, scaled up to ``size``
+    picture: Image.Image | None = None  # RGB: the home frame, over it
+
+    @cached_property
+    def image(self) -> Image.Image:
+        """RGB: the whole plate (only an orbit's layers need it in RGB)."""
+        if self.drawn is not None:
+            return self.drawn
+        assert self.surround is not None and self.picture is not None
+        plate = self.surround.resize(self.size, Image.Resampling.BILINEAR)
+        plate.paste(self.picture, self.home[:2])
+        return plate
+
+    @cached_property
+    def yuv(self) -> av.VideoFrame:
+        """The plate as one yuv420p frame, for zoompan."""
+        if self.drawn is not None:
+            return plate_frame(np.asarray(self.drawn.convert("RGB")))
+        assert self.surround is not None and self.picture is not None
+        small = av.VideoFrame.from_ndarray(np.ascontiguousarray(np.asarray(self.surround)), format="rgb24")
+        frame = small.reformat(width=self.size[0], height=self.size[1], format="yuv420p", interpolation="BILINEAR")
+        x0, y0 = self.home[:2]
+        for plane, part, scale in zip(frame_planes(frame), rgb_to_planes(np.asarray(self.picture)), (1, 2, 2),
+                                      strict=True):
+            plane[y0 // scale:y0 // scale + part.shape[0], x0 // scale:x0 // scale + part.shape[1]] = part
+        return frame
 
     @cached_property
     def subject_mask(self) -> Image.Image:
         """L: the central subject region (the orbit's foreground layer), made only for an orbit."""
-        return _subject_mask(self.image.size, self.home)
+        return _subject_mask(self.size, self.home)
 
     def without_subject(self) -> _World:
         """The plate with the subject region smeared out: the far layer of an orbit's parallax, so the subject
@@ -227,7 +257,7 @@ class _World:
         smeared = self.image.filter(ImageFilter.BoxBlur(radius=max(4, hw // 14)))
         far = self.image.copy()
         far.paste(smeared, (0, 0), self.subject_mask)
-        return _World(far, self.home)
+        return _World(self.size, self.home, drawn=far)
 
     @property
     def subject_bbox(self) -> tuple[int, int, int, int]:
@@ -244,6 +274,7 @@ def _margins(hw: int, hh: int) -> tuple[int, int]:
     step = gcd(hw, hh)
     a, b = hw // step, hh // step
     k = max(1, math.ceil(hh * PLATE_MARGIN / b - 1e-9))
+    k += k % 2  # even margins: the home frame's chroma lands on whole chroma samples
     return a * k, b * k
 
 
@@ -258,10 +289,7 @@ def _world_from_image(image: Image.Image, size: Size) -> _World:
     mirrored = np.pad(arr, pad, mode="symmetric")
     small_ext = Image.fromarray(mirrored).filter(ImageFilter.GaussianBlur(radius=max(0.5, min(hw, hh) / 240)))
     small_ext = Image.blend(small_ext, Image.new("RGB", small_ext.size, (18, 18, 22)), 0.45)
-    ext = small_ext.resize((hw + 2 * mx, hh + 2 * my), Image.Resampling.BILINEAR)  # blurred and darkened small
-    ext.paste(home_img, (mx, my))
-    home = (mx, my, mx + hw, my + hh)
-    return _World(ext, home)
+    return _World((hw + 2 * mx, hh + 2 * my), (mx, my, mx + hw, my + hh), surround=small_ext, picture=home_img)
 
 
 def _world_from_prompt(prompt: str, seed: int, size: Size, references: Sequence[Path]) -> _World:
@@ -273,7 +301,7 @@ def _world_from_prompt(prompt: str, seed: int, size: Size, references: Sequence[
     mx, my = _margins(hw, hh)
     world_size = (hw + 2 * mx, hh + 2 * my)
     home = (mx, my, mx + hw, my + hh)
-    return _World(_plate(prompt, seed, world_size, home, panel=False), home)
+    return _World(world_size, home, drawn=_plate(prompt, seed, world_size, home, panel=False))
 
 
 def _subject_mask(size: Size, home: tuple[int, int, int, int]) -> Image.Image:
@@ -289,7 +317,7 @@ def _box(world: _World, view: _View) -> tuple[float, float, float, float]:
     hx0, hy0, hx1, hy1 = world.home
     half_w = (hx1 - hx0) / 2 / max(view.zoom, 1e-3)
     half_h = (hy1 - hy0) / 2 / max(view.zoom, 1e-3)
-    pw, ph = world.image.size
+    pw, ph = world.size
     half_w, half_h = min(half_w, pw / 2), min(half_h, ph / 2)
     cx = min(max(hx0 + view.u * (hx1 - hx0), half_w), pw - half_w)
     cy = min(max(hy0 + view.v * (hy1 - hy0), half_h), ph - half_h)
@@ -363,8 +391,7 @@ class _Camera:
     def __init__(self, world: _World, orbit: bool, size: Size) -> None:
         self.world, self.size = world, size
         self.near = YuvPlate(world.image) if orbit else None
-        far = world.without_subject().image if orbit else world.image
-        self.far = plate_frame(np.asarray(far.convert("RGB")))
+        self.far = world.without_subject().yuv if orbit else world.yuv
 
     def frames(self, views: Sequence[tuple[_View, _View | None]], rate: Fraction) -> Iterator[av.VideoFrame]:
         boxes = [_box(self.world, view) for view, _ in views]
