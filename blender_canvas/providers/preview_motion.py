@@ -284,10 +284,10 @@ def _world_from_image(image: Image.Image, size: Size) -> _World:
     home_img = _cover(image, (hw, hh))
     mx, my = _margins(hw, hh)
     small = home_img.resize((max(8, hw // 4), max(8, hh // 4)), Image.Resampling.BILINEAR)
-    arr = np.asarray(small)
+    # blurred before it is mirrored out: a third of the pixels, and the mirror of a blur is as soft at its seams
+    arr = np.asarray(small.filter(ImageFilter.GaussianBlur(radius=max(0.5, min(hw, hh) / 240))))
     pad = ((max(1, my // 4), max(1, my // 4)), (max(1, mx // 4), max(1, mx // 4)), (0, 0))
-    mirrored = np.pad(arr, pad, mode="symmetric")
-    small_ext = Image.fromarray(mirrored).filter(ImageFilter.GaussianBlur(radius=max(0.5, min(hw, hh) / 240)))
+    small_ext = Image.fromarray(np.pad(arr, pad, mode="symmetric"))
     small_ext = Image.blend(small_ext, Image.new("RGB", small_ext.size, (18, 18, 22)), 0.45)
     return _World((hw + 2 * mx, hh + 2 * my), (mx, my, mx + hw, my + hh), surround=small_ext, picture=home_img)
 

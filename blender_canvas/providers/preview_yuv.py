@@ -97,6 +97,7 @@ class _DensePart:
     y: int
     keep: tuple[np.ndarray, np.ndarray, np.ndarray]  # per plane, uint16: 256 - alpha
     add: tuple[np.ndarray, np.ndarray, np.ndarray]  # per plane, uint16: value * alpha (+ rounding)
+    scratch: tuple[np.ndarray, np.ndarray, np.ndarray]  # per plane, uint16: where a frame's blend is worked out
 
 
 @dataclass(frozen=True)
@@ -129,13 +130,19 @@ class Overlay:
         return cls(tuple(parts))
 
     def blend(self, planes: Planes) -> None:
+        """``frame * (256 - alpha) + value * alpha`` over the parts, in place, through one scratch buffer per part
+        plane (no temporaries per frame)."""
         for part in self.parts:
             for index, plane in enumerate(planes):
                 scale = 1 if index == 0 else 2
                 keep = part.keep[index]
                 region = plane[part.y // scale:part.y // scale + keep.shape[0],
                                part.x // scale:part.x // scale + keep.shape[1]]
-                region[...] = ((region * keep + part.add[index]) >> 8).astype(np.uint8)
+                scratch = part.scratch[index][:region.shape[0], :region.shape[1]]
+                np.multiply(region, keep[:region.shape[0], :region.shape[1]], out=scratch)
+                scratch += part.add[index][:region.shape[0], :region.shape[1]]
+                scratch >>= 8
+                np.copyto(region, scratch, casting="unsafe")
 
 
 def _dense(rgba: np.ndarray, x: int, y: int) -> _DensePart:
@@ -148,7 +155,9 @@ def _dense(rgba: np.ndarray, x: int, y: int) -> _DensePart:
         weight = np.rint(a * 256).astype(np.uint16)
         keep.append((256 - weight).astype(np.uint16))
         add.append((plane.astype(np.uint16) * weight + 128).astype(np.uint16))
-    return _DensePart(x, y, (keep[0], keep[1], keep[2]), (add[0], add[1], add[2]))
+    scratch = tuple(np.empty_like(k) for k in keep)
+    return _DensePart(x, y, (keep[0], keep[1], keep[2]), (add[0], add[1], add[2]),
+                      (scratch[0], scratch[1], scratch[2]))
 
 
 class Band:
