@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
-from functools import cached_property
+from functools import cached_property, lru_cache
 from math import gcd
 from pathlib import Path
 from typing import Literal
@@ -415,6 +415,13 @@ class _Camera:
         return frame
 
 
+@lru_cache(maxsize=8)
+def _stamp(size: Size, badge: str) -> Overlay:
+    """The PREVIEW stamp and badge of a frame size, in yuv420p parts: every take of a run shares it (each blends
+    through its own ``fresh`` copy)."""
+    return Overlay.from_rgba(_stamp_overlay(size, [badge], caption=False))
+
+
 def make_animatic(first_frame: Path | Image.Image | None, prompt: str, camera: str, duration_s: float, fps: float,
                   size: Size, seed: int, take: int, label_lines: Sequence[str], out_path: Path,
                   audio: Path | None = None, family: str = "") -> Path:
@@ -445,10 +452,10 @@ def make_animatic(first_frame: Path | Image.Image | None, prompt: str, camera: s
     move = parse_camera(camera or prompt)
     rig = _Camera(world, move.kind == "orbit", size)
     style = _take_style(seed, take, family)
-    stamp_layer = Overlay.from_rgba(_stamp_overlay(size, label_lines, caption=False))
+    stamp_layer = _stamp(size, (list(label_lines) or ["PREVIEW"])[0] or "PREVIEW").fresh()
     band_image, band_top = caption_band(size, label_lines, prompt)
     band = Band(band_image, band_top)
-    empty = Band(Image.new("RGB", size, BAND_RGB), band_top)
+    empty = Band.plain(size, band_top, BAND_RGB)
     fades: dict[float, Band] = {}
     timecode = Timecode(size, band.top)
     levels = _levels(samples, AUDIO_RATE, frames, fps) if samples is not None else None

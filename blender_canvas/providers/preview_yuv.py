@@ -11,7 +11,7 @@ Only PyAV APIs present in PyAV 14.1 are used (``VideoFrame.from_ndarray`` / ``to
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import av
 import numpy as np
@@ -129,6 +129,12 @@ class Overlay:
                 parts.append(_dense(rgba[y0:y1, x0:x1], x0, y0))
         return cls(tuple(parts))
 
+    def fresh(self) -> Overlay:
+        """The same layer with scratch buffers of its own: a layer shared between takes (renders may run on
+        several threads) blends through the copy each take makes."""
+        return Overlay(tuple(replace(part, scratch=tuple(np.empty_like(k) for k in part.keep))  # type: ignore[arg-type]
+                             for part in self.parts))
+
     def blend(self, planes: Planes) -> None:
         """``frame * (256 - alpha) + value * alpha`` over the parts, in place, through one scratch buffer per part
         plane (no temporaries per frame)."""
@@ -166,6 +172,18 @@ class Band:
     def __init__(self, strip: Image.Image, top: int) -> None:
         self.top = top - top % 2
         self.y, self.u, self.v = rgb_to_planes(np.asarray(strip.convert("RGB"))[self.top:])
+
+    @classmethod
+    def plain(cls, size: tuple[int, int], top: int, rgb: tuple[int, int, int]) -> Band:
+        """The band of ``size`` (the frame's) from row ``top`` down, all ``rgb``: one colour converted once."""
+        band = cls.__new__(cls)
+        band.top = top - top % 2
+        y, u, v = rgb_to_planes(np.full((2, 2, 3), rgb, np.uint8))
+        rows = size[1] - band.top
+        band.y = np.full((rows, size[0]), y[0, 0], np.uint8)
+        band.u = np.full((rows // 2, size[0] // 2), u[0, 0], np.uint8)
+        band.v = np.full((rows // 2, size[0] // 2), v[0, 0], np.uint8)
+        return band
 
     def copy_into(self, planes: Planes) -> None:
         planes[0][self.top:self.top + self.y.shape[0]] = self.y
