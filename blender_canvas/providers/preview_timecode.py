@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 from .preview_frames import BAND_RGB, Size, _font, _text_size
 from .preview_yuv import Planes
@@ -41,10 +41,19 @@ class Timecode:
         self.luma = round(16 + 0.257 * BAND_RGB[0] + 0.504 * BAND_RGB[1] + 0.098 * BAND_RGB[2])
         self.offsets = [round(self._measure.textlength(TEMPLATE[:i], font=self.font)) for i in range(len(TEMPLATE))]
         self._glyphs: dict[tuple[str, int], np.ndarray] = {}
+        # every glyph on the baseline the whole template has when drawn from its top (a lone glyph anchored at
+        # its own top would sit at the top of its own ink: a colon would ride high)
+        self._baseline = 0
+        if isinstance(self.font, ImageFont.FreeTypeFont):
+            self._baseline = self.font.getbbox(TEMPLATE, anchor="lt")[1] - self.font.getbbox(TEMPLATE, anchor="ls")[1]
 
     def _render(self, text: str, fill: int, width: int) -> np.ndarray:
         patch = Image.new("L", (width, self.box[3] - self.box[1]), self.luma)
-        ImageDraw.Draw(patch).text((0, 0), text, font=self.font, anchor="lt", fill=fill)
+        draw = ImageDraw.Draw(patch)
+        if isinstance(self.font, ImageFont.FreeTypeFont):
+            draw.text((0, self._baseline), text, font=self.font, anchor="ls", fill=fill)
+        else:  # Pillow's bitmap font has no anchors
+            draw.text((0, 0), text, font=self.font, fill=fill)
         return np.asarray(patch)
 
     def _glyph(self, char: str, fill: int) -> np.ndarray:
