@@ -43,7 +43,7 @@ class Timecode:
         self._glyphs: dict[tuple[str, int], np.ndarray] = {}
         # every glyph on the baseline the whole template has when drawn from its top (a lone glyph anchored at
         # its own top would sit at the top of its own ink: a colon would ride high)
-        self._baseline = 0
+        self._baseline: float = 0
         if isinstance(self.font, ImageFont.FreeTypeFont):
             self._baseline = self.font.getbbox(TEMPLATE, anchor="lt")[1] - self.font.getbbox(TEMPLATE, anchor="ls")[1]
 
