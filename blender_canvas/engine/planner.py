@@ -258,11 +258,14 @@ def _node_jobs(ctx: _Planning, node: ModelNode, model: Model, variant: Variant, 
     sent_prompt = wire_prompt(prompt, fields)
     for index in _take_indexes(ctx, node):
         planned = take_params(params, index)
-        job = TakeJob(node_id=node.id, take_index=index, model=model.id, variant=variant.id,
-                      model_label=variant.label, backend=backend, backend_model_id=backend_model_id,
-                      media=model.kind.value, prompt=sent_prompt,
-                      params=wire_params(planned, fields), fixed=fixed, inputs=inputs, estimate_usd=price or 0.0,
-                      keyed=keyed, legacy={**legacy_shared, "params": planned})
+        # every field is already of its type (the catalog and the validated canvas made them): constructed without
+        # validating again, each job with containers of its own
+        job = TakeJob.model_construct(
+            node_id=node.id, take_index=index, model=model.id, variant=variant.id, model_label=variant.label,
+            backend=backend, backend_model_id=backend_model_id, media=model.kind.value, prompt=sent_prompt,
+            params=wire_params(planned, fields), fixed=dict(fixed),
+            inputs={name: list(sources) for name, sources in inputs.items()}, estimate_usd=float(price or 0.0),
+            keyed=keyed, legacy={**legacy_shared, "params": planned}, cached_take=None, in_flight=None)
         hashes = _lookup_hashes(ctx, job)
         if hashes is not None and keys is None:  # every take of the node on this route shares these parts
             keys = KeyMaker(backend=backend, backend_model_id=backend_model_id, fixed=fixed, input_hashes=hashes,

@@ -16,7 +16,7 @@ from PIL import Image
 from blender_canvas.engine.cache_keys import KeyMaker, cache_key, legacy_cache_key
 from blender_canvas.engine.document import Canvas
 from blender_canvas.engine.ledger import Ledger, dumps
-from blender_canvas.engine.planner import Plan, plan_run, resolve_inputs
+from blender_canvas.engine.planner import Plan, TakeJob, plan_run, resolve_inputs
 from blender_canvas.engine.session import Session
 from blender_canvas.providers import (
     bfl,
@@ -330,3 +330,21 @@ def test_the_planners_key_maker_gives_the_same_keys_as_the_key_functions(params:
     assert maker.legacy_key(params, take) == legacy_cache_key({**legacy, "params": params}, hashes, take)
     assert maker.key("another prompt", params, take) != expected
     assert maker.key("a courier in ☕", params, take + 1) != expected
+
+
+@pytest.mark.parametrize("draft", [False, True])
+def test_planned_jobs_are_what_validation_makes_of_them_and_own_their_containers(tmp_path: Path,
+                                                                                 draft: bool) -> None:
+    ledger = Ledger(tmp_path / "p" / "ledger.sqlite")
+    doc = _canvas(tmp_path, draft=draft)
+    doc.nodes[1].takes = 3  # type: ignore[union-attr]
+    plan = plan_run(doc, CATALOG, ledger, base_dir=tmp_path, keys={}, implemented=IMPLEMENTED)
+    assert len(plan.jobs) == 3
+    for job in plan.jobs:
+        again = TakeJob.model_validate(job.model_dump())
+        assert again == job and type(again.estimate_usd) is float and again.media == "video"
+    first, second = plan.jobs[0], plan.jobs[1]
+    first.inputs["image"].append("other")
+    first.fixed["x"] = "y"
+    assert second.inputs == {"image": ["still"]} and "x" not in second.fixed
+    ledger.close()
