@@ -1,12 +1,12 @@
-"""YUV 4:2:0 frames for the preview animatics: the plate converted once (swscale), each frame one scale of a crop of
-it straight into a new encoder frame (swscale again, a reformatter kept for the whole take), and the overlays
-(stamp, caption band, timecode) written into that frame's planes only where they have pixels.
+"""YUV 4:2:0 frames for the preview animatics: the plate converted once (swscale; zoompan cuts each frame from it,
+preview_zoom.py), an orbit's near layer blended in, and the overlays (stamp, caption band, timecode) written into
+each frame's planes only where they have pixels.
 
 Working in the encoder's own format means no per-frame RGB -> YUV conversion and half the samples of RGB; an
 overlay is converted once into sparse arrays (which pixels, their alpha, their premultiplied value) or, for the
 opaque caption band, into rows copied whole, so compositing costs the overlay's pixel count, not the frame's.
 Only PyAV APIs present in PyAV 14.1 are used (``VideoFrame.from_ndarray`` / ``to_ndarray`` for yuv420p and gray,
-``VideoReformatter.reformat``, the planes' buffer protocol).
+``VideoFrame.reformat``, the planes' buffer protocol).
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from dataclasses import dataclass, replace
 
 import av
 import numpy as np
-from av.video.reformatter import VideoReformatter
 from PIL import Image
 
 Box = tuple[float, float, float, float]
@@ -42,29 +41,11 @@ def rgb_to_planes(rgb: np.ndarray) -> Planes:
 
 
 class YuvPlate:
-    """A plate in yuv420p that the camera crops and scales each frame."""
+    """A plate in yuv420p whose regions an orbit's near layer is resampled from."""
 
     def __init__(self, image: Image.Image) -> None:
         self.y, self.u, self.v = rgb_to_planes(np.asarray(image.convert("RGB")))
         self._images: tuple[Image.Image, Image.Image, Image.Image] | None = None
-
-    def view(self, box: Box, size: tuple[int, int], scaler: VideoReformatter) -> av.VideoFrame:
-        """A new yuv420p frame of ``size``: ``box`` of the plate (its corner snapped to whole luma pixels, as
-        ffmpeg's zoompan snaps to whole pixels) scaled by ``scaler`` in one swscale pass."""
-        ph, pw = self.y.shape
-        x0 = min(max(0, int(box[0])), pw - 2)
-        y0 = min(max(0, int(box[1])), ph - 2)
-        w = max(2, min(pw - x0, round(box[2] - box[0])))
-        h = max(2, min(ph - y0, round(box[3] - box[1])))
-        w, h = w - w % 2, h - h % 2
-        packed = np.empty(w * h * 3 // 2, np.uint8)
-        quarter = (w // 2) * (h // 2)
-        packed[:w * h].reshape(h, w)[...] = self.y[y0:y0 + h, x0:x0 + w]
-        cx, cy = min(x0 // 2, self.u.shape[1] - w // 2), min(y0 // 2, self.u.shape[0] - h // 2)
-        packed[w * h:w * h + quarter].reshape(h // 2, w // 2)[...] = self.u[cy:cy + h // 2, cx:cx + w // 2]
-        packed[w * h + quarter:].reshape(h // 2, w // 2)[...] = self.v[cy:cy + h // 2, cx:cx + w // 2]
-        crop = av.VideoFrame.from_ndarray(packed.reshape(h * 3 // 2, w), format="yuv420p")
-        return scaler.reformat(crop, size[0], size[1], interpolation="BILINEAR")
 
     def paste(self, box: Box, size: tuple[int, int], corner: tuple[int, int], mask: Image.Image,
               planes: Planes) -> None:
