@@ -27,7 +27,7 @@ from .preview_stills import _preview_recipe
 from .preview_timecode import Timecode, timecode_text
 from .preview_world import _World, _world_from_image, _world_from_prompt
 from .preview_yuv import Band, Overlay, YuvPlate, blend_patch, frame_planes, mix_bands
-from .preview_zoom import zoompan_frames
+from .preview_zoom import ahead, zoompan_frames
 
 X264_OPTIONS = {"preset": "ultrafast", "crf": "23"}
 
@@ -374,28 +374,32 @@ def make_animatic(first_frame: Path | Image.Image | None, prompt: str, camera: s
         astream = container.add_stream("aac", rate=AUDIO_RATE, layout="mono") if samples is not None else None
         views = [_views(move, style, index / (frames - 1) if frames > 1 else 0.0, index / fps)
                  for index in range(frames)]
-        for index, frame in enumerate(rig.frames(views, rate)):
-            planes = frame_planes(frame)
-            if grain:  # a locked-off shot: film grain and a faint exposure flicker above the band
-                flicker = round(4.0 * math.sin(index * 2.1 + seed % 7) + 3.0 * math.sin(index * 0.77))
-                luma = planes[0][:band.top]
-                np.clip(luma + (grain[index % len(grain)] + flicker), 0, 255, out=luma, casting="unsafe")
-            stamp_layer.blend(planes)
-            strength = label_strength(index, frames, fps)
-            if strength >= 1.0:
-                band.copy_into(planes)
-            elif strength <= 0.0:
-                empty.copy_into(planes)
-            else:
-                if strength not in fades:
-                    fades[strength] = mix_bands(empty, band, strength)
-                fades[strength].copy_into(planes)
-            if strength > 0.0:
-                timecode.draw(planes, timecode_text(index, fps), strength)
-            if levels is not None:
-                blend_patch(planes, _talking_patch(size, float(levels[index])), talk_corner)
-            frame.pts = index
-            frame.time_base = 1 / rate
+        def finished() -> Iterator[av.VideoFrame]:
+            for index, frame in enumerate(rig.frames(views, rate)):
+                planes = frame_planes(frame)
+                if grain:  # a locked-off shot: film grain and a faint exposure flicker above the band
+                    flicker = round(4.0 * math.sin(index * 2.1 + seed % 7) + 3.0 * math.sin(index * 0.77))
+                    luma = planes[0][:band.top]
+                    np.clip(luma + (grain[index % len(grain)] + flicker), 0, 255, out=luma, casting="unsafe")
+                stamp_layer.blend(planes)
+                strength = label_strength(index, frames, fps)
+                if strength >= 1.0:
+                    band.copy_into(planes)
+                elif strength <= 0.0:
+                    empty.copy_into(planes)
+                else:
+                    if strength not in fades:
+                        fades[strength] = mix_bands(empty, band, strength)
+                    fades[strength].copy_into(planes)
+                if strength > 0.0:
+                    timecode.draw(planes, timecode_text(index, fps), strength)
+                if levels is not None:
+                    blend_patch(planes, _talking_patch(size, float(levels[index])), talk_corner)
+                frame.pts = index
+                frame.time_base = 1 / rate
+                yield frame
+
+        for frame in ahead(finished()):  # the next frames are made while the encoder takes this one
             container.mux(stream.encode(frame))
         container.mux(stream.encode(None))
         if astream is not None and samples is not None:

@@ -13,12 +13,16 @@ Only PyAV APIs present in PyAV 14.1 are used: ``av.filter.Graph`` with ``add_buf
 
 from __future__ import annotations
 
+import queue
+import threading
 from collections.abc import Iterator, Sequence
 from fractions import Fraction
+from typing import TypeVar
 
 import av
 import numpy as np
 
+T = TypeVar("T")
 Box = tuple[float, float, float, float]
 Size = tuple[int, int]
 
@@ -100,3 +104,47 @@ def plate_frame(rgb: np.ndarray) -> av.VideoFrame:
     if w % 2 or h % 2:
         raise ValueError(f"the plate must have even dimensions, got {w}x{h}")
     return av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24").reformat(format="yuv420p")
+
+
+_DONE = object()
+
+
+def ahead(items: Iterator[T], depth: int = 3) -> Iterator[T]:
+    """``items``, made up to ``depth`` ahead on a worker thread: zoompan and the overlays (which release the GIL in
+    C and numpy) make the next frames while the encoder takes this one. An error making them is raised here; when
+    the consumer stops early (or fails), the worker stops at its next frame."""
+    made: queue.Queue[object] = queue.Queue(maxsize=max(1, depth))
+    stop = threading.Event()
+
+    def work() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        made.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            made.put(_DONE)
+        except BaseException as error:  # handed to the consumer, raised there
+            made.put(error)
+
+    worker = threading.Thread(target=work, name="preview-frames", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = made.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+        while worker.is_alive():  # let a worker blocked on a full queue see the stop
+            try:
+                made.get_nowait()
+            except queue.Empty:
+                worker.join(timeout=0.05)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
 from fractions import Fraction
 
 import numpy as np
@@ -10,7 +12,7 @@ from PIL import Image, ImageDraw
 
 from blender_canvas.providers.preview_timecode import Timecode, timecode_text
 from blender_canvas.providers.preview_yuv import frame_planes, rgb_to_planes
-from blender_canvas.providers.preview_zoom import crop_of, per_frame, plate_frame, zoompan_frames
+from blender_canvas.providers.preview_zoom import ahead, crop_of, per_frame, plate_frame, zoompan_frames
 
 
 def _plate(w: int = 480, h: int = 270) -> np.ndarray:
@@ -112,3 +114,34 @@ def test_the_glyph_timecode_reads_as_the_text_drawn_whole() -> None:
     assert np.abs(shown[0] - shown[1]).mean() > 1.0  # other digits, other pixels
     assert timecode_text(24 * 61 + 5, 24) == "00:01:01:05"
     assert timecode_text(24 * 3600 * 100, 24) == "100:00:00:00"
+
+
+def test_frames_made_ahead_come_in_order_and_errors_reach_the_encoder() -> None:
+    assert list(ahead(iter(range(50)), depth=2)) == list(range(50))
+
+    def failing() -> Iterator[int]:
+        yield 1
+        raise RuntimeError("zoompan broke")
+
+    got = []
+    with pytest.raises(RuntimeError, match="zoompan broke"):
+        for item in ahead(failing()):
+            got.append(item)
+    assert got == [1]
+
+
+def test_a_consumer_that_stops_early_stops_the_worker() -> None:
+    made: list[int] = []
+
+    def endless() -> Iterator[int]:
+        n = 0
+        while True:
+            made.append(n)
+            yield n
+            n += 1
+
+    stream = ahead(endless(), depth=2)
+    assert [next(stream) for _ in range(3)] == [0, 1, 2]
+    stream.close()
+    assert not any(t.name == "preview-frames" and t.is_alive() for t in threading.enumerate())
+    assert len(made) <= 3 + 2 + 1  # no more than the queue held ahead
