@@ -50,15 +50,26 @@ def estimate_table(plan: Plan) -> str:
     """What a run would submit and cost, node by node (one pass over the jobs). A route chosen without a key is
     marked: it is the one the node would most likely take, priced at its list price."""
     rows = [("node", "model", "route", "takes", "to submit", "estimate")]
-    for node_id, jobs in plan.by_node().items():
-        if not jobs:  # every take of it is in flight or waits for a decision
+    # one pass over the jobs: per node its first job, how many takes, how many to submit and their price
+    nodes: dict[str, list[Any]] = {node_id: [] for node_id in plan.order}
+    submits_total, usd_total = 0, 0.0
+    for job in plan.jobs:
+        summary = nodes.get(job.node_id)
+        if not summary:
+            summary = nodes[job.node_id] = [job, 0, 0, 0.0]
+        summary[1] += 1
+        if job.cached_take is None and job.in_flight is None:
+            summary[2] += 1
+            summary[3] += job.estimate_usd
+            submits_total += 1
+            usd_total += job.estimate_usd
+    for node_id, summary in nodes.items():
+        if not summary:  # every take of it is in flight or waits for a decision
             continue
-        first = jobs[0]
-        submits = [j for j in jobs if j.cached_take is None and j.in_flight is None]
+        first, takes, submits, price = summary
         route = first.backend if first.keyed else f"{first.backend} (no key; list price)"
-        rows.append((node_id, first.model_label, route, str(len(jobs)), str(len(submits)),
-                     usd(sum(j.estimate_usd for j in submits))))
-    rows.append(("total", "", "", str(len(plan.jobs)), str(len(plan.submits)), usd(plan.estimate_usd)))
+        rows.append((node_id, first.model_label, route, str(takes), str(submits), usd(price)))
+    rows.append(("total", "", "", str(len(plan.jobs)), str(submits_total), usd(usd_total)))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     table = "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
     if plan.blocked:

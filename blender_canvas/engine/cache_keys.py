@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from ..providers.backend import JobRequest
@@ -32,6 +34,45 @@ def wire_params(params: Mapping[str, Any], fields: Collection[str]) -> dict[str,
 
 def wire_prompt(prompt: str, fields: Collection[str]) -> str:
     return prompt if "prompt" in fields else ""
+
+
+def sorted_dumps(parts: Mapping[str, str]) -> str:
+    """``dumps`` of a dict whose values are already ``dumps``-ed: the same text (sorted keys, no spaces), so parts
+    shared by every take of a node are serialised once."""
+    return "{" + ",".join(f"{dumps(name)}:{parts[name]}" for name in sorted(parts)) + "}"
+
+
+@dataclass(frozen=True)
+class KeyMaker:
+    """The cache keys (today's and the earlier release's) of the takes of one node on one route: everything but
+    the planned parameters and the take's index is serialised once, the rest per take. ``key`` and ``legacy_key``
+    equal ``cache_key`` and ``legacy_cache_key`` of the same fields."""
+
+    backend: str
+    backend_model_id: str
+    fixed: Mapping[str, str]
+    input_hashes: Mapping[str, list[str]]
+    legacy: Mapping[str, Any] | None = None  # model, variant, backend, backend_model_id, prompt and fixed; no params
+
+    @cached_property
+    def _shared(self) -> dict[str, str]:
+        return {"key": dumps(KEY_VERSION), "backend": dumps(self.backend),
+                "backend_model_id": dumps(self.backend_model_id), "fixed": dumps(dict(self.fixed)),
+                "inputs": dumps(dict(self.input_hashes))}
+
+    @cached_property
+    def _legacy_shared(self) -> dict[str, str]:
+        shared = {name: dumps(value) for name, value in (self.legacy or {}).items() if name != "params"}
+        shared["inputs"] = self._shared["inputs"]
+        return shared
+
+    def key(self, prompt: str, params: Mapping[str, Any], take_index: int) -> str:
+        parts = {**self._shared, "prompt": dumps(prompt), "params": dumps(dict(params)), "take": dumps(take_index)}
+        return hashlib.sha256(sorted_dumps(parts).encode()).hexdigest()
+
+    def legacy_key(self, params: Mapping[str, Any], take_index: int) -> str:
+        parts = {**self._legacy_shared, "params": dumps(params), "take": dumps(take_index)}
+        return hashlib.sha256(sorted_dumps(parts).encode()).hexdigest()
 
 
 def cache_key(*, backend: str, backend_model_id: str, fixed: Mapping[str, str], prompt: str,

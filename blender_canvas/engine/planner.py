@@ -22,17 +22,17 @@ from pydantic import BaseModel, Field
 
 from ..providers.backend import JobRequest, Media
 from ..providers.catalog import WIRE_FIELDS, Catalog, Model, Route, Variant, describe_choices
-from .cache_keys import cache_key, legacy_cache_key, wire_params, wire_prompt
+from .cache_keys import KeyMaker, cache_key, legacy_cache_key, wire_params, wire_prompt
 from .cost import estimate_usd, spoken_seconds
 from .document import AudioNode, Canvas, ImageNode, ModelNode, ReferenceNode, VideoNode
 from .ledger import UNKNOWN, JobRecord, Ledger, TakeRecord, dumps
 from .media_check import media_problem
 from .plan_graph import downstream_of, resolve_sources, sha256_file, sources_of, topological
 from .plan_graph import ledger_path as ledger_path
-from .prompt import compose, merged_prompt
+from .prompt import Prompt, compose, merged_prompt
 from .routing import MissingKey, MissingKeys, PlanError, describe_missing, fitting_routes, missing_keys, pick_route
 from .routing import usable_backends as usable_backends
-from .settings import resolve_settings, wired_shot
+from .settings import Settings, resolve_settings, wired_shot
 
 PREVIEW = "preview"
 __all__ = ["PREVIEW", "MissingKeys", "Plan", "PlanError", "TakeJob", "plan_run", "sha256_file", "stale_nodes"]
@@ -109,9 +109,11 @@ class Plan(BaseModel):
             raise MissingKeys(describe_missing(self.missing_keys, {j.node_id: j.model_label for j in self.jobs}))
 
 
-def _params(canvas: Canvas, node: ModelNode, model: Model, variant: Variant, backend: str) -> dict[str, Any]:
-    """Every field the planner knows for a take (what earlier releases hashed); the route sends a subset."""
-    settings = resolve_settings(canvas, node, model, variant)
+def _params(canvas: Canvas, node: ModelNode, model: Model, variant: Variant, backend: str,
+            settings: Settings | None = None, merged: Prompt | None = None) -> dict[str, Any]:
+    """Every field the planner knows for a take (what earlier releases hashed); the route sends a subset.
+    ``settings`` and ``merged`` (the node's resolved settings and merged prompt) spare resolving them again."""
+    settings = settings or resolve_settings(canvas, node, model, variant)
     params: dict[str, Any] = {}
     if isinstance(node, (ImageNode, VideoNode)):
         params["aspect_ratio"] = settings.aspect_ratio.value
@@ -129,7 +131,7 @@ def _params(canvas: Canvas, node: ModelNode, model: Model, variant: Variant, bac
     if seed is not None and (variant.seed if backend == PREVIEW else variant.seed_on(backend)):
         params["seed"] = seed
     if isinstance(node, VideoNode):
-        params["camera"] = merged_prompt(wired_shot(canvas, node), node.prompt).camera
+        params["camera"] = (merged or merged_prompt(wired_shot(canvas, node), node.prompt)).camera
         if backend == PREVIEW and canvas.draft_resolution != "360p":  # 360p drafts keep the keys they always had
             params["preview_resolution"] = canvas.draft_resolution
     return params
@@ -174,13 +176,42 @@ class _Planning:
     sources: dict[str, tuple[Path, str] | None] = field(default_factory=dict)  # source id -> file, hash (once)
     prompts: dict[str, str] = field(default_factory=dict)  # node id -> its composed prompt
     resolved: dict[str, tuple[dict[str, list[Path]], dict[str, list[str]]] | None] = field(default_factory=dict)
+    settings: dict[str, Settings] = field(default_factory=dict)  # node id -> its resolved settings
+    merged: dict[str, Prompt] = field(default_factory=dict)  # node id -> its shot's clauses under its own
+    params: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)  # (node, backend) -> _params
+    media_checked: dict[str, str | None] = field(default_factory=dict)  # reference id -> why it is no media
     _takes: dict[str, TakeRecord] | None = None  # cache key -> newest live take: the ledger read once per plan
     _held: dict[str, JobRecord] | None = None  # cache key -> oldest job holding it (in flight, journalled, unknown)
 
     def take_for_key(self, key: str) -> TakeRecord | None:
+        return self._all_takes().get(key)
+
+    def _all_takes(self) -> dict[str, TakeRecord]:
         if self._takes is None:
             self._takes = {take.cache_key: take for take in self.ledger.takes()}  # oldest first: newest wins
-        return self._takes.get(key)
+        return self._takes
+
+    def any_takes(self) -> bool:
+        """Whether the ledger holds a live take at all: without one no key can be a cache hit."""
+        return bool(self._all_takes())
+
+    def node_settings(self, node: ModelNode, model: Model, variant: Variant) -> Settings:
+        if node.id not in self.settings:
+            self.settings[node.id] = resolve_settings(self.canvas, node, model, variant)
+        return self.settings[node.id]
+
+    def node_merged(self, node: ImageNode | VideoNode) -> Prompt:
+        if node.id not in self.merged:
+            self.merged[node.id] = merged_prompt(wired_shot(self.canvas, node), node.prompt)
+        return self.merged[node.id]
+
+    def node_params(self, node: ModelNode, model: Model, variant: Variant, backend: str) -> dict[str, Any]:
+        """``_params`` of the node on ``backend``, once per plan (pricing and planning a route both read it)."""
+        if (node.id, backend) not in self.params:
+            merged = self.node_merged(node) if isinstance(node, VideoNode) else None
+            self.params[node.id, backend] = _params(self.canvas, node, model, variant, backend,
+                                                    self.node_settings(node, model, variant), merged)
+        return self.params[node.id, backend]
 
     def held_for_key(self, key: str) -> JobRecord | None:
         if self._held is None:
@@ -211,26 +242,35 @@ def _node_jobs(ctx: _Planning, node: ModelNode, model: Model, variant: Variant, 
         fixed = dict(route.fixed)
         served_by = ctx.catalog.backend(backend)
         fields = variant.wire_fields(route, served_by, with_image=with_image) if served_by else frozenset()
-    params = _params(ctx.canvas, node, model, variant, backend)
+    params = ctx.node_params(node, model, variant, backend)
     if node.id not in ctx.prompts:  # the same words on every route a node is priced on
-        ctx.prompts[node.id] = "" if isinstance(node, AudioNode) else compose(
-            merged_prompt(wired_shot(ctx.canvas, node), node.prompt), model.prompt_style)
+        ctx.prompts[node.id] = "" if isinstance(node, AudioNode) else compose(ctx.node_merged(node),
+                                                                               model.prompt_style)
     prompt = ctx.prompts[node.id]
     price = 0.0 if route is None else _estimate(ctx.canvas, node, variant, route, params, ctx.ledger)
     inputs: dict[str, list[str]] = {}
     for name, source in sources_of(node):
         inputs.setdefault(name, []).append(source)
     jobs, rekeys = [], []
+    legacy_shared = {"model": model.id, "variant": variant.id, "backend": backend,
+                     "backend_model_id": backend_model_id, "prompt": prompt, "fixed": fixed}
+    keys: KeyMaker | None = None
+    sent_prompt = wire_prompt(prompt, fields)
     for index in _take_indexes(ctx, node):
         planned = take_params(params, index)
-        legacy = {"model": model.id, "variant": variant.id, "backend": backend, "backend_model_id": backend_model_id,
-                  "prompt": prompt, "params": planned, "fixed": fixed}
-        job = TakeJob(node_id=node.id, take_index=index, model=model.id, variant=variant.id,
-                      model_label=variant.label, backend=backend, backend_model_id=backend_model_id,
-                      media=model.kind.value, prompt=wire_prompt(prompt, fields),
-                      params=wire_params(planned, fields), fixed=fixed, inputs=inputs, estimate_usd=price or 0.0,
-                      keyed=keyed, legacy=legacy)
-        cached, rekey, held = _cached(ctx, job)
+        # every field is already of its type (the catalog and the validated canvas made them): constructed without
+        # validating again, each job with containers of its own
+        job = TakeJob.model_construct(
+            node_id=node.id, take_index=index, model=model.id, variant=variant.id, model_label=variant.label,
+            backend=backend, backend_model_id=backend_model_id, media=model.kind.value, prompt=sent_prompt,
+            params=wire_params(planned, fields), fixed=dict(fixed),
+            inputs={name: list(sources) for name, sources in inputs.items()}, estimate_usd=float(price or 0.0),
+            keyed=keyed, legacy={**legacy_shared, "params": planned}, cached_take=None, in_flight=None)
+        hashes = _lookup_hashes(ctx, job)
+        if hashes is not None and keys is None:  # every take of the node on this route shares these parts
+            keys = KeyMaker(backend=backend, backend_model_id=backend_model_id, fixed=fixed, input_hashes=hashes,
+                            legacy=legacy_shared)
+        cached, rekey, held = _cached(ctx, job, keys)
         if held is not None and held.state == UNKNOWN:
             continue  # waits for the user's decision: planning it again could pay twice
         job.cached_take = cached.take_id if cached else None
@@ -246,22 +286,30 @@ def _take_indexes(ctx: _Planning, node: ModelNode) -> list[int]:
     return [_next_take_index(ctx.ledger, node.id)] if ctx.new_take else list(range(node.takes))
 
 
-def _cached(ctx: _Planning, job: TakeJob) -> tuple[TakeRecord | None, tuple[str, str] | None, JobRecord | None]:
-    """The landed take the run would reuse for this job, if it can be known now: never for a new take, nor while an
-    input is a node of this run that makes a new take. A take under its earlier key comes with (take id, new key);
-    without a take, the job of an earlier run that holds this key (in flight, journalled or unknown)."""
+def _lookup_hashes(ctx: _Planning, job: TakeJob) -> dict[str, list[str]] | None:
+    """The input hashes the job's cache key is looked up with, if it can be known now: never for a new take, nor
+    while an input is a node of this run that makes a new take, nor while an input has no file."""
     if ctx.new_take or set(_upstream(job)) & ctx.submitting:
-        return None, None, None
+        return None
     if job.node_id not in ctx.resolved:  # every take (and route) of a node has the same inputs: resolved once
         ctx.resolved[job.node_id] = resolve_sources(job.inputs, ctx.canvas, ctx.ledger, ctx.base_dir, ctx.sources)
     resolved = ctx.resolved[job.node_id]
-    if resolved is None:
+    return None if resolved is None else resolved[1]
+
+
+def _cached(ctx: _Planning, job: TakeJob,
+            keys: KeyMaker | None) -> tuple[TakeRecord | None, tuple[str, str] | None, JobRecord | None]:
+    """The landed take the run would reuse for this job (``keys``: None where it cannot be known now, see
+    ``_lookup_hashes``). A take under its earlier key comes with (take id, new key); without a take, the job of an
+    earlier run that holds this key (in flight, journalled or unknown)."""
+    if keys is None:
         return None, None, None
-    key = job.cache_key(resolved[1])
+    key = keys.key(job.prompt, job.params, job.take_index)
     take = ctx.take_for_key(key)
     if take is not None:
         return take, None, None
-    old = job.legacy_key(resolved[1])
+    # an earlier release's key can only match a take in the ledger: with none, it is not worth serialising
+    old = keys.legacy_key(job.legacy["params"], job.take_index) if ctx.any_takes() else None
     take = ctx.take_for_key(old) if old else None
     if take is not None:
         return take, (take.take_id, key), None
@@ -283,7 +331,7 @@ def _plan_node(ctx: _Planning, node: ModelNode, model: Model, variant: Variant, 
         jobs, rekeys = _node_jobs(ctx, node, model, variant, None, True)
         _move_old_keys(ctx, rekeys)
         return jobs
-    aspect = resolve_settings(ctx.canvas, node, model, variant).aspect_ratio.value
+    aspect = ctx.node_settings(node, model, variant).aspect_ratio.value
     routes = fitting_routes(node, variant, ctx.catalog, ctx.implemented, str(aspect) if aspect is not None else None)
     planned: dict[str, tuple[list[TakeJob], list[tuple[str, str]]]] = {}
 
@@ -293,11 +341,13 @@ def _plan_node(ctx: _Planning, node: ModelNode, model: Model, variant: Variant, 
         return planned[route.backend]
 
     def price(route: Route) -> float | None:
-        return _estimate(ctx.canvas, node, variant, route,
-                         _params(ctx.canvas, node, model, variant, route.backend), ctx.ledger)
+        return _estimate(ctx.canvas, node, variant, route, ctx.node_params(node, model, variant, route.backend),
+                         ctx.ledger)
 
-    route, keyed = pick_route(routes, ctx.usable, price=price,
-                              cached=lambda r: all(j.cached_take for j in jobs_on(r, False)[0]))
+    def cached(route: Route) -> bool:  # with no take in the ledger none is cached: no jobs built to find that out
+        return ctx.any_takes() and all(j.cached_take for j in jobs_on(route, False)[0])
+
+    route, keyed = pick_route(routes, ctx.usable, price=price, cached=cached)
     jobs, rekeys = jobs_on(route, keyed)
     for job in jobs:
         job.keyed = keyed
@@ -340,7 +390,7 @@ def plan_run(canvas: Canvas, catalog: Catalog, ledger: Ledger, *, base_dir: Path
         variant = model.variant(node.variant) if model else None
         if model is None or variant is None:
             raise PlanError(f"node '{node_id}': unknown model or variant; validate the canvas first")
-        _refuse_non_media(canvas, node, base_dir)
+        _refuse_non_media(canvas, node, base_dir, ctx.media_checked)
         try:
             node_jobs = _plan_node(ctx, node, model, variant, draft or canvas.draft or model.preview_only)
         except PlanError as error:  # priced and listed with the rest; the run refuses it (Plan.require_runnable)
@@ -355,15 +405,22 @@ def plan_run(canvas: Canvas, catalog: Catalog, ledger: Ledger, *, base_dir: Path
                 missing_keys=missing_keys(catalog, ctx.needs, ctx.alternatives), blocked=blocked)
 
 
-def _refuse_non_media(canvas: Canvas, node: ModelNode, base_dir: Path) -> None:
+def _refuse_non_media(canvas: Canvas, node: ModelNode, base_dir: Path,
+                      checked: dict[str, str | None] | None = None) -> None:
     """A file wired in is uploaded (or rendered from): it must be media of its kind by content, whether or not the
-    canvas went through validation with its folder (validation says the same, earlier)."""
+    canvas went through validation with its folder (validation says the same, earlier). ``checked`` (reference
+    id -> problem) reads each reference once per plan, however many nodes it feeds."""
     for name, source_id in sources_of(node):
         source = canvas.node(source_id)
         if not isinstance(source, ReferenceNode) or source.media is None:
             continue
-        path = base_dir / source.path
-        problem = media_problem(path, source.media) if path.is_file() else None
+        if checked is not None and source_id in checked:
+            problem = checked[source_id]
+        else:
+            path = base_dir / source.path
+            problem = media_problem(path, source.media) if path.is_file() else None
+            if checked is not None:
+                checked[source_id] = problem
         if problem:
             raise PlanError(f"node '{node.id}', inputs.{name}: reference '{source_id}': {problem}; nothing was sent")
 

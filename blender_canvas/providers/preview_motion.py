@@ -1,30 +1,33 @@
 """Preview animatics: camera clauses parsed into moves, and H.264 MP4s whose virtual camera makes that move over a
 plate built from the first frame (or the prompt), optionally timed to and muxed with a voice track.
 
-Frames are cut from the plate with Pillow's affine resampling (never per-pixel Python loops) and encoded with a fast
-x264 preset through PyAV, so a dozen 5 s takes take seconds.
+Frames are cut from the plate by ffmpeg's own zoompan through PyAV's filter graph (the whole move given to it at
+once, preview_zoom.py), the overlays written into them in yuv420p, and encoded with a fast x264 preset, so a dozen
+5 s takes take seconds.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
-from functools import cached_property
+from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
 import av
 import numpy as np
-from av.video.reformatter import VideoReformatter
-from PIL import Image, ImageDraw, ImageFilter, ImageOps
+from PIL import Image, ImageDraw, ImageOps
 
-from .preview_frames import BAND_RGB, Size, _font, _rng, _stamp_overlay, _text_size, caption_band
+from .preview_frames import BAND_RGB, Size, _rng, _stamp_overlay, caption_band
 from .preview_sound import AUDIO_RATE, _audio_frames, _levels, read_audio
-from .preview_stills import _cover, _plate, _preview_recipe
-from .preview_yuv import Band, Overlay, Planes, YuvPlate, blend_patch, frame_planes, mix_bands
+from .preview_stills import _preview_recipe
+from .preview_timecode import Timecode, timecode_text
+from .preview_world import _World, _world_from_image, _world_from_prompt
+from .preview_yuv import Band, Overlay, YuvPlate, blend_patch, frame_planes, mix_bands
+from .preview_zoom import ahead, zoompan_frames
 
 X264_OPTIONS = {"preset": "ultrafast", "crf": "23"}
 
@@ -207,77 +210,12 @@ def _views(move: CameraMove, style: _TakeStyle, t: float, seconds: float) -> tup
     return view, fg
 
 
-@dataclass(frozen=True)
-class _World:
-    image: Image.Image  # the plate the camera moves over
-    home: tuple[int, int, int, int]  # the box of the first frame inside it
-
-    @cached_property
-    def subject_mask(self) -> Image.Image:
-        """L: the central subject region (the orbit's foreground layer), made only for an orbit."""
-        return _subject_mask(self.image.size, self.home)
-
-    def without_subject(self) -> _World:
-        """The plate with the subject region smeared out: the far layer of an orbit's parallax, so the subject
-        does not show twice when the near layer slides over it."""
-        hw = self.home[2] - self.home[0]
-        smeared = self.image.filter(ImageFilter.BoxBlur(radius=max(4, hw // 14)))
-        far = self.image.copy()
-        far.paste(smeared, (0, 0), self.subject_mask)
-        return _World(far, self.home)
-
-    @property
-    def subject_bbox(self) -> tuple[int, int, int, int]:
-        return self.subject_mask.getbbox() or (0, 0, *self.subject_mask.size)
-
-
-PLATE_DETAIL = 1.0  # plate pixels per output pixel: a frame at zoom 1 is the plate itself, pushes in upsample softly
-PLATE_MARGIN = 0.42  # extra plate around the home frame on each side, in home-frame units
-
-
-def _world_from_image(image: Image.Image, size: Size) -> _World:
-    """The input picture cover-cropped to the frame, surrounded by a blurred, darkened mirror of itself."""
-    hw, hh = round(size[0] * PLATE_DETAIL), round(size[1] * PLATE_DETAIL)
-    home_img = _cover(image, (hw, hh))
-    mx, my = round(hw * PLATE_MARGIN), round(hh * PLATE_MARGIN)
-    small = home_img.resize((max(8, hw // 4), max(8, hh // 4)), Image.Resampling.BILINEAR)
-    arr = np.asarray(small)
-    pad = ((max(1, my // 4), max(1, my // 4)), (max(1, mx // 4), max(1, mx // 4)), (0, 0))
-    mirrored = np.pad(arr, pad, mode="symmetric")
-    small_ext = Image.fromarray(mirrored).filter(ImageFilter.GaussianBlur(radius=max(0.5, min(hw, hh) / 240)))
-    small_ext = Image.blend(small_ext, Image.new("RGB", small_ext.size, (18, 18, 22)), 0.45)
-    ext = small_ext.resize((hw + 2 * mx, hh + 2 * my), Image.Resampling.BILINEAR)  # blurred and darkened small
-    ext.paste(home_img, (mx, my))
-    home = (mx, my, mx + hw, my + hh)
-    return _World(ext, home)
-
-
-def _world_from_prompt(prompt: str, seed: int, size: Size, references: Sequence[Path]) -> _World:
-    """The plate a prompt (or a preview still's recipe) draws, without its prompt panel: the take's own prompt is
-    burnt into the fixed caption band instead, where no camera move slides it off frame."""
-    if references:
-        return _world_from_image(_plate(prompt, seed, size, (0, 0, *size), references, panel=False), size)
-    hw, hh = round(size[0] * PLATE_DETAIL), round(size[1] * PLATE_DETAIL)
-    mx, my = round(hw * PLATE_MARGIN), round(hh * PLATE_MARGIN)
-    world_size = (hw + 2 * mx, hh + 2 * my)
-    home = (mx, my, mx + hw, my + hh)
-    return _World(_plate(prompt, seed, world_size, home, panel=False), home)
-
-
-def _subject_mask(size: Size, home: tuple[int, int, int, int]) -> Image.Image:
-    hx0, hy0, hx1, hy1 = home
-    hw, hh = hx1 - hx0, hy1 - hy0
-    mask = Image.new("L", size, 0)
-    ImageDraw.Draw(mask).ellipse((hx0 + hw * 0.28, hy0 + hh * 0.26, hx0 + hw * 0.72, hy0 + hh * 1.05), fill=255)
-    return mask.filter(ImageFilter.GaussianBlur(radius=min(hw, hh) * 0.05))
-
-
 def _box(world: _World, view: _View) -> tuple[float, float, float, float]:
     """The plate region this view sees, kept inside the plate."""
     hx0, hy0, hx1, hy1 = world.home
     half_w = (hx1 - hx0) / 2 / max(view.zoom, 1e-3)
     half_h = (hy1 - hy0) / 2 / max(view.zoom, 1e-3)
-    pw, ph = world.image.size
+    pw, ph = world.size
     half_w, half_h = min(half_w, pw / 2), min(half_h, ph / 2)
     cx = min(max(hx0 + view.u * (hx1 - hx0), half_w), pw - half_w)
     cy = min(max(hy0 + view.v * (hy1 - hy0), half_h), ph - half_h)
@@ -316,14 +254,6 @@ def _talking_patch(size: Size, level: float) -> Image.Image:
     return patch
 
 
-def _timecode(index: int, fps: float) -> str:
-    whole = max(1, round(fps))
-    seconds, frame = divmod(index, whole)
-    minutes, seconds = divmod(seconds, 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours:02d}:{minutes:02d}:{seconds:02d}:{frame:02d}"
-
-
 def _rate(fps: float) -> Fraction:
     return Fraction(fps).limit_denominator(1001)
 
@@ -353,17 +283,21 @@ def _load_world(first_frame: Path | Image.Image | None, prompt: str, seed: int, 
 
 
 class _Camera:
-    """The plate (and an orbit's far layer) in yuv420p, and how one view of it becomes an encoder frame."""
+    """The plate (an orbit's far layer without its subject) in yuv420p, and the whole move over it as encoder
+    frames: zoompan cuts each view; an orbit's near layer is blended in over the part its subject covers."""
 
     def __init__(self, world: _World, orbit: bool, size: Size) -> None:
         self.world, self.size = world, size
-        self.near = YuvPlate(world.image)
-        self.far = YuvPlate(world.without_subject().image) if orbit else self.near
-        self.scaler = VideoReformatter()
+        self.near = YuvPlate(world.image) if orbit else None
+        self.far = world.without_subject().yuv if orbit else world.yuv
 
-    def frame(self, view: _View, fg: _View | None) -> av.VideoFrame:
-        frame = self.far.view(_box(self.world, view), self.size, self.scaler)
-        if fg is None:
+    def frames(self, views: Sequence[tuple[_View, _View | None]], rate: Fraction) -> Iterator[av.VideoFrame]:
+        boxes = [_box(self.world, view) for view, _ in views]
+        for frame, (_, fg) in zip(zoompan_frames(self.far, boxes, self.size, rate), views, strict=True):
+            yield self._with_subject(frame, fg)
+
+    def _with_subject(self, frame: av.VideoFrame, fg: _View | None) -> av.VideoFrame:
+        if fg is None or self.near is None:
             return frame
         bx0, by0, bx1, by1 = _box(self.world, fg)  # only the part of the frame the subject mask covers
         sx, sy = self.size[0] / (bx1 - bx0), self.size[1] / (by1 - by0)
@@ -379,26 +313,11 @@ class _Camera:
         return frame
 
 
-class _Timecode:
-    """The running timecode at the right end of the caption band: white luma on the band's own, so only the Y
-    plane changes (the band is neutral grey, its chroma is the same under the digits)."""
-
-    def __init__(self, size: Size, band_top: int) -> None:
-        w, h = size
-        short = min(w, h)
-        self.font = _font(max(8, round(short * 0.036)))
-        self.pad = max(3, round(short * 0.018))
-        measure = ImageDraw.Draw(Image.new("L", (1, 1)))
-        tw, th = _text_size(measure, "00:00:00:00", self.font)
-        self.box = (w - tw - self.pad * 2, band_top + self.pad, w - self.pad, band_top + self.pad + th + 4)
-        self.luma = round(16 + 0.257 * BAND_RGB[0] + 0.504 * BAND_RGB[1] + 0.098 * BAND_RGB[2])
-
-    def draw(self, planes: Planes, code: str, strength: float) -> None:
-        x0, y0, x1, y1 = self.box
-        patch = Image.new("L", (x1 - x0, y1 - y0), self.luma)
-        ImageDraw.Draw(patch).text((0, 0), code, font=self.font, anchor="lt",
-                                   fill=round(self.luma + (235 - self.luma) * strength))
-        planes[0][y0:y1, x0:x1] = np.asarray(patch)
+@lru_cache(maxsize=8)
+def _stamp(size: Size, badge: str) -> Overlay:
+    """The PREVIEW stamp and badge of a frame size, in yuv420p parts: every take of a run shares it (each blends
+    through its own ``fresh`` copy)."""
+    return Overlay.from_rgba(_stamp_overlay(size, [badge], caption=False))
 
 
 def make_animatic(first_frame: Path | Image.Image | None, prompt: str, camera: str, duration_s: float, fps: float,
@@ -414,8 +333,8 @@ def make_animatic(first_frame: Path | Image.Image | None, prompt: str, camera: s
     running timecode) is composited after the move, its text off for ``LABEL_GUARD_S`` at each end so a crossfade
     never overlaps two captions.
 
-    Each frame is one swscale pass from a crop of a yuv420p plate into a new encoder frame; overlays are written
-    into that frame only where they have pixels.
+    Each frame is one swscale pass (ffmpeg's zoompan) from a crop of a yuv420p plate into a new encoder frame;
+    overlays are written into that frame only where they have pixels.
     """
     width, height = size
     if width % 2 or height % 2 or width < 16 or height < 16:
@@ -431,12 +350,12 @@ def make_animatic(first_frame: Path | Image.Image | None, prompt: str, camera: s
     move = parse_camera(camera or prompt)
     rig = _Camera(world, move.kind == "orbit", size)
     style = _take_style(seed, take, family)
-    stamp_layer = Overlay.from_rgba(_stamp_overlay(size, label_lines, caption=False))
+    stamp_layer = _stamp(size, (list(label_lines) or ["PREVIEW"])[0] or "PREVIEW").fresh()
     band_image, band_top = caption_band(size, label_lines, prompt)
     band = Band(band_image, band_top)
-    empty = Band(Image.new("RGB", size, BAND_RGB), band_top)
+    empty = Band.plain(size, band_top, BAND_RGB)
     fades: dict[float, Band] = {}
-    timecode = _Timecode(size, band.top)
+    timecode = Timecode(size, band.top)
     levels = _levels(samples, AUDIO_RATE, frames, fps) if samples is not None else None
     grain: list[np.ndarray] = []
     if move.kind == "static" and not move.shake:
@@ -453,31 +372,34 @@ def make_animatic(first_frame: Path | Image.Image | None, prompt: str, camera: s
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         stream.codec_context.time_base = 1 / rate
         astream = container.add_stream("aac", rate=AUDIO_RATE, layout="mono") if samples is not None else None
-        for index in range(frames):
-            t = index / (frames - 1) if frames > 1 else 0.0
-            view, fg = _views(move, style, t, index / fps)
-            frame = rig.frame(view, fg)
-            planes = frame_planes(frame)
-            if grain:  # a locked-off shot: film grain and a faint exposure flicker above the band
-                flicker = round(4.0 * math.sin(index * 2.1 + seed % 7) + 3.0 * math.sin(index * 0.77))
-                luma = planes[0][:band.top]
-                np.clip(luma + (grain[index % len(grain)] + flicker), 0, 255, out=luma, casting="unsafe")
-            stamp_layer.blend(planes)
-            strength = label_strength(index, frames, fps)
-            if strength >= 1.0:
-                band.copy_into(planes)
-            elif strength <= 0.0:
-                empty.copy_into(planes)
-            else:
-                if strength not in fades:
-                    fades[strength] = mix_bands(empty, band, strength)
-                fades[strength].copy_into(planes)
-            if strength > 0.0:
-                timecode.draw(planes, _timecode(index, fps), strength)
-            if levels is not None:
-                blend_patch(planes, _talking_patch(size, float(levels[index])), talk_corner)
-            frame.pts = index
-            frame.time_base = 1 / rate
+        views = [_views(move, style, index / (frames - 1) if frames > 1 else 0.0, index / fps)
+                 for index in range(frames)]
+        def finished() -> Iterator[av.VideoFrame]:
+            for index, frame in enumerate(rig.frames(views, rate)):
+                planes = frame_planes(frame)
+                if grain:  # a locked-off shot: film grain and a faint exposure flicker above the band
+                    flicker = round(4.0 * math.sin(index * 2.1 + seed % 7) + 3.0 * math.sin(index * 0.77))
+                    luma = planes[0][:band.top]
+                    np.clip(luma + (grain[index % len(grain)] + flicker), 0, 255, out=luma, casting="unsafe")
+                stamp_layer.blend(planes)
+                strength = label_strength(index, frames, fps)
+                if strength >= 1.0:
+                    band.copy_into(planes)
+                elif strength <= 0.0:
+                    empty.copy_into(planes)
+                else:
+                    if strength not in fades:
+                        fades[strength] = mix_bands(empty, band, strength)
+                    fades[strength].copy_into(planes)
+                if strength > 0.0:
+                    timecode.draw(planes, timecode_text(index, fps), strength)
+                if levels is not None:
+                    blend_patch(planes, _talking_patch(size, float(levels[index])), talk_corner)
+                frame.pts = index
+                frame.time_base = 1 / rate
+                yield frame
+
+        for frame in ahead(finished()):  # the next frames are made while the encoder takes this one
             container.mux(stream.encode(frame))
         container.mux(stream.encode(None))
         if astream is not None and samples is not None:

@@ -1,21 +1,20 @@
-"""YUV 4:2:0 frames for the preview animatics: the plate converted once (swscale), each frame one scale of a crop of
-it straight into a new encoder frame (swscale again, a reformatter kept for the whole take), and the overlays
-(stamp, caption band, timecode) written into that frame's planes only where they have pixels.
+"""YUV 4:2:0 frames for the preview animatics: the plate converted once (swscale; zoompan cuts each frame from it,
+preview_zoom.py), an orbit's near layer blended in, and the overlays (stamp, caption band, timecode) written into
+each frame's planes only where they have pixels.
 
 Working in the encoder's own format means no per-frame RGB -> YUV conversion and half the samples of RGB; an
 overlay is converted once into sparse arrays (which pixels, their alpha, their premultiplied value) or, for the
 opaque caption band, into rows copied whole, so compositing costs the overlay's pixel count, not the frame's.
 Only PyAV APIs present in PyAV 14.1 are used (``VideoFrame.from_ndarray`` / ``to_ndarray`` for yuv420p and gray,
-``VideoReformatter.reformat``, the planes' buffer protocol).
+``VideoFrame.reformat``, the planes' buffer protocol).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import av
 import numpy as np
-from av.video.reformatter import VideoReformatter
 from PIL import Image
 
 Box = tuple[float, float, float, float]
@@ -42,29 +41,11 @@ def rgb_to_planes(rgb: np.ndarray) -> Planes:
 
 
 class YuvPlate:
-    """A plate in yuv420p that the camera crops and scales each frame."""
+    """A plate in yuv420p whose regions an orbit's near layer is resampled from."""
 
     def __init__(self, image: Image.Image) -> None:
         self.y, self.u, self.v = rgb_to_planes(np.asarray(image.convert("RGB")))
         self._images: tuple[Image.Image, Image.Image, Image.Image] | None = None
-
-    def view(self, box: Box, size: tuple[int, int], scaler: VideoReformatter) -> av.VideoFrame:
-        """A new yuv420p frame of ``size``: ``box`` of the plate (its corner snapped to whole luma pixels, as
-        ffmpeg's zoompan snaps to whole pixels) scaled by ``scaler`` in one swscale pass."""
-        ph, pw = self.y.shape
-        x0 = min(max(0, int(box[0])), pw - 2)
-        y0 = min(max(0, int(box[1])), ph - 2)
-        w = max(2, min(pw - x0, round(box[2] - box[0])))
-        h = max(2, min(ph - y0, round(box[3] - box[1])))
-        w, h = w - w % 2, h - h % 2
-        packed = np.empty(w * h * 3 // 2, np.uint8)
-        quarter = (w // 2) * (h // 2)
-        packed[:w * h].reshape(h, w)[...] = self.y[y0:y0 + h, x0:x0 + w]
-        cx, cy = min(x0 // 2, self.u.shape[1] - w // 2), min(y0 // 2, self.u.shape[0] - h // 2)
-        packed[w * h:w * h + quarter].reshape(h // 2, w // 2)[...] = self.u[cy:cy + h // 2, cx:cx + w // 2]
-        packed[w * h + quarter:].reshape(h // 2, w // 2)[...] = self.v[cy:cy + h // 2, cx:cx + w // 2]
-        crop = av.VideoFrame.from_ndarray(packed.reshape(h * 3 // 2, w), format="yuv420p")
-        return scaler.reformat(crop, size[0], size[1], interpolation="BILINEAR")
 
     def paste(self, box: Box, size: tuple[int, int], corner: tuple[int, int], mask: Image.Image,
               planes: Planes) -> None:
@@ -97,6 +78,7 @@ class _DensePart:
     y: int
     keep: tuple[np.ndarray, np.ndarray, np.ndarray]  # per plane, uint16: 256 - alpha
     add: tuple[np.ndarray, np.ndarray, np.ndarray]  # per plane, uint16: value * alpha (+ rounding)
+    scratch: tuple[np.ndarray, np.ndarray, np.ndarray]  # per plane, uint16: where a frame's blend is worked out
 
 
 @dataclass(frozen=True)
@@ -128,14 +110,26 @@ class Overlay:
                 parts.append(_dense(rgba[y0:y1, x0:x1], x0, y0))
         return cls(tuple(parts))
 
+    def fresh(self) -> Overlay:
+        """The same layer with scratch buffers of its own: a layer shared between takes (renders may run on
+        several threads) blends through the copy each take makes."""
+        return Overlay(tuple(replace(part, scratch=tuple(np.empty_like(k) for k in part.keep))  # type: ignore[arg-type]
+                             for part in self.parts))
+
     def blend(self, planes: Planes) -> None:
+        """``frame * (256 - alpha) + value * alpha`` over the parts, in place, through one scratch buffer per part
+        plane (no temporaries per frame)."""
         for part in self.parts:
             for index, plane in enumerate(planes):
                 scale = 1 if index == 0 else 2
                 keep = part.keep[index]
                 region = plane[part.y // scale:part.y // scale + keep.shape[0],
                                part.x // scale:part.x // scale + keep.shape[1]]
-                region[...] = ((region * keep + part.add[index]) >> 8).astype(np.uint8)
+                scratch = part.scratch[index][:region.shape[0], :region.shape[1]]
+                np.multiply(region, keep[:region.shape[0], :region.shape[1]], out=scratch)
+                scratch += part.add[index][:region.shape[0], :region.shape[1]]
+                scratch >>= 8
+                np.copyto(region, scratch, casting="unsafe")
 
 
 def _dense(rgba: np.ndarray, x: int, y: int) -> _DensePart:
@@ -148,7 +142,9 @@ def _dense(rgba: np.ndarray, x: int, y: int) -> _DensePart:
         weight = np.rint(a * 256).astype(np.uint16)
         keep.append((256 - weight).astype(np.uint16))
         add.append((plane.astype(np.uint16) * weight + 128).astype(np.uint16))
-    return _DensePart(x, y, (keep[0], keep[1], keep[2]), (add[0], add[1], add[2]))
+    scratch = tuple(np.empty_like(k) for k in keep)
+    return _DensePart(x, y, (keep[0], keep[1], keep[2]), (add[0], add[1], add[2]),
+                      (scratch[0], scratch[1], scratch[2]))
 
 
 class Band:
@@ -157,6 +153,18 @@ class Band:
     def __init__(self, strip: Image.Image, top: int) -> None:
         self.top = top - top % 2
         self.y, self.u, self.v = rgb_to_planes(np.asarray(strip.convert("RGB"))[self.top:])
+
+    @classmethod
+    def plain(cls, size: tuple[int, int], top: int, rgb: tuple[int, int, int]) -> Band:
+        """The band of ``size`` (the frame's) from row ``top`` down, all ``rgb``: one colour converted once."""
+        band = cls.__new__(cls)
+        band.top = top - top % 2
+        y, u, v = rgb_to_planes(np.full((2, 2, 3), rgb, np.uint8))
+        rows = size[1] - band.top
+        band.y = np.full((rows, size[0]), y[0, 0], np.uint8)
+        band.u = np.full((rows // 2, size[0] // 2), u[0, 0], np.uint8)
+        band.v = np.full((rows // 2, size[0] // 2), v[0, 0], np.uint8)
+        return band
 
     def copy_into(self, planes: Planes) -> None:
         planes[0][self.top:self.top + self.y.shape[0]] = self.y

@@ -13,9 +13,10 @@ from typing import Any
 import pytest
 from PIL import Image
 
+from blender_canvas.engine.cache_keys import KeyMaker, cache_key, legacy_cache_key
 from blender_canvas.engine.document import Canvas
 from blender_canvas.engine.ledger import Ledger, dumps
-from blender_canvas.engine.planner import Plan, plan_run, resolve_inputs
+from blender_canvas.engine.planner import Plan, TakeJob, plan_run, resolve_inputs
 from blender_canvas.engine.session import Session
 from blender_canvas.providers import (
     bfl,
@@ -311,3 +312,39 @@ def test_a_draft_ledger_keyed_by_the_previous_release_keeps_its_takes(tmp_path: 
     events = run(session, doc, tmp_path)
     assert [e.kind for e in events if e.kind in ("cached", "landed")] == ["cached"]  # type: ignore[attr-defined]
     session.close()
+
+
+@pytest.mark.parametrize("params", [{}, {"seed": 7, "duration_s": 5, "aspect_ratio": "16:9"},
+                                    {"camera": "pan left — slowly", "audio": True, "fps": 23.976, "x": None},
+                                    {"nested": {"b": [1, 2], "a": "é"}, "path": Path("/tmp/a b")}])
+@pytest.mark.parametrize("take", [0, 3])
+def test_the_planners_key_maker_gives_the_same_keys_as_the_key_functions(params: dict[str, Any], take: int) -> None:
+    hashes = {"image": ["ab" * 32], "end_image": ["cd" * 32, "ef" * 32]}
+    fixed = {"mode": "pro", "ä": "ü"}
+    legacy = {"model": "kling-3", "variant": "3.0", "backend": "fal", "backend_model_id": "fal-ai/kling",
+              "prompt": "a courier \"walks\" in", "fixed": fixed}
+    maker = KeyMaker(backend="fal", backend_model_id="fal-ai/kling", fixed=fixed, input_hashes=hashes, legacy=legacy)
+    expected = cache_key(backend="fal", backend_model_id="fal-ai/kling", fixed=fixed, prompt="a courier in ☕",
+                         params=params, input_hashes=hashes, take_index=take)
+    assert maker.key("a courier in ☕", params, take) == expected
+    assert maker.legacy_key(params, take) == legacy_cache_key({**legacy, "params": params}, hashes, take)
+    assert maker.key("another prompt", params, take) != expected
+    assert maker.key("a courier in ☕", params, take + 1) != expected
+
+
+@pytest.mark.parametrize("draft", [False, True])
+def test_planned_jobs_are_what_validation_makes_of_them_and_own_their_containers(tmp_path: Path,
+                                                                                 draft: bool) -> None:
+    ledger = Ledger(tmp_path / "p" / "ledger.sqlite")
+    doc = _canvas(tmp_path, draft=draft)
+    doc.nodes[1].takes = 3  # type: ignore[union-attr]
+    plan = plan_run(doc, CATALOG, ledger, base_dir=tmp_path, keys={}, implemented=IMPLEMENTED)
+    assert len(plan.jobs) == 3
+    for job in plan.jobs:
+        again = TakeJob.model_validate(job.model_dump())
+        assert again == job and type(again.estimate_usd) is float and again.media == "video"
+    first, second = plan.jobs[0], plan.jobs[1]
+    first.inputs["image"].append("other")
+    first.fixed["x"] = "y"
+    assert second.inputs == {"image": ["still"]} and "x" not in second.fixed
+    ledger.close()
