@@ -147,7 +147,8 @@ def run(canvas_path: Path | None, out: Path, *, data: Any = None, online: bool =
 
     from .blender_registration import ensure_registered
     from .nodes.convert import canvas_to_tree, new_canvas_tree
-    from .operators.bridge import apply_events, sync_trays
+    from .operators.bridge import drain_session, sync_trays
+    from .operators.bridge import finished as all_applied
 
     ensure_registered()
     if online:
@@ -191,13 +192,13 @@ def run(canvas_path: Path | None, out: Path, *, data: Any = None, online: bool =
         expected |= {(r.node_id, r.take_index) for r in (session.ledger.job(i) for i in resumed) if r is not None}
         progress = Progress(expected)
         while True:
-            busy = session.runner.busy
-            events = session.runner.drain()
-            apply_events(tree, session, events)
-            progress.update(events)
-            if not busy and session.runner.events.empty():
+            busy = session.runner.busy  # read before the drain: a runner idle now has put its last event already
+            drained = drain_session(tree, session)
+            progress.update(drained.applied)
+            if not busy and all_applied(session):
                 break
-            time.sleep(0.05)
+            if not drained.left:
+                time.sleep(0.05)
         progress.close()
         if judge is not None:  # the demo's sample verdicts, before the report is written
             judge(canvas, session.ledger)
