@@ -63,7 +63,7 @@ def before(tree: Any, session: Session) -> tuple[int, int]:
     events = session.runner.drain()
     for event in events:
         bridge.apply_event(tree, session, event)
-        if event.kind == "landed" and event.take is not None:
+        if event.kind == "landed" and event.take is not None:  # what apply_event now leaves to the writer thread
             session.ledger.take_number(event.take.take_id)
             session.ledger.choose(event.node_id, event.take.take_id)
     return len(events), 0
@@ -93,8 +93,8 @@ def one_run(drain: Drain, takes: int, latency: float, fake_url_setter: Callable[
                     break
                 time.sleep(bridge.BACKLOG_INTERVAL_S if left else bridge.TIMER_INTERVAL_S)
             landed = sum(len(n.tray) for n in tree.nodes if hasattr(n, "tray"))
+            bridge.release(session)
             session.close()
-            bridge.close_sessions()
     finally:
         fake.stop()
     assert landed == takes, (landed, takes)

@@ -147,8 +147,8 @@ def run(canvas_path: Path | None, out: Path, *, data: Any = None, online: bool =
 
     from .blender_registration import ensure_registered
     from .nodes.convert import canvas_to_tree, new_canvas_tree
-    from .operators.bridge import drain_session, sync_trays
-    from .operators.bridge import finished as all_applied
+    from .operators import bridge
+    from .operators.bridge import sync_trays
 
     ensure_registered()
     if online:
@@ -193,9 +193,9 @@ def run(canvas_path: Path | None, out: Path, *, data: Any = None, online: bool =
         progress = Progress(expected)
         while True:
             busy = session.runner.busy  # read before the drain: a runner idle now has put its last event already
-            drained = drain_session(tree, session)
+            drained = bridge.drain_session(tree, session, bridge.DRAIN_BUDGET_S)  # the budget the timer has
             progress.update(drained.applied)
-            if not busy and all_applied(session):
+            if not busy and bridge.finished(session):
                 break
             if not drained.left:
                 time.sleep(0.05)
@@ -211,6 +211,7 @@ def run(canvas_path: Path | None, out: Path, *, data: Any = None, online: bool =
     except (PlanError, BudgetExceeded) as error:
         raise RunRefused(str(error)) from error
     finally:
+        bridge.release(session)
         session.close()
     failed, undecided = summary(manifest, plan, time.monotonic() - started, expected)
     for line in finished:

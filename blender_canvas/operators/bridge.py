@@ -4,9 +4,10 @@ Interactive Blender calls :func:`drain_all` from a ``bpy.app.timers`` timer; hea
 :func:`drain_session` in a loop (timers never fire when Blender runs as a Python module).
 
 A drain call never hitches the UI: it applies events until its time budget (:data:`DRAIN_BUDGET_S`) is spent and
-keeps the rest, in order, for the next call (the timer comes back after :data:`BACKLOG_INTERVAL_S`). Applying an event
-does no ledger I/O for a landed take: the worker's ``add_take`` already made it the node's choice and the event
-carries its take number, so the main thread never waits on the ledger's lock while workers commit to disk.
+keeps the rest, in order, for the next call (the timer comes back after :data:`BACKLOG_INTERVAL_S`). Applying a landed
+take does no ledger I/O on the main thread: the event carries its take number, and the write that makes it the node's
+choice goes to an ordered writer thread (:mod:`.ledger_writes`), so the main thread never waits on the ledger's lock
+while workers commit to disk.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from ..engine.runner import Event
 from ..engine.session import LEDGER_NAME, Session, keys_from_environment
 from ..nodes.base import TREE_ID
 from ..providers.catalog import load_catalog
+from .ledger_writes import ChoiceWriter
 from .wording import CanvasActionError, blender_words, write_error
 
 TIMER_INTERVAL_S = 0.1
@@ -43,7 +45,7 @@ _sessions: dict[str, Session] = {}  # project folder -> session
 _trees: dict[str, str] = {}  # project folder -> name of the canvas tree it serves
 _outstanding: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))  # folder -> node -> open jobs
 _backlog: dict[str, deque[Event]] = defaultdict(deque)  # folder -> events drained from the runner, not yet applied
-_user_picked: dict[str, set[str]] = defaultdict(set)  # folder -> nodes on which the user picked a take this session
+_writers: dict[str, ChoiceWriter] = {}  # folder -> the writer of the choices its drains made
 
 
 @dataclass
@@ -118,7 +120,9 @@ def running_trees() -> set[str]:
 
 def finished(session: Session) -> bool:
     """No job in flight and every event applied: nothing in the runner's queue nor left over by a drain."""
-    return not session.runner.busy and not session.runner.events.queue and not backlog(session)
+    writer = _writers.get(str(session.project_dir))
+    return (not session.runner.busy and not session.runner.events.queue and not backlog(session)
+            and not (writer is not None and writer.pending))
 
 
 def _take_events(session: Session) -> list[Event]:
@@ -141,13 +145,39 @@ def backlog(session: Session) -> int:
 
 
 def close_sessions() -> None:
+    for writer in _writers.values():  # their writes go in before any ledger closes
+        writer.close()
+    _writers.clear()
     for session in _sessions.values():
         session.close()
     _sessions.clear()
     _trees.clear()
     _outstanding.clear()
     _backlog.clear()
-    _user_picked.clear()
+
+
+def release(session: Session) -> None:
+    """Done with a session the bridge did not open (a headless run): its drain's writes go in, its state goes."""
+    folder = str(session.project_dir)
+    writer = _writers.pop(folder, None)
+    if writer is not None:
+        writer.close()
+    _backlog.pop(folder, None)
+    _outstanding.pop(folder, None)
+
+
+def _writer(session: Session) -> ChoiceWriter:
+    folder = str(session.project_dir)
+    if folder not in _writers:
+        _writers[folder] = ChoiceWriter(session.ledger)
+    return _writers[folder]
+
+
+def flush_writes(session: Session) -> None:
+    """Wait for the choices the drain queued for this session's ledger (before reading or writing choices)."""
+    writer = _writers.get(str(session.project_dir))
+    if writer is not None:
+        writer.flush()
 
 
 def file_path(session: Session, relative: str) -> str:
@@ -188,7 +218,7 @@ def _thumbnail_of(session: Session, take: TakeRecord) -> str:
     thread waits milliseconds to get it back. Takes of older releases don't say; for them the file is looked at."""
     thumbnail = Path(take.file).with_suffix(".thumb.png")
     try:
-        timings = json.loads(take.timings_json or "{}")
+        timings = json.loads(getattr(take, "timings_json", "") or "{}")  # a record made field by field may lack it
     except ValueError:
         timings = {}
     if isinstance(timings, dict) and "thumbnail" in timings:
@@ -231,8 +261,8 @@ def refresh_verdicts(tree: Any, session: Session) -> None:
 
 
 def pick_take(session: Session, node_id: str, take_id: str) -> None:
-    """The user's pick of a take (main thread): the ledger's choice, remembered so a later land re-asserts its own."""
-    _user_picked[str(session.project_dir)].add(node_id)
+    """The user's pick of a take (main thread), written after every choice a drain queued before it."""
+    flush_writes(session)
     session.ledger.choose(node_id, take_id)
 
 
@@ -291,10 +321,9 @@ def apply_event(tree: Any, session: Session, event: Event) -> None:
         add_take_to_tray(node, session, event.take, event.take_index + 1 if landed else None)
         if landed or not node.chosen_take:
             node.chosen_take = event.take.take_id
-            # the ledger agrees (and an undo keeps it): the worker's add_take made a landed take the node's
-            # choice, so the main thread writes only a cached take's, or over a pick the user made since
-            if not landed or node.name in _user_picked[folder]:
-                session.ledger.choose(node.name, event.take.take_id)
+            # the ledger agrees (and an undo keeps it), written off the main thread in the order of the events:
+            # two workers of one node may commit their takes in one order and put their events in the other
+            _writer(session).choose(node.name, event.take.take_id)
         if open_jobs[event.node_id] == 0:
             node.render_state, node.progress, node.status_message = "done", 1.0, ""
     elif event.kind == "unknown":  # cut off mid-submit: the vendor may have it; the user decides
@@ -311,6 +340,7 @@ def sync_trays(tree: Any, session: Session) -> None:
     """Make every model node's tray say what the ledger says (after a reopen, an undo, or a headless run): the
     ledger's takes in take order, none it removed, and its chosen take. The ledger is the truth for takes, picks,
     scores and removals; Blender's undo restores only Blender data, so this runs after every undo and redo."""
+    flush_writes(session)
     for node in tree.nodes:
         if node.bl_idname not in MODEL_NODE_TYPES:
             continue
@@ -404,6 +434,7 @@ def adopt_unsaved_projects(blend_path: str) -> None:
         if new.exists():
             continue
         if session is not None:
+            release(session)
             session.close()
             del _sessions[str(old)]
         new.parent.mkdir(parents=True, exist_ok=True)
