@@ -191,6 +191,7 @@ def run(canvas_path: Path | None, out: Path, *, data: Any = None, online: bool =
         expected = {(j.node_id, j.take_index) for j in plan.jobs}
         expected |= {(r.node_id, r.take_index) for r in (session.ledger.job(i) for i in resumed) if r is not None}
         progress = Progress(expected)
+        bridge.open_drain(session)
         while True:
             busy = session.runner.busy  # read before the drain: a runner idle now has put its last event already
             drained = bridge.drain_session(tree, session, bridge.DRAIN_BUDGET_S)  # the budget the timer has

@@ -90,10 +90,16 @@ def session_for(tree: Any, keys: dict[str, str] | None = None) -> Session:
             raise CanvasActionError(write_error(folder / LEDGER_NAME, reason, "the project's ledger")
                                     + " (Canvas panel ▸ Project Folder)") from error
         _sessions[key] = session
+        open_drain(session)
         session.resume()
     else:
         _sessions[key].set_keys(fresh)
     _trees[key] = tree.name
+    try:
+        flush_writes(_sessions[key])  # an operator reads or writes choices: the drain's queued ones go in first
+    except sqlite3.Error as error:
+        raise CanvasActionError(f"the take a render chose could not be written to the project's ledger ({error}); "
+                                "if another Blender or run has this project open, close it first") from error
     return _sessions[key]
 
 
@@ -167,10 +173,16 @@ def release(session: Session) -> None:
 
 
 def _writer(session: Session) -> ChoiceWriter:
+    """The session's writer of choices; made when the session opens (:func:`open_drain`), or here as a last resort."""
     folder = str(session.project_dir)
     if folder not in _writers:
         _writers[folder] = ChoiceWriter(session.ledger)
     return _writers[folder]
+
+
+def open_drain(session: Session) -> None:
+    """Ready the session for drains before the first one: its writer's thread starts here, outside any drain call."""
+    _writer(session)
 
 
 def flush_writes(session: Session) -> None:

@@ -3,59 +3,67 @@
 A landed take becomes its node's choice in the ledger (``Ledger.choose``): a durable commit, and a wait for the
 ledger's lock while workers commit theirs, milliseconds the UI would freeze for. The drain queues it here instead; one
 writer thread per project applies the writes in order. Anything on the main thread that must see them (the user's
-pick, a tray sync, closing the session) calls :meth:`ChoiceWriter.flush` first, so no later write overtakes one
-queued before it. The writer touches only the ledger, never bpy.
+pick, a tray sync, an operator, closing the session) calls :meth:`ChoiceWriter.flush` first, so no later write
+overtakes one queued before it. The writer touches only the ledger, never bpy.
+
+Queueing costs the drain no wait: ``SimpleQueue.put`` never blocks, and the thread is started when the writer is
+made (by the bridge when a session opens, not inside a drain call: starting a thread waits for it to run).
 """
 
 from __future__ import annotations
 
+import queue
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
 
 from ..engine.ledger import Ledger
+
+_STOP = None
 
 
 class ChoiceWriter:
     def __init__(self, ledger: Ledger) -> None:
         self._ledger = ledger
-        self._executor: ThreadPoolExecutor | None = None
-        self._last: Future[None] | None = None
+        self._queue: queue.SimpleQueue[tuple[str, str] | None] = queue.SimpleQueue()
+        self._done = threading.Condition()
+        self._queued = 0  # written by the main thread only
+        self._written = 0  # under _done
         self._error: BaseException | None = None
-        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="canvas-choices")
+        self._thread.start()
 
     def choose(self, node_id: str, take_id: str) -> None:
         """Queue the write; it runs after every write queued before it."""
-        with self._lock:
-            if self._executor is None:
-                self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="canvas-choices")
-            self._last = self._executor.submit(self._write, node_id, take_id)
-
-    def _write(self, node_id: str, take_id: str) -> None:
-        try:
-            self._ledger.choose(node_id, take_id)
-        except Exception as error:  # kept for the next flush, which says it on the main thread
-            with self._lock:
-                self._error = self._error or error
+        self._queued += 1
+        self._queue.put((node_id, take_id))
 
     @property
     def pending(self) -> bool:
-        last = self._last
-        return last is not None and not last.done()
+        return self._written < self._queued
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is _STOP:
+                return
+            try:
+                self._ledger.choose(*item)
+            except Exception as error:  # kept for the next flush, which says it on the main thread
+                self._error = self._error or error
+            with self._done:
+                self._written += 1
+                self._done.notify_all()
 
     def flush(self) -> None:
         """Wait for every queued write; raises the first error one of them met (the ledger refused it)."""
-        with self._lock:
-            last = self._last
-        if last is not None:
-            last.result()  # one worker: the last write done means every earlier one is done
-        with self._lock:
-            error, self._error = self._error, None
+        target = self._queued
+        with self._done:
+            self._done.wait_for(lambda: self._written >= target or not self._thread.is_alive())
+        error, self._error = self._error, None
         if error is not None:
             raise error
 
     def close(self) -> None:
         """Write what is queued, then stop the thread (before the ledger closes)."""
-        with self._lock:
-            executor, self._executor = self._executor, None
-        if executor is not None:
-            executor.shutdown(wait=True)
+        if self._thread.is_alive():
+            self._queue.put(_STOP)
+            self._thread.join()
