@@ -18,7 +18,6 @@ import os
 import re
 import shutil
 import sqlite3
-import sys
 import time
 from collections import defaultdict, deque
 from collections.abc import Iterable
@@ -40,10 +39,6 @@ from .wording import CanvasActionError, blender_words, write_error
 TIMER_INTERVAL_S = 0.1
 DRAIN_BUDGET_S = 0.002  # per drain call: half the 4 ms (a quarter of a 60 fps frame) the longest call may take
 BACKLOG_INTERVAL_S = 0.01  # the timer's next tick when events are left over
-# While a drain call runs, a thread waiting for the GIL asks for it after this long instead of Python's 5 ms: a worker
-# that preempts the drain holds the GIL for about this long before the drain asks for it back (measured: with 48
-# takes landing, one preemption at 5 ms made a 14.7 ms call). Restored when the call returns.
-DRAIN_SWITCH_INTERVAL_S = 0.0005
 MODEL_NODE_TYPES = ("CanvasImageNode", "CanvasVideoNode", "CanvasAudioNode")
 
 _sessions: dict[str, Session] = {}  # project folder -> session
@@ -297,21 +292,16 @@ def drain_session(tree: Any, session: Session, budget_s: float | None = DRAIN_BU
     them), and keep the rest in order for the next call. At least one event is applied per call, so a backlog always
     shrinks. `tree` None (the canvas was deleted) still drains, so the session can finish."""
     queue = _backlog[str(session.project_dir)]
+    queue.extend(_take_events(session))
     done = Drained()
     started = time.perf_counter()
-    switch = sys.getswitchinterval()
-    sys.setswitchinterval(DRAIN_SWITCH_INTERVAL_S)  # a worker that takes the GIL from the drain gives it back soon
-    try:
-        queue.extend(_take_events(session))
-        while queue:
-            event = queue.popleft()
-            if tree is not None:
-                apply_event(tree, session, event)
-            done.applied.append(event)
-            if budget_s is not None and time.perf_counter() - started >= budget_s:
-                break
-    finally:
-        sys.setswitchinterval(switch)
+    while queue:
+        event = queue.popleft()
+        if tree is not None:
+            apply_event(tree, session, event)
+        done.applied.append(event)
+        if budget_s is not None and time.perf_counter() - started >= budget_s:
+            break
     done.left = len(queue)
     return done
 
