@@ -121,14 +121,19 @@ def current_keys() -> dict[str, str]:
 
 def running_trees() -> set[str]:
     """Names of the canvases whose runner has jobs in flight (or events not yet applied)."""
-    return {_trees.get(folder, "") for folder, session in _sessions.items() if not finished(session)}
+    return {_trees.get(folder, "") for folder, session in _sessions.items() if _rendering(session)}
+
+
+def _rendering(session: Session) -> bool:
+    """Jobs in flight, or events not applied yet (in the runner's queue or left over by a drain)."""
+    return bool(session.runner.busy or session.runner.events.queue or backlog(session))
 
 
 def finished(session: Session) -> bool:
-    """No job in flight and every event applied: nothing in the runner's queue nor left over by a drain."""
+    """No job in flight, every event applied, and every choice the drain queued written to the ledger (a loop that
+    ends here can read the ledger; a choice still on its way does not count as rendering in the UI)."""
     writer = _writers.get(str(session.project_dir))
-    return (not session.runner.busy and not session.runner.events.queue and not backlog(session)
-            and not (writer is not None and writer.pending))
+    return not _rendering(session) and not (writer is not None and writer.pending)
 
 
 def _take_events(session: Session) -> list[Event]:
