@@ -158,7 +158,8 @@ def run(canvas_path: Path | None, out: Path, *, data: Any = None, online: bool =
 
     from .blender_registration import ensure_registered
     from .nodes.convert import canvas_to_tree, new_canvas_tree
-    from .operators.bridge import apply_events, sync_trays
+    from .operators import bridge
+    from .operators.bridge import sync_trays
 
     ensure_registered()
     if online:
@@ -201,14 +202,15 @@ def run(canvas_path: Path | None, out: Path, *, data: Any = None, online: bool =
         expected = {(j.node_id, j.take_index) for j in plan.jobs}
         expected |= {(r.node_id, r.take_index) for r in (session.ledger.job(i) for i in resumed) if r is not None}
         progress = Progress(expected)
+        bridge.open_drain(session)
         while True:
-            busy = session.runner.busy
-            events = session.runner.drain()
-            apply_events(tree, session, events)
-            progress.update(events)
-            if not busy and session.runner.events.empty():
+            busy = session.runner.busy  # read before the drain: a runner idle now has put its last event already
+            drained = bridge.drain_session(tree, session, bridge.DRAIN_BUDGET_S)  # the budget the timer has
+            progress.update(drained.applied)
+            if not busy and bridge.finished(session):
                 break
-            time.sleep(0.05)
+            if not drained.left:
+                time.sleep(0.05)
         progress.close()
         if judge is not None:  # the demo's sample verdicts, before the report is written
             judge(canvas, session.ledger)
@@ -221,6 +223,7 @@ def run(canvas_path: Path | None, out: Path, *, data: Any = None, online: bool =
     except (PlanError, BudgetExceeded) as error:
         raise RunRefused(str(error)) from error
     finally:
+        bridge.release(session)
         session.close()
     failed, undecided = summary(manifest, plan, time.monotonic() - started, expected)
     for line in finished:

@@ -19,7 +19,7 @@ from ..nodes.base import TREE_ID
 from ..nodes.convert import tree_to_data
 from ..providers.catalog import load_catalog
 from . import polls
-from .bridge import MODEL_NODE_TYPES, ensure_timer, session_for
+from .bridge import MODEL_NODE_TYPES, ensure_timer, pick_take, session_for
 from .wording import CanvasActionError, blender_words, problem_words, write_error
 
 OperatorResult = set[Literal["RUNNING_MODAL", "CANCELLED", "FINISHED", "PASS_THROUGH", "INTERFACE"]]
@@ -240,7 +240,7 @@ class CANVAS_OT_pick_take(_TakeOperator):
     def act(self, tree: Any, node: Any, entry: Any) -> None:
         node.chosen_take = entry.take_id
         session = session_for(tree)
-        session.ledger.choose(node.name, entry.take_id)
+        pick_take(session, node.name, entry.take_id)
         for stale in stale_nodes(tree_canvas(tree), session.ledger, base_dir()):
             other = tree.nodes.get(stale)
             if other is not None:
