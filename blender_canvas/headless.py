@@ -14,7 +14,7 @@ from typing import Any, TextIO
 
 from .engine.cost import Budget, BudgetExceeded
 from .engine.document import Canvas
-from .engine.interchange import atomic_write_text
+from .engine.files import atomic_write_text
 from .engine.ledger import PENDING_STATES, Ledger, LedgerError
 from .engine.planner import Plan, PlanError
 from .engine.runner import Event

@@ -3,14 +3,13 @@ OpenTimelineIO's own adapters from one `to_otio` timeline, each replaced atomica
 
 from __future__ import annotations
 
-import os
 import re
-import secrets
 from pathlib import Path
 
 import opentimelineio as otio
 from pydantic import BaseModel
 
+from .files import atomic_write_text
 from .otio_export import to_otio
 from .timeline import Timeline
 
@@ -23,25 +22,6 @@ class Exports(BaseModel):
     fcp_xml: Path
     edl: Path
     edl_note: str
-
-
-def atomic_write_text(path: Path, text: str) -> Path:
-    """Write beside `path`, then rename over it: a reader never sees half a file, a crash leaves the old one.
-
-    The file is created with mode 0666 less the umask, like any file a program writes (mkstemp's 0600 would
-    hide it from a colleague or a render-farm account on a shared volume)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.part")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8", newline="\n") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-    return path
 
 
 def edl_text(timeline: otio.schema.Timeline, style: str = "avid") -> tuple[str, str]:

@@ -20,6 +20,7 @@ from urllib.parse import quote, unquote, urlsplit
 
 import opentimelineio as otio
 
+from .files import atomic_write_text
 from .timeline import FIRST_FRAME, Timeline
 
 CARD_NAME = "end card"
@@ -158,8 +159,6 @@ def to_otio(timeline: Timeline, name: str, base: Path, card_still: Path | None =
 
 def write_otio(timeline: Timeline, path: Path, name: str, card_still: Path | None = None) -> Path:
     """`cut.otio` only (the Export Timeline operator's default); see `interchange.write_exports` for all three."""
-    from .interchange import atomic_write_text
-
     document = to_otio(timeline, name, path.parent, card_still)
     atomic_write_text(path, otio.adapters.write_to_string(document, "otio_json"))
     return path

@@ -14,6 +14,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
 
+from .files import atomic_write_text
+
 MARKER = "project.json"
 LEDGER = "ledger.sqlite"
 
@@ -71,8 +73,6 @@ def claim(out: Path, canvas: str, title: str = "", node_ids: frozenset[str] = fr
         raise ProjectFolderError(f"--out {out}: holds takes of nodes this canvas does not have (another "
                                  "canvas's project); give each canvas its own folder")
     if owner is None or owner.title != title:
-        from .interchange import atomic_write_text
-
         atomic_write_text(marker, ProjectMarker(canvas=canvas, title=title).model_dump_json(indent=1) + "\n")
 
 

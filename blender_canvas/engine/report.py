@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,6 +28,7 @@ from ..providers.catalog import Catalog
 from .bakeoff import EntrantSettings, axis_winners, controlled, mean_score
 from .contact_sheet import ContactSheet, contact_sheet, placeholder, sheet_times, still_sheet
 from .document import Canvas, ImageNode, ReferenceNode
+from .files import atomic_write_text, relative_posix
 from .ledger import LANDED, SUBMITTING, UNKNOWN, JobRecord, Ledger, TakeRecord, VerdictRecord
 from .report_summary import (
     AxisLeader,
@@ -445,9 +445,9 @@ def write_report(report: BakeOffReport, out_dir: Path) -> ReportFiles:
     out_dir.mkdir(parents=True, exist_ok=True)
     report = relative_to(report, out_dir)
     files = ReportFiles(html=out_dir / HTML_NAME, json_path=out_dir / JSON_NAME, text_path=out_dir / TEXT_NAME)
-    _atomic_write(files.json_path, report_json(report))
-    _atomic_write(files.text_path, report_text(report))
-    _atomic_write(files.html, render_html(report))
+    atomic_write_text(files.json_path, report_json(report))
+    atomic_write_text(files.text_path, report_text(report))
+    atomic_write_text(files.html, render_html(report))
     return files
 
 
@@ -459,29 +459,10 @@ def relative_to(report: BakeOffReport, folder: Path) -> BakeOffReport:
     project, image = report._files_from
     moved = report.model_copy(deep=True)
     for take in moved.takes:
-        take.file = _relative(project / take.file, folder)
+        take.file = relative_posix(project / take.file, folder)
     if image is not None:
-        moved.controlled.image_file = _relative(image, folder)
+        moved.controlled.image_file = relative_posix(image, folder)
     return moved
-
-
-def _relative(path: Path, folder: Path) -> str:
-    try:
-        return Path(os.path.relpath(path, folder.absolute())).as_posix()
-    except ValueError:  # another drive (Windows)
-        return path.as_posix()
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.part")
-    try:
-        with temporary.open("w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        temporary.replace(path)
-    finally:
-        temporary.unlink(missing_ok=True)
 
 
 def report_json(report: BakeOffReport) -> str:

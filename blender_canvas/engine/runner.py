@@ -33,6 +33,7 @@ from ..providers.downloads import streamed_sha256
 from ..providers.http import QUEUE_WAIT_MAX_S, QUEUE_WAIT_STEP_S
 from .document import Canvas
 from .housekeeping import share_like_umask
+from .landing import drop_scratch, reported_cost, take_path
 from .ledger import PENDING_STATES, SUBMITTING, UNKNOWN, JobRecord, Ledger, TakeRecord, dumps
 from .media import describe_file, write_thumbnail
 from .planner import Plan, PlanError, TakeJob, resolve_inputs, sha256_file
@@ -44,7 +45,6 @@ EventKind = Literal["queued", "submitted", "progress", "landed", "cached", "fail
                     "held"]
 PROGRESS_EVERY_S = 1.0  # an unchanged status still reaches the main thread this often (elapsed-time display)
 MAX_OUTAGE_S = 30 * 60.0  # polling failures this long leave the job journalled for a later resume
-EXTENSIONS = {"image": ".png", "video": ".mp4", "audio": ".wav"}
 WAITING = "waiting"  # journalled, not yet submitted (waiting for a slot)
 
 
@@ -60,10 +60,6 @@ class Event(BaseModel):
     take: TakeRecord | None = None
     submitted_at: float | None = None
     at: float = 0.0
-
-
-class Cancelled(Exception):
-    pass
 
 
 class Runner:
@@ -458,7 +454,7 @@ class Runner:
             self._fail(record, BackendError(ErrorKind.UNKNOWN, "the vendor reported success but returned no file"))
             return
         backend = self.backends[record.backend]
-        relative = Path("takes") / record.node_id / f"{record.job_id}{_extension(artifact)}"
+        relative = take_path(record.node_id, record.job_id, artifact)
         dest = self.project_dir / relative
         dest.parent.mkdir(parents=True, exist_ok=True)
         fetch_started = time.time()
@@ -485,16 +481,9 @@ class Runner:
                                      "total_s": round(now - (fresh.created_at or started), 3),
                                      "thumbnail": thumbnail.name if thumbnail else None}))
         self.ledger.add_take(take)
-        self._drop_scratch(artifact)
+        drop_scratch(self.project_dir, artifact)
         self._emit(Event(kind="landed", node_id=record.node_id, job_id=record.job_id, take_index=record.take_index,
                          take=take, state=JobState.SUCCEEDED.value))
-
-    def _drop_scratch(self, artifact: Artifact) -> None:
-        """A backend that made the file here (the preview, synchronous APIs) left it in ``work/``: the take now lives
-        in ``takes/`` alone, so the scratch copy goes."""
-        work = (self.project_dir / "work").resolve()
-        if artifact.path is not None and artifact.path.resolve().is_relative_to(work):
-            artifact.path.unlink(missing_ok=True)
 
     def _fail(self, record: JobRecord, error: BackendError) -> None:
         state = error.kind.state.value
@@ -506,18 +495,3 @@ class Runner:
 
 def _why(error: Exception) -> str:
     return error.message if isinstance(error, BackendError) else str(error).strip("'\"")
-
-
-def _extension(artifact: Artifact) -> str:
-    for source in (artifact.path.name if artifact.path else "", (artifact.url or "").split("?")[0]):
-        suffix = Path(source).suffix.lower()
-        if suffix in (".png", ".jpg", ".jpeg", ".webp", ".mp4", ".mov", ".webm", ".wav", ".mp3", ".m4a", ".ogg"):
-            return suffix
-    return EXTENSIONS[artifact.media]
-
-
-def reported_cost(remote: RemoteJob) -> float | None:
-    """What the vendor said the job cost, in US dollars, where an adapter recorded it (``cost_usd``); None means
-    only the estimate is known, and reports say "estimate"."""
-    value = remote.data.get("cost_usd")
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None

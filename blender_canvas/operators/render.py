@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 from typing import Any, Literal
@@ -12,7 +11,7 @@ import bpy
 
 from ..engine.cost import Budget, BudgetExceeded
 from ..engine.document import Canvas, ReferenceNode, SequenceNode
-from ..engine.interchange import atomic_write_text
+from ..engine.files import atomic_write_text, relative_posix
 from ..engine.planner import Plan, PlanError, stale_nodes
 from ..engine.validation import load_canvas
 from ..nodes.base import TREE_ID
@@ -102,9 +101,9 @@ def start_render(tree: Any, mode: str, node_name: str = "", new_take: bool = Fal
     snapshot = Canvas.model_validate(canvas.model_dump())
     for node in snapshot.nodes:  # file paths made relative to the snapshot, which lives in the project folder
         if isinstance(node, ReferenceNode):
-            node.path = _relative_to(folder / node.path, session.project_dir)
+            node.path = relative_posix(folder / node.path, session.project_dir)
         elif isinstance(node, SequenceNode) and node.end_card is not None and node.end_card.image:
-            node.end_card.image = _relative_to(folder / node.end_card.image, session.project_dir)
+            node.end_card.image = relative_posix(folder / node.end_card.image, session.project_dir)
     target = session.project_dir / "canvas.json"
     try:
         atomic_write_text(target, json.dumps(snapshot.to_json_data(), indent=1))
@@ -114,14 +113,6 @@ def start_render(tree: Any, mode: str, node_name: str = "", new_take: bool = Fal
     session.start(plan, canvas, folder)
     ensure_timer()
     return plan
-
-
-def _relative_to(file: Path, folder: Path) -> str:
-    """`file` relative to `folder` (forward slashes), or absolute on another drive (Windows)."""
-    try:
-        return Path(os.path.relpath(os.path.abspath(file), os.path.abspath(folder))).as_posix()
-    except ValueError:
-        return Path(os.path.abspath(file)).as_posix()
 
 
 class CANVAS_OT_render(bpy.types.Operator):

@@ -11,7 +11,8 @@ import opentimelineio as otio
 import pytest
 
 from blender_canvas.engine.document import EndCard
-from blender_canvas.engine.interchange import atomic_write_text, edl_text, write_exports
+from blender_canvas.engine.files import atomic_write_text
+from blender_canvas.engine.interchange import edl_text, write_exports
 from blender_canvas.engine.otio_export import relative_url, resolve_target, to_otio
 from blender_canvas.engine.timeline import FIRST_FRAME, CardPlacement, ShotPlacement, SoundPlacement, Timeline
 
